@@ -1,0 +1,63 @@
+"""One exception hierarchy for the whole project.
+
+Everything the project raises on purpose is a `KksError`. The CLI turns any `KksError` into one
+line on stderr and exit code 2; anything else is a bug and keeps its traceback. Library code below
+the CLI never prints and never exits.
+"""
+
+from __future__ import annotations
+
+
+class KksError(Exception):
+    """Base class of every deliberate error in `sim` and `kks_emulator`."""
+
+
+class InputError(KksError):
+    """Bad user input: a missing file, a malformed argument, an unparsable value."""
+
+
+class ConfigError(InputError):
+    """A configuration or scenario file that fails validation.
+
+    The message names the file, the key and what was expected, on one line.
+    """
+
+    def __init__(self, path: str, key: str, expected: str) -> None:
+        self.path = path
+        self.key = key
+        self.expected = expected
+        super().__init__(f"{path}: {key}: {expected}")
+
+
+class CardError(KksError):
+    """A card answered with a status word the caller did not accept."""
+
+    def __init__(self, message: str, sw: int | None = None) -> None:
+        self.sw = sw
+        if sw is not None:
+            message = f"{message} (SW {sw:04X})"
+        super().__init__(message)
+
+
+class StoreError(KksError):
+    """The card's persistent store is unreadable or failed its integrity check."""
+
+
+class TransportError(KksError):
+    """A transport (in-process, PC/SC, vpcd) could not deliver an APDU or its answer."""
+
+
+class IssuerError(KksError):
+    """The issuer host refused a request (unknown account, bad cryptogram, limits, ...)."""
+
+
+class IdempotencyError(IssuerError):
+    """The same idempotency key was reused with a different request body."""
+
+
+class LedgerInvariantError(IssuerError):
+    """An audit found the ledger breaking one of its invariants (L1-L6)."""
+
+
+class RegistryError(KksError):
+    """The household registry on disk is missing, truncated or of another schema version."""

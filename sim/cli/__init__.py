@@ -1,0 +1,1 @@
+"""Click commands of the simulation side: `kks registry`, `kks bench`, `kks sim`."""
