@@ -1,0 +1,76 @@
+"""The seam between the EDC terminal and a card: a `Transport` moves raw APDU bytes, nothing more.
+
+Every transport (in-process now, PC/SC and vpcd later) implements the same three calls. T=0
+procedure bytes (`61xx`, `6Cxx`) are *not* handled here: `kks_emulator.terminal.exchange` does
+that above every transport, so each one gets the same bounded, typed handling.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from kks_emulator.errors import TransportError
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A channel to one card: power it, move APDUs, release it."""
+
+    def connect(self) -> bytes:
+        """Power the card (or attach to it) and return its ATR."""
+        ...
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """Send one command APDU and return the raw response (data + SW1 SW2)."""
+        ...
+
+    def disconnect(self, unpower: bool = False) -> None:
+        """Release the card; with `unpower=True` cut its power (RAM state is lost)."""
+        ...
+
+
+class CardLike(Protocol):
+    """What `InProcessTransport` needs from an emulated card (`kks_emulator.card.Card`)."""
+
+    def power_on(self) -> bytes:
+        """Power the card and return its ATR."""
+        ...
+
+    def transmit(self, command: bytes) -> bytes:
+        """Process one APDU and return the response."""
+        ...
+
+    def power_off(self) -> None:
+        """Cut power."""
+        ...
+
+
+class InProcessTransport:
+    """A transport to an emulated card living in this process (no I/O at all)."""
+
+    def __init__(self, card: CardLike) -> None:
+        self._card = card
+        self._powered = False
+
+    @property
+    def connected(self) -> bool:
+        """True between `connect()` and `disconnect()`."""
+        return self._powered
+
+    def connect(self) -> bytes:
+        """Power the card on and return its ATR."""
+        atr = self._card.power_on()
+        self._powered = True
+        return atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """Hand the APDU to the card; refuse when the card is not powered."""
+        if not self._powered:
+            raise TransportError("in-process transport: transmit before connect")
+        return self._card.transmit(bytes(apdu))
+
+    def disconnect(self, unpower: bool = False) -> None:
+        """Detach; with `unpower=True` power the card off so its RAM state is wiped."""
+        if unpower and self._powered:
+            self._card.power_off()
+        self._powered = False

@@ -1,0 +1,142 @@
+"""T=0 handling in the transport-independent exchange layer: 61xx, 6Cxx, bounds, transcript."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from kks_emulator.errors import CardError, TransportError
+from kks_emulator.terminal.exchange import (
+    MAX_GET_RESPONSE,
+    Exchange,
+    ExchangeError,
+    split_sw,
+    with_le,
+)
+from kks_emulator.terminal.transport import InProcessTransport, Transport
+
+
+class Scripted:
+    """A transport that answers from a list and records what it was sent."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = list(answers)
+        self.sent: list[bytes] = []
+
+    def connect(self) -> bytes:
+        return b"\x3b\x00"
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.sent.append(apdu)
+        return self.answers.pop(0)
+
+    def disconnect(self, unpower: bool = False) -> None:
+        return None
+
+
+def test_scripted_is_a_transport():
+    assert isinstance(Scripted([]), Transport)
+
+
+def test_61xx_chain_is_collected_with_get_response():
+    t = Scripted([b"\x61\x03", b"abc\x61\x02", b"de\x90\x00"])
+    r = Exchange(t).transmit(bytes.fromhex("00A404000102"))
+    assert r.data == b"abcde" and r.sw == 0x9000
+    assert t.sent[1] == bytes.fromhex("00C0000003")
+    assert t.sent[2] == bytes.fromhex("00C0000002")
+
+
+def test_6cxx_resends_with_the_right_le():
+    t = Scripted([b"\x6c\x05", b"hello\x90\x00"])
+    r = Exchange(t).transmit(bytes.fromhex("80CA9F1700"))
+    assert r.data == b"hello"
+    assert t.sent[1] == bytes.fromhex("80CA9F1705")
+
+
+def test_6cxx_on_case1_appends_le():
+    t = Scripted([b"\x6c\x02", b"ok\x90\x00"])
+    Exchange(t).transmit(bytes.fromhex("80CA9F17"))
+    assert t.sent[1] == bytes.fromhex("80CA9F1702")
+
+
+def test_double_6cxx_is_a_typed_error():
+    t = Scripted([b"\x6c\x05", b"\x6c\x06"])
+    with pytest.raises(ExchangeError):
+        Exchange(t).transmit(bytes.fromhex("80CA9F1700"))
+
+
+def test_endless_61xx_is_bounded():
+    t = Scripted([b"\x61\x01"] + [b"x\x61\x01"] * 100)
+    with pytest.raises(ExchangeError):
+        Exchange(t).transmit(bytes.fromhex("00B2010C00"))
+    assert len(t.sent) == 1 + MAX_GET_RESPONSE
+
+
+def test_sixteen_get_responses_are_allowed():
+    t = Scripted([b"\x61\x01"] + [b"x\x61\x01"] * (MAX_GET_RESPONSE - 1) + [b"y\x90\x00"])
+    r = Exchange(t).transmit(bytes.fromhex("00B2010C00"))
+    assert r.data == b"x" * (MAX_GET_RESPONSE - 1) + b"y"
+
+
+def test_truncated_response_and_overlong_chunk_are_typed():
+    with pytest.raises(ExchangeError):
+        Exchange(Scripted([b"\x90"])).transmit(b"\x00\xa4\x04\x00")
+    with pytest.raises(ExchangeError):
+        Exchange(Scripted([b"\x61\x01", b"toolong\x90\x00"])).transmit(b"\x00\xa4\x04\x00")
+    assert issubclass(ExchangeError, TransportError)
+
+
+def test_with_le_cases():
+    assert with_le(bytes.fromhex("00B2010C"), 0) == bytes.fromhex("00B2010C00")
+    assert with_le(bytes.fromhex("00B2010C10"), 0x20) == bytes.fromhex("00B2010C20")
+    assert with_le(bytes.fromhex("00A4040002AABB"), 0) == bytes.fromhex("00A4040002AABB00")
+    assert with_le(bytes.fromhex("00A4040002AABB05"), 9) == bytes.fromhex("00A4040002AABB09")
+    with pytest.raises(ExchangeError):
+        with_le(bytes.fromhex("00A4040005AA"), 0)
+    with pytest.raises(ExchangeError):
+        with_le(b"\x00\xa4", 0)
+
+
+def test_split_sw_and_expect():
+    assert split_sw(b"\x01\x90\x00") == (b"\x01", 0x9000)
+    t = Scripted([b"\x69\x82"])
+    r = Exchange(t).transmit(b"\x80\x50\x00\x00")
+    with pytest.raises(CardError) as e:
+        r.expect("purchase")
+    assert e.value.sw == 0x6982
+
+
+def test_transcript_json_lines():
+    buf = io.StringIO()
+    Exchange(Scripted([b"\x61\x01", b"z\x90\x00"]), transcript=buf).transmit(b"\x00\xa4\x04\x00")
+    lines = [json.loads(x) for x in buf.getvalue().splitlines()]
+    assert [x["n"] for x in lines] == [1, 2]
+    assert lines[1] == {"n": 2, "c": "00C0000001", "r": "7A9000"}
+
+
+class FakeCard:
+    def __init__(self) -> None:
+        self.on = False
+
+    def power_on(self) -> bytes:
+        self.on = True
+        return b"\x3b\x00"
+
+    def transmit(self, command: bytes) -> bytes:
+        return b"\x90\x00"
+
+    def power_off(self) -> None:
+        self.on = False
+
+
+def test_in_process_transport_power_cycle():
+    card = FakeCard()
+    t = InProcessTransport(card)
+    with pytest.raises(TransportError):
+        t.transmit(b"\x00\xa4\x04\x00")
+    assert t.connect() == b"\x3b\x00"
+    assert t.transmit(b"\x00\xa4\x04\x00") == b"\x90\x00"
+    t.disconnect(unpower=True)
+    assert not card.on and not t.connected
