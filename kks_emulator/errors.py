@@ -61,3 +61,35 @@ class LedgerInvariantError(IssuerError):
 
 class RegistryError(KksError):
     """The household registry on disk is missing, truncated or of another schema version."""
+
+
+class PcscError(TransportError):
+    """A PC/SC call failed; `hresult` is the PC/SC return code when there is one."""
+
+    def __init__(self, message: str, hresult: int | None = None) -> None:
+        self.hresult = hresult
+        super().__init__(message)
+
+
+class PcscdNotRunning(PcscError):
+    """The PC/SC daemon is not running, so no reader can be reached."""
+
+
+class ReaderNotFound(PcscError):
+    """No PC/SC reader matches the requested name or index (or there is no reader at all)."""
+
+
+class NoCard(PcscError):
+    """The reader is there but holds no card (or none arrived before the timeout)."""
+
+
+class CardRemoved(PcscError):
+    """The card was removed or lost power in the middle of a transaction."""
+
+
+class SharingViolation(PcscError):
+    """Another program holds the card exclusively."""
+
+
+class VpcdError(TransportError):
+    """The card side of the vpcd link failed (bad address, unusable socket)."""
