@@ -124,7 +124,12 @@ class Registry:
 def save(registry: Registry, out: Path) -> None:
     """Write `registry` to folder `out` (created): one `.npy` per column plus `meta.json`."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RegistryError(f"{out}: cannot create registry folder ({exc.strerror})") from None
+    # meta.json is written last and removed first, so an interrupted save never looks complete
+    (out / "meta.json").unlink(missing_ok=True)
     for name in SCHEMA:
         np.save(out / f"{name}.npy", registry.columns[name], allow_pickle=False)
     meta = dict(registry.meta)
@@ -142,6 +147,10 @@ def load(folder: Path, mmap: bool = False) -> Registry:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
         raise RegistryError(f"{meta_path}: not valid JSON ({exc.msg})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{meta_path}: unreadable ({exc})") from None
+    if not isinstance(meta, dict):
+        raise RegistryError(f"{meta_path}: expected a JSON object")
     if meta.get("schema_version") != SCHEMA_VERSION:
         raise RegistryError(
             f"{folder}: schema version {meta.get('schema_version')!r}, expected {SCHEMA_VERSION}")
@@ -152,8 +161,9 @@ def load(folder: Path, mmap: bool = False) -> Registry:
             raise RegistryError(f"{folder}: missing column file {path.name}")
         try:
             cols[name] = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except ValueError as exc:
-            raise RegistryError(f"{path}: unreadable column ({exc})") from None
+        except (ValueError, OSError, EOFError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RegistryError(f"{path}: unreadable column ({reason})") from None
     reg = Registry(cols, meta)
     if len(reg) != meta.get("households"):
         raise RegistryError(f"{folder}: {len(reg)} rows, meta.json says {meta.get('households')}")
