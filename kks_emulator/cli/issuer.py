@@ -1,0 +1,208 @@
+"""`kks issuer ...`: open accounts, credit disbursements, settle, statements and the audit.
+
+Every write carries an idempotency key: `--key`, or by default one derived from the command's
+own content, so running the same command twice posts once and prints the same answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kks_emulator.errors import InputError
+from kks_emulator.issuer.audit import AuditReport
+from kks_emulator.issuer.host import BANKS, Host
+
+
+def rupiah(amount: int) -> str:
+    """Format integer rupiah as `Rp 200,000` (negative with a minus sign)."""
+    sign = "-" if amount < 0 else ""
+    return f"{sign}Rp {abs(amount):,}"
+
+
+def ledger_table(host: Host, title: str | None = None) -> Table:
+    """A rich table of every account: code, kind, holder, debits, credits, balance."""
+    table = Table(title=title or f"{host.bank} issuer ledger", title_justify="left")
+    for col, just in (("account", "left"), ("kind", "left"), ("holder", "left"),
+                      ("debits", "right"), ("credits", "right"), ("balance", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    total_d = total_c = 0
+    for acct in host.ledger.accounts():
+        lines = host.ledger.statement(acct.code)
+        d = sum(x.debit for x in lines)
+        c = sum(x.credit for x in lines)
+        total_d, total_c = total_d + d, total_c + c
+        table.add_row(acct.code, acct.kind, acct.holder, rupiah(d), rupiah(c), rupiah(c - d))
+    table.add_section()
+    table.add_row("total", "", "", rupiah(total_d), rupiah(total_c), rupiah(total_c - total_d),
+                  style="bold")
+    return table
+
+
+def audit_table(report: AuditReport) -> Table:
+    """A rich table of the audit checks."""
+    table = Table(title="ledger audit", title_justify="left")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail")
+    for check in report.checks:
+        table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]",
+                      check.detail)
+    return table
+
+
+def _host(ctx: click.Context, *, create: bool) -> Host:
+    db: Path = ctx.obj["db"]
+    if not create and not db.exists():
+        raise InputError(f"no issuer ledger at {db} (open an account first)")
+    if create:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    return Host.open(str(db), ctx.obj["bank"])
+
+
+def _key(given: str | None, op: str, body: dict[str, Any]) -> str:
+    if given:
+        return given
+    digest = hashlib.sha256(json.dumps([op, body], sort_keys=True).encode()).hexdigest()
+    return f"cli:{op}:{digest[:32]}"
+
+
+def _show(result: dict[str, Any]) -> None:
+    click.echo(json.dumps(result, sort_keys=True))
+
+
+@click.group()
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Issuer ledger (SQLite file).")
+@click.option("--bank", type=click.Choice(BANKS, case_sensitive=False), default="BRI",
+              show_default=True, help="HIMBARA bank the ledger belongs to.")
+@click.pass_context
+def issuer(ctx: click.Context, db: Path, bank: str) -> None:
+    """The issuer host of one HIMBARA bank: accounts, credits, statements, audit."""
+    ctx.obj = {"db": db, "bank": bank.upper()}
+
+
+@issuer.command("open")
+@click.argument("account")
+@click.option("--holder", required=True, help="Account holder (a pseudonym, not a NIK).")
+@click.option("--pan", help="PAN of the KKS behind the account (16 digits).")
+@click.option("--psn", type=click.IntRange(0, 99), default=1, show_default=True,
+              help="PAN sequence number of the card.")
+@click.option("--key", help="Idempotency key (default: derived from the request).")
+@click.pass_context
+def open_cmd(ctx: click.Context, account: str, holder: str, pan: str | None, psn: int,
+             key: str | None) -> None:
+    """Open a KPM savings account (and the purse float of its card with --pan)."""
+    from kks_emulator.keys import card_id
+
+    body: dict[str, Any] = {"account": account, "holder": holder}
+    if pan is not None:
+        body["pan"] = pan
+        body["card_id"] = card_id(pan, psn).hex().upper()
+    host = _host(ctx, create=True)
+    try:
+        _show(host.call("open_account", _key(key, "open_account", body), body))
+    finally:
+        host.close()
+
+
+@issuer.command("open-merchant")
+@click.argument("merchant")
+@click.option("--name", required=True, help="Name of the e-warong.")
+@click.option("--key", help="Idempotency key (default: derived from the request).")
+@click.pass_context
+def open_merchant_cmd(ctx: click.Context, merchant: str, name: str, key: str | None) -> None:
+    """Open an e-warong merchant account."""
+    body = {"merchant": merchant, "name": name}
+    host = _host(ctx, create=True)
+    try:
+        _show(host.call("open_merchant", _key(key, "open_merchant", body), body))
+    finally:
+        host.close()
+
+
+@issuer.command("credit")
+@click.option("--programme", default="BPNT", show_default=True)
+@click.option("--period", required=True, help="Disbursement period, e.g. 2026-11.")
+@click.option("--beneficiary", required=True, help="Beneficiary pseudonym.")
+@click.option("--account", required=True, help="Savings account number.")
+@click.option("--amount", type=click.IntRange(min=1), required=True, help="Integer rupiah.")
+@click.option("--key", help="Idempotency key (default: derived from the request).")
+@click.pass_context
+def credit_cmd(ctx: click.Context, programme: str, period: str, beneficiary: str, account: str,
+               amount: int, key: str | None) -> None:
+    """Credit one disbursement (at most once per programme, period and beneficiary)."""
+    body = {"programme": programme, "period": period, "beneficiary": beneficiary,
+            "account": account, "amount": amount}
+    host = _host(ctx, create=True)
+    try:
+        _show(host.call("credit", _key(key, "credit", body), body))
+    finally:
+        host.close()
+
+
+@issuer.command("settle")
+@click.argument("merchant")
+@click.option("--key", help="Idempotency key (default: derived from the request).")
+@click.pass_context
+def settle_cmd(ctx: click.Context, merchant: str, key: str | None) -> None:
+    """Pay an e-warong's merchant balance out."""
+    host = _host(ctx, create=False)
+    try:
+        # default key: one settlement per payout total seen so far, so a rerun is a replay
+        paid = host.balance(host.settlement_code)
+        _show(host.call("settle", key or f"cli:settle:{merchant}:{paid}", {"merchant": merchant}))
+    finally:
+        host.close()
+
+
+@issuer.command("statement")
+@click.argument("account")
+@click.pass_context
+def statement_cmd(ctx: click.Context, account: str) -> None:
+    """Print the statement of one account (code like SAV-0001, or the bare account number)."""
+    host = _host(ctx, create=False)
+    try:
+        code = account if host.ledger.find(account) else f"SAV-{account}"
+        lines = host.statement(code)
+        table = Table(title=f"statement {code}", title_justify="left")
+        for col in ("journal", "posted", "kind", "memo", "debit", "credit", "balance"):
+            table.add_column(col, justify="right" if col in ("debit", "credit", "balance")
+                             else "left")
+        for x in lines:
+            table.add_row(str(x.journal_id), x.posted, x.kind, x.memo,
+                          rupiah(x.debit) if x.debit else "", rupiah(x.credit) if x.credit else "",
+                          rupiah(x.balance))
+        Console().print(table)
+    finally:
+        host.close()
+
+
+@issuer.command("ledger")
+@click.pass_context
+def ledger_cmd(ctx: click.Context) -> None:
+    """Print every account with its debits, credits and balance."""
+    host = _host(ctx, create=False)
+    try:
+        Console().print(ledger_table(host))
+    finally:
+        host.close()
+
+
+@issuer.command("audit")
+@click.pass_context
+def audit_cmd(ctx: click.Context) -> None:
+    """Check the ledger invariants (L1-L6); a failure exits 2 naming the broken invariant."""
+    host = _host(ctx, create=False)
+    try:
+        report = host.audit(strict=False)
+        Console().print(audit_table(report))
+        report.raise_if_failed()
+    finally:
+        host.close()

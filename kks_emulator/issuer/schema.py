@@ -1,0 +1,117 @@
+"""The issuer ledger's SQLite schema: append-only tables guarded by triggers (L4, L6).
+
+Money is integer rupiah (SQLite INTEGER) everywhere. A journal transaction has two or more entries;
+each entry debits (D) or credits (C) one account by a positive amount. An account's balance is
+credits minus debits, so liabilities (savings, float, merchant) are positive and the government
+funding account, the source of all money, is negative by exactly what it has paid out.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+#: Account kinds. `funding` is the only kind allowed below zero.
+ACCOUNT_KINDS = ("funding", "savings", "float", "merchant", "settlement", "suspense")
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS accounts (
+    id       INTEGER PRIMARY KEY,
+    code     TEXT NOT NULL UNIQUE,
+    kind     TEXT NOT NULL CHECK (kind IN ('funding','savings','float','merchant',
+                                           'settlement','suspense')),
+    holder   TEXT NOT NULL,
+    pan      TEXT UNIQUE,
+    card_id  TEXT UNIQUE,
+    opened   TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS journal (
+    id        INTEGER PRIMARY KEY,
+    kind      TEXT NOT NULL,
+    reference TEXT NOT NULL UNIQUE,
+    memo      TEXT NOT NULL,
+    reverses  INTEGER REFERENCES journal(id),
+    posted    TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS entries (
+    id         INTEGER PRIMARY KEY,
+    journal_id INTEGER NOT NULL REFERENCES journal(id),
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    side       TEXT NOT NULL CHECK (side IN ('D','C')),
+    amount     INTEGER NOT NULL CHECK (amount > 0)
+) STRICT;
+CREATE INDEX IF NOT EXISTS entries_account ON entries(account_id);
+CREATE INDEX IF NOT EXISTS entries_journal ON entries(journal_id);
+
+-- L3: one credit per (programme, period, beneficiary), with its terminal state.
+CREATE TABLE IF NOT EXISTS credits (
+    programme   TEXT NOT NULL,
+    period      TEXT NOT NULL,
+    beneficiary TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    state       TEXT NOT NULL CHECK (state IN ('credited','rejected')),
+    journal_id  INTEGER REFERENCES journal(id),
+    PRIMARY KEY (programme, period, beneficiary)
+) STRICT;
+
+-- Purse records accepted at clearing: keyed by (card id, counter), never by signature bytes.
+CREATE TABLE IF NOT EXISTS cleared (
+    card_id    TEXT NOT NULL,
+    counter    INTEGER NOT NULL,
+    amount     INTEGER NOT NULL CHECK (amount > 0),
+    merchant   TEXT NOT NULL,
+    terminal   TEXT NOT NULL,
+    journal_id INTEGER NOT NULL REFERENCES journal(id),
+    PRIMARY KEY (card_id, counter)
+) STRICT;
+
+-- Purse loads the issuer authorised (challenge-bound), by card and load number.
+CREATE TABLE IF NOT EXISTS loads (
+    card_id    TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    amount     INTEGER NOT NULL CHECK (amount > 0),
+    journal_id INTEGER NOT NULL REFERENCES journal(id),
+    PRIMARY KEY (card_id, seq)
+) STRICT;
+
+-- L5: every external request, its body digest and the exact response bytes.
+CREATE TABLE IF NOT EXISTS requests (
+    key      TEXT PRIMARY KEY,
+    op       TEXT NOT NULL,
+    digest   BLOB NOT NULL,
+    response BLOB NOT NULL
+) STRICT;
+"""
+
+#: Tables whose rows may never change or disappear once written (L4).
+IMMUTABLE_TABLES = ("accounts", "journal", "entries", "credits", "cleared", "loads", "requests")
+
+#: Account kinds that may never go below zero (L6), enforced by a trigger on every entry.
+NON_NEGATIVE_KINDS = ("savings", "float", "merchant", "settlement", "suspense")
+
+
+def trigger_ddl() -> str:
+    """Return the triggers that forbid UPDATE/DELETE and negative non-funding balances."""
+    parts = []
+    for table in IMMUTABLE_TABLES:
+        for verb in ("UPDATE", "DELETE"):
+            parts.append(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;"
+            )
+    kinds = ",".join(f"'{k}'" for k in NON_NEGATIVE_KINDS)
+    parts.append(
+        "CREATE TRIGGER IF NOT EXISTS entries_non_negative AFTER INSERT ON entries "
+        "WHEN NEW.side = 'D' AND (SELECT kind FROM accounts WHERE id = NEW.account_id) "
+        f"IN ({kinds}) AND (SELECT COALESCE(SUM(CASE side WHEN 'C' THEN amount "
+        "ELSE -amount END), 0) FROM entries WHERE account_id = NEW.account_id) < 0 "
+        "BEGIN SELECT RAISE(ABORT, 'balance would go negative'); END;"
+    )
+    return "\n".join(parts)
