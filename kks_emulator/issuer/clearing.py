@@ -32,6 +32,23 @@ def _expiry_ok(expiry: str, unix_time: int) -> bool:
     return (t.year % 100) * 100 + t.month <= int(expiry)
 
 
+#: Verified certificates remembered per host (exact bytes -> result); a batch from one card
+#: verifies its certificate once. Bounded so a flood of distinct certificates cannot grow it.
+CERT_CACHE_SIZE = 4096
+
+
+def verified_certificate(host: Host, raw: bytes) -> tuple[purse.CardCertificate, Any]:
+    """`purse.verify_certificate` under the host's CA, memoised on the exact certificate bytes."""
+    cache = host.cert_cache
+    hit = cache.get(raw)
+    if hit is None:
+        hit = purse.verify_certificate(raw, host.keys.ca_public_key)
+        if len(cache) >= CERT_CACHE_SIZE:
+            cache.clear()
+        cache[raw] = hit
+    return hit
+
+
 def verify_item(host: Host, item: object, terminal: bytes) -> purse.TransactionRecord:
     """Check one uploaded item cryptographically; return its record or raise `IssuerError`."""
     if not isinstance(item, dict):
@@ -40,7 +57,7 @@ def verify_item(host: Host, item: object, terminal: bytes) -> purse.TransactionR
     sig = fields.hexbytes(item, "signature", limit=80)
     cert_raw = fields.hexbytes(item, "certificate", limit=400)
     try:
-        cert, card_key = purse.verify_certificate(cert_raw, host.keys.ca_public_key)
+        cert, card_key = verified_certificate(host, cert_raw)
         record = purse.TransactionRecord.decode(raw)
     except KksError as exc:
         raise IssuerError(f"rejected: {exc}") from None

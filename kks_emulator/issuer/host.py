@@ -41,6 +41,8 @@ class Host:
         self.ledger = ledger
         self._keys = keys
         self.log = RequestLog(ledger)
+        #: certificate bytes -> (certificate, card public key), filled by clearing
+        self.cert_cache: dict[bytes, tuple[Any, Any]] = {}
         stored = ledger.conn.execute("SELECT value FROM meta WHERE key = 'bank'").fetchone()
         if stored is None:
             with ledger.transaction():
