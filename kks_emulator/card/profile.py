@@ -1,0 +1,181 @@
+"""Card profile, personalisation and the decoded static data a powered card keeps in RAM.
+
+`personalize(store, profile, issuer_keys)` is the perso bureau: it writes every persistent record
+in one NVM transaction and closes personalisation (a personalised store cannot be personalised
+again, and the card offers no personalisation INS at all).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from kks_emulator.card import nvm, records
+from kks_emulator.card.store import Store
+from kks_emulator.crypto import purse
+from kks_emulator.errors import CardError, InputError
+from kks_emulator.keys import IssuerKeys, card_id, test_card_signing_key
+from kks_emulator.policy import BI_2022_07, EmoneyPolicy
+
+STATIC_VERSION = 1
+LOG_SIZE_MAX = 50
+
+
+@dataclass(frozen=True)
+class CardProfile:
+    """What the issuer personalises into one KKS card.
+
+    pin_threshold: purchases of at least this many rupiah need a verified PIN (0 = always, the
+    BPNT default). initial_atc / initial_counter let a re-issued or test card start its EMV ATC
+    and purse counter elsewhere than 0. test_mode makes the card's ECDSA key deterministic.
+    """
+
+    bank: str
+    pan: str
+    pin: str
+    psn: int = 1
+    name: str = "KPM TEST"
+    expiry: str = "3012"  # YYMM
+    effective: str = "2501"  # YYMM
+    pin_try_limit: int = 3
+    pin_threshold: int = 0
+    policy: EmoneyPolicy = field(default_factory=lambda: BI_2022_07.with_registered(True))
+    log_size: int = 10
+    initial_atc: int = 0
+    initial_counter: int = 0
+    country: str = "0360"
+    currency: str = "0360"
+    test_mode: bool = False
+
+    def validate(self) -> None:
+        """Raise `InputError` for any field a card cannot hold."""
+        card_id(self.pan, self.psn)
+        if len(self.pin) != 6 or not self.pin.isdigit():
+            raise InputError("the KKS PIN has exactly 6 digits")
+        for label, v in (("expiry", self.expiry), ("effective", self.effective)):
+            if len(v) != 4 or not v.isdigit() or not 1 <= int(v[2:]) <= 12:
+                raise InputError(f"{label} must be YYMM, got {v!r}")
+        if not 1 <= self.pin_try_limit <= 15:
+            raise InputError("pin_try_limit must be 1..15")
+        if not 1 <= self.log_size <= LOG_SIZE_MAX:
+            raise InputError(f"log_size must be 1..{LOG_SIZE_MAX}")
+        if not 0 <= self.initial_atc <= 0xFFFF or not 0 <= self.initial_counter <= 0xFFFFFFFF:
+            raise InputError("initial ATC / counter out of range")
+        if not 0 <= self.pin_threshold <= 0xFFFFFFFF:
+            raise InputError("pin_threshold out of range")
+        try:
+            name = self.name.encode("ascii")
+        except UnicodeEncodeError:
+            raise InputError("cardholder name must be ASCII") from None
+        if not 2 <= len(name) <= 26 or len(self.bank) > 4 or not self.bank.isascii():
+            raise InputError("name must be 2..26 chars and bank at most 4 ASCII chars")
+
+
+@dataclass(frozen=True)
+class StaticData:
+    """The personalised, read-only part of the card, decoded once per power-on."""
+
+    bank: str
+    pan: str
+    psn: int
+    name: str
+    expiry: str
+    effective: str
+    pin_threshold: int
+    policy: EmoneyPolicy
+    log_size: int
+    country: str
+    currency: str
+    card_id: bytes
+    mk_ac: bytes
+    mk_smi: bytes
+    load_key: bytes
+    record_key: bytes
+    sign_key: ec.EllipticCurvePrivateKey
+    certificate: bytes
+    test_mode: bool
+
+
+def _policy_json(p: EmoneyPolicy) -> dict:
+    d = asdict(p)
+    d["effective_from"] = p.effective_from.isoformat()
+    return d
+
+
+def _policy_from_json(d: dict) -> EmoneyPolicy:
+    import datetime as dt
+    d = dict(d)
+    d["effective_from"] = dt.date.fromisoformat(d["effective_from"])
+    return EmoneyPolicy(**d)
+
+
+def encode_static(profile: CardProfile, keys: IssuerKeys, sign_key: ec.EllipticCurvePrivateKey,
+                  record_key: bytes) -> bytes:
+    """The JSON payload of the static record."""
+    ck = keys.card_keys(profile.pan, profile.psn)
+    cert = purse.issue_certificate(keys.ca_key, profile.bank, ck.card_id, profile.expiry,
+                                   sign_key.public_key())
+    scalar = sign_key.private_numbers().private_value.to_bytes(32, "big")
+    doc = {
+        "v": STATIC_VERSION, "bank": profile.bank, "pan": profile.pan, "psn": profile.psn,
+        "name": profile.name, "expiry": profile.expiry, "effective": profile.effective,
+        "pin_threshold": profile.pin_threshold, "policy": _policy_json(profile.policy),
+        "log_size": profile.log_size, "country": profile.country, "currency": profile.currency,
+        "mk_ac": ck.mk_ac.hex(), "mk_smi": ck.mk_smi.hex(), "load_key": ck.load_key.hex(),
+        "record_key": record_key.hex(), "sign_key": scalar.hex(), "certificate": cert.hex(),
+        "test_mode": profile.test_mode,
+    }
+    return json.dumps(doc, sort_keys=True).encode()
+
+
+def decode_static(payload: bytes) -> StaticData:
+    """Parse the static record payload (already integrity-checked)."""
+    d = json.loads(payload)
+    if d.get("v") != STATIC_VERSION:
+        raise nvm.IntegrityError("static record has an unknown version")
+    scalar = int(d["sign_key"], 16)
+    return StaticData(
+        bank=d["bank"], pan=d["pan"], psn=d["psn"], name=d["name"], expiry=d["expiry"],
+        effective=d["effective"], pin_threshold=d["pin_threshold"],
+        policy=_policy_from_json(d["policy"]), log_size=d["log_size"], country=d["country"],
+        currency=d["currency"], card_id=card_id(d["pan"], d["psn"]),
+        mk_ac=bytes.fromhex(d["mk_ac"]), mk_smi=bytes.fromhex(d["mk_smi"]),
+        load_key=bytes.fromhex(d["load_key"]), record_key=bytes.fromhex(d["record_key"]),
+        sign_key=ec.derive_private_key(scalar, ec.SECP256R1()),
+        certificate=bytes.fromhex(d["certificate"]), test_mode=d["test_mode"],
+    )
+
+
+def pin_bcd(pin: str) -> bytes:
+    """6 PIN digits as 3 BCD bytes."""
+    return bytes.fromhex(pin)
+
+
+def personalize(store: Store, profile: CardProfile, issuer_keys: IssuerKeys) -> None:
+    """Write a fresh card's persistent state in one transaction and close personalisation."""
+    profile.validate()
+    if issuer_keys.bank != profile.bank:
+        raise InputError(f"issuer keys are {issuer_keys.bank}'s, profile is {profile.bank}'s")
+    nvm.recover(store)
+    if store.read(records.STATIC):
+        raise CardError("card is already personalised (personalisation is closed)")
+    if profile.test_mode:
+        sign_key = test_card_signing_key(profile.bank, profile.pan, profile.psn)
+        record_key = purse.cmac(issuer_keys.purse_master, b"KKS-TEST-RECORD" +
+                                card_id(profile.pan, profile.psn))
+    else:
+        sign_key = ec.generate_private_key(ec.SECP256R1())
+        record_key = secrets.token_bytes(16)
+    static = encode_static(profile, issuer_keys, sign_key, record_key)
+    pin = records.PinRecord(profile.pin_try_limit, profile.pin_try_limit, pin_bcd(profile.pin))
+    emv = records.EmvRecord(profile.initial_atc, profile.initial_atc, 0)
+    wallet = records.PurseRecord(0, profile.initial_counter, 0, 0, 0, 0)
+    nvm.commit(store, {
+        records.STATIC: nvm.seal(records.STATIC, static),
+        records.PIN: nvm.seal(records.PIN, pin.encode(), record_key),
+        records.EMV: nvm.seal(records.EMV, emv.encode(), record_key),
+        records.PURSE: nvm.seal(records.PURSE, wallet.encode(), record_key),
+    })

@@ -1,0 +1,98 @@
+"""Persistent record layouts of the card (payloads before sealing, see `card.nvm`).
+
+Cells: "static" (personalisation, JSON, CRC only: it holds the record MAC key), "pin", "emv",
+"purse" and "log.<i>" (sealed with CRC-32 and a MAC under the card's record key).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from kks_emulator.errors import StoreError
+
+STATIC = "static"
+PIN = "pin"
+EMV = "emv"
+PURSE = "purse"
+
+
+def log_cell(index: int) -> str:
+    """Name of the cyclic log slot `index`."""
+    return f"log.{index}"
+
+
+_PIN = struct.Struct(">BB3s")
+
+
+@dataclass(frozen=True, slots=True)
+class PinRecord:
+    """PIN try limit, PIN try counter and the 6-digit PIN as 3 BCD bytes."""
+
+    ptl: int
+    ptc: int
+    pin_bcd: bytes
+
+    def encode(self) -> bytes:
+        """Fixed 5-byte layout."""
+        return _PIN.pack(self.ptl, self.ptc, self.pin_bcd)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> PinRecord:
+        """Inverse of `encode`."""
+        if len(raw) != _PIN.size:
+            raise StoreError("pin record has the wrong size")
+        return cls(*_PIN.unpack(raw))
+
+
+_EMV = struct.Struct(">HHB")
+FLAG_ONLINE_PENDING = 0x01
+
+
+@dataclass(frozen=True, slots=True)
+class EmvRecord:
+    """ATC (9F36), last online ATC (9F13) and flags (bit 0: last online transaction not
+    completed)."""
+
+    atc: int
+    last_online_atc: int
+    flags: int = 0
+
+    def encode(self) -> bytes:
+        """Fixed 5-byte layout."""
+        return _EMV.pack(self.atc, self.last_online_atc, self.flags)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> EmvRecord:
+        """Inverse of `encode`."""
+        if len(raw) != _EMV.size:
+            raise StoreError("emv record has the wrong size")
+        return cls(*_EMV.unpack(raw))
+
+
+_PURSE = struct.Struct(">IIIIII")
+
+
+@dataclass(frozen=True, slots=True)
+class PurseRecord:
+    """Balance, transaction counter NT, current WIB month (YYYYMM), month-to-date incoming and
+    all-transaction totals, and the number of log records ever written."""
+
+    balance: int
+    counter: int
+    month: int
+    month_incoming: int
+    month_all: int
+    log_count: int
+
+    def encode(self) -> bytes:
+        """Fixed 24-byte layout."""
+        return _PURSE.pack(self.balance, self.counter, self.month, self.month_incoming,
+                           self.month_all, self.log_count)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> PurseRecord:
+        """Inverse of `encode`."""
+        if len(raw) != _PURSE.size:
+            raise StoreError("purse record has the wrong size")
+        return cls(*_PURSE.unpack(raw))
