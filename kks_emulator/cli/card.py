@@ -1,0 +1,86 @@
+"""`kks card`: personalise a card file, show what is on it, send it raw APDUs in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kks_emulator.errors import InputError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def card() -> None:
+    """Personalise, inspect and talk to emulated KKS cards (card files)."""
+
+
+@card.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--bank", required=True, help="Issuing HIMBARA bank code, e.g. BRI, BNI.")
+@click.option("--pan", required=True, help="16-digit PAN.")
+@click.option("--pin", required=True, help="6-digit cardholder PIN.")
+@click.option("--psn", type=int, default=1, show_default=True, help="PAN sequence number.")
+@click.option("--name", default="KPM TEST", show_default=True, help="Cardholder name.")
+@click.option("--expiry", default="3012", show_default=True, help="Expiry YYMM.")
+@click.option("--policy", "policy_name", type=click.Choice(["BI_2018", "BI_2022_07"]),
+              default="BI_2022_07", show_default=True, help="E-money limits preset.")
+@click.option("--unregistered", is_flag=True, help="Unregistered e-money (lower cap).")
+@click.option("--pin-threshold", type=int, default=0, show_default=True,
+              help="Purchases of at least this amount need the PIN (0 = always).")
+@click.option("--test-mode", is_flag=True,
+              help="Deterministic card signing key (test issuer keys are always used).")
+def personalize(out: Path, bank: str, pan: str, pin: str, psn: int, name: str, expiry: str,
+                policy_name: str, unregistered: bool, pin_threshold: int,
+                test_mode: bool) -> None:
+    """Personalise a new card file OUT with keys of the deterministic test issuer for BANK."""
+    from kks_emulator.card import CardProfile, FileStore
+    from kks_emulator.card import personalize as do_personalize
+    from kks_emulator.keys import IssuerKeys
+    from kks_emulator.policy import PRESETS
+
+    if out.exists():
+        raise InputError(f"{out}: already exists (personalisation writes a new card file)")
+    if not out.parent.exists():
+        raise InputError(f"{out.parent}: directory not found")
+    policy = PRESETS[policy_name].with_registered(not unregistered)
+    profile = CardProfile(bank=bank, pan=pan, pin=pin, psn=psn, name=name, expiry=expiry,
+                          policy=policy, pin_threshold=pin_threshold, test_mode=test_mode)
+    profile.validate()
+    do_personalize(FileStore(out), profile, IssuerKeys.test_issuer(bank))
+    click.echo(f"personalised {out}: {bank} PAN {pan} PSN {psn:02d}")
+
+
+@card.command()
+@click.argument("card_file", metavar="CARD", type=click.Path(dir_okay=False, path_type=Path))
+def info(card_file: Path) -> None:
+    """Show the persistent state of card file CARD."""
+    from kks_emulator.card import FileStore
+    from kks_emulator.card.info import card_info
+
+    for key, value in card_info(FileStore(card_file, create=False)).items():
+        click.echo(f"{key:16} {value}")
+
+
+@card.command()
+@click.argument("card_file", metavar="CARD", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("apdus", metavar="HEX...", nargs=-1, required=True)
+@click.option("--protocol", type=click.Choice(["T=0", "T=1"]), default="T=1",
+              show_default=True)
+def apdu(card_file: Path, apdus: tuple[str, ...], protocol: str) -> None:
+    """Power CARD on and send each command APDU (hex); print every response."""
+    from kks_emulator.card import Card, FileStore
+
+    commands = []
+    for text in apdus:
+        try:
+            commands.append(bytes.fromhex(text.replace(":", "").replace(" ", "")))
+        except ValueError:
+            raise InputError(f"not a hex APDU: {text!r}") from None
+    c = Card(FileStore(card_file, create=False), protocol=protocol)
+    click.echo(f"ATR {c.power_on().hex().upper()}")
+    for command in commands:
+        response = c.transmit(command)
+        click.echo(f">> {command.hex().upper()}")
+        data, sw = response[:-2], response[-2:]
+        click.echo(f"<< {data.hex().upper()} {sw.hex().upper()}".replace("<<  ", "<< "))
+    c.power_off()
