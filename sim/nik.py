@@ -43,6 +43,7 @@ REASONS: dict[int, str] = {
 }
 
 _NIK_MAX = 10**16
+_CHUNK = 1 << 22  # rows per pass in nik_reasons, to bound temporaries at national scale
 _DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
@@ -113,8 +114,14 @@ def nik_reasons(niks: np.ndarray | list) -> np.ndarray:
     Accepts int64 arrays (the registry's dtype) or arrays of 16-character strings. Checks, in
     order: length, province, kab/kota, kecamatan, birth date, serial.
     """
+    arr = np.asarray(niks)
+    if arr.ndim == 1 and len(arr) > _CHUNK:
+        out = np.empty(len(arr), dtype=np.uint8)
+        for lo in range(0, len(arr), _CHUNK):
+            out[lo:lo + _CHUNK] = nik_reasons(arr[lo:lo + _CHUNK])
+        return out
     reg = _regions.load()
-    values, wellformed = _as_int64(niks)
+    values, wellformed = _as_int64(arr)
     values = np.where(wellformed, values, 0)
     f = split(values)
     reason = np.zeros(values.shape, dtype=np.uint8)

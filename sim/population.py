@@ -42,6 +42,9 @@ from sim import regions as _regions
 from sim.registry import SCHEMA, STATUS_IN_DTKS, STATUS_NOT_IN_DTKS, Registry
 
 GENERATOR_VERSION = 1
+_EPOCH = dt.date(1970, 1, 1)
+#: No. KK issue dates are drawn from 2005-01-01 up to the reference date
+_KK_FIRST_DAY = (dt.date(2005, 1, 1) - _EPOCH).days
 BLOCK_ROWS = 1 << 20
 MAX_HOUSEHOLDS = 300_000_000
 
@@ -235,35 +238,42 @@ def _dtks_threshold(mu_rows: np.ndarray, weights: np.ndarray, sd: float, share: 
     return 0.5 * (lo + hi)
 
 
-def _date_parts(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Year, month, day arrays of day numbers since 1970-01-01."""
-    d = days.astype("datetime64[D]")
-    y = d.astype("datetime64[Y]")
-    m = d.astype("datetime64[M]")
-    year = y.astype(np.int64) + 1970
-    month = (m - y.astype("datetime64[M]")).astype(np.int64) + 1
-    day = (d - m.astype("datetime64[D]")).astype(np.int64) + 1
-    return year, month, day
+class _Calendar:
+    """Year, month and day of day numbers (since 1970-01-01) by table lookup from `first`."""
+
+    def __init__(self, first: int, last: int) -> None:
+        days = np.arange(first, last + 1).astype("datetime64[D]")
+        y = days.astype("datetime64[Y]")
+        m = days.astype("datetime64[M]")
+        self.first = first
+        self.year = (y.astype(np.int64) + 1970).astype(np.int16)
+        self.month = ((m - y.astype("datetime64[M]")).astype(np.int64) + 1).astype(np.int8)
+        self.day = ((days - m.astype("datetime64[D]")).astype(np.int64) + 1).astype(np.int8)
+
+    def parts(self, days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Year, month, day arrays of `days` (each within the table's range)."""
+        i = days - self.first
+        return self.year[i], self.month[i], self.day[i]
 
 
 def _corrupt(nik: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Break each NIK in one way: kind 0 length, 1 province, 2 kab/kota, 3 kecamatan, 4 date,
-    5 serial (the codes 00 are used by no region; month 13 does not exist)."""
+    5 serial (the codes 00 are used by no region; month 13 does not exist). Every result fails
+    `sim.nik.nik_valid` with exactly that reason."""
     f = _nik.split(nik)
-    out = nik.copy()
-    out = np.where(kind == 0, nik * 10 + 7, out)
-    out = np.where(kind == 1, nik - f["province"] * 10**14, out)
-    out = np.where(kind == 2, nik - (f["kabkota"] % 100) * 10**12, out)
-    out = np.where(kind == 3, nik - (f["kecamatan"] % 100) * 10**10, out)
-    out = np.where(kind == 4, nik + (13 - f["mm"]) * 10**6, out)
-    out = np.where(kind == 5, nik - f["serial"], out)
-    return out
+    fixes = [nik * 9 + 7,                               # nik * 10 + 7: 17 digits
+             -f["province"] * 10**14,
+             -(f["kabkota"] % 100) * 10**12,
+             -(f["kecamatan"] % 100) * 10**10,
+             (13 - f["mm"]) * 10**6,
+             -f["serial"]]
+    return nik + np.choose(kind, fixes)
 
 
 def _block(cols: dict[str, np.ndarray], lo: int, hi: int, b: int, seed: int,
            params: PopulationParams, mu: np.ndarray, dtks_t: float, ref_day: int,
-           kk_first_day: int, kec_code_of_desa: np.ndarray) -> None:
-    """Fill rows [lo, hi) of every attribute column (block number `b`)."""
+           cal: _Calendar, kec_code_of_desa: np.ndarray) -> int:
+    """Fill rows [lo, hi) of every attribute column (block `b`); return the NIKs corrupted."""
     n = hi - lo
     prov = cols["province"][lo:hi]
     sigma = params.sigma()
@@ -316,15 +326,18 @@ def _block(cols: dict[str, np.ndarray], lo: int, hi: int, b: int, seed: int,
     ri = _stream(seed, 1, b, 2)
     kec6 = kec_code_of_desa[cols["desa"][lo:hi]]
     birth = ref_day - np.floor(age * 365.2425).astype(np.int64) - ri.integers(0, 365, n)
-    year, month, day = _date_parts(birth)
+    year, month, day = cal.parts(birth)
     niks = _nik.compose(kec6, day + 40 * female, month, year, ri.integers(1, 10_000, n))
-    issued = ri.integers(kk_first_day, ref_day, n)
-    year, month, day = _date_parts(issued)
+    issued = ri.integers(_KK_FIRST_DAY, ref_day, n)
+    year, month, day = cal.parts(issued)
     cols["kk"][lo:hi] = _nik.compose(kec6, day, month, year, ri.integers(1, 10_000, n))
     bad = ri.random(n) < params.invalid_nik_rate
     kind = ri.integers(0, 6, n)
-    cols["nik"][lo:hi] = np.where(bad, _corrupt(niks, kind), niks)
+    where = np.flatnonzero(bad)
+    niks[where] = _corrupt(niks[where], kind[where])
+    cols["nik"][lo:hi] = niks
     cols["dukcapil_match"][lo:hi] = ~bad & (ri.random(n) < params.dukcapil_match_rate)
+    return int(where.size)
 
 
 def _duplicates(values: np.ndarray, bounds: np.ndarray) -> int:
@@ -373,20 +386,19 @@ def generate(households: int, seed: int, *, params: PopulationParams | None = No
     prov_households = np.bincount(reg.desa_province, weights=counts, minlength=reg.n_province)
     sd = math.sqrt(params.log_sd**2 + params.sigma()**2 + params.dtks_noise_sd**2)
     dtks_t = _dtks_threshold(mu, prov_households / households, sd, params.dtks_share)
-    epoch = dt.date(1970, 1, 1)
-    ref_day = (params.reference_date - epoch).days
-    kk_first_day = (dt.date(2005, 1, 1) - epoch).days
-    if kk_first_day >= ref_day:
+    ref_day = (params.reference_date - _EPOCH).days
+    if ref_day <= _KK_FIRST_DAY:
         raise InputError("population parameters: reference_date must be after 2005-01-01")
+    cal = _Calendar(ref_day - 366 * 100, ref_day)
     kec_code_of_desa = reg.kecamatan_code[reg.desa_kecamatan].astype(np.int64)
 
+    invalid = 0
     for b, lo in enumerate(range(0, households, BLOCK_ROWS)):
-        _block(cols, lo, min(lo + BLOCK_ROWS, households), b, seed, params, mu, dtks_t,
-               ref_day, kk_first_day, kec_code_of_desa)
+        invalid += _block(cols, lo, min(lo + BLOCK_ROWS, households), b, seed, params, mu,
+                          dtks_t, ref_day, cal, kec_code_of_desa)
 
     # rows are grouped by province, and a NIK or KK carries its kecamatan: count per province
     prov_bounds = np.concatenate([[0], np.cumsum(prov_households.astype(np.int64))])
-    invalid = int(np.count_nonzero(_nik.nik_reasons(cols["nik"])))
     meta = {
         "generator": "sim.population",
         "generator_version": GENERATOR_VERSION,
