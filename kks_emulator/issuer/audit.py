@@ -106,9 +106,19 @@ def audit_ledger(led: Ledger) -> AuditReport:
           f"negative: {[(n[0], n[1]) for n in negative]}")
     float_bad = led.conn.execute(
         f"SELECT a.code, (SELECT COALESCE(SUM({signed}), 0) FROM entries e WHERE "
-        "e.account_id = a.id) AS bal, (SELECT COALESCE(SUM(amount), 0) FROM loads l WHERE "
-        "l.card_id = a.card_id) AS ld, (SELECT COALESCE(SUM(amount), 0) FROM cleared c WHERE "
-        "c.card_id = a.card_id) AS cl FROM accounts a WHERE a.kind = 'float'").fetchall()
+        "e.account_id = a.id) AS bal, (SELECT COALESCE(SUM(l.amount), 0) FROM loads l "
+        "LEFT JOIN load_outcomes o USING (card_id, seq, challenge) WHERE l.card_id = a.card_id "
+        "AND COALESCE(o.outcome, '') != 'voided') AS ld, (SELECT COALESCE(SUM(amount), 0) "
+        "FROM cleared c WHERE c.card_id = a.card_id) AS cl FROM accounts a "
+        "WHERE a.kind = 'float'").fetchall()
     wrong = [(row[0], row[1], row[2], row[3]) for row in float_bad if row[1] != row[2] - row[3]]
-    r.add("float = loads - cleared", not wrong, f"mismatched floats {wrong}")
+    r.add("float = loads - voided - cleared", not wrong, f"mismatched floats {wrong}")
     return r
+
+
+def open_loads(led: Ledger) -> list[tuple[str, int, int]]:
+    """Loads authorised but neither confirmed nor voided: (card id, NT, amount), for recon."""
+    rows = led.conn.execute(
+        "SELECT l.card_id, l.seq, l.amount FROM loads l LEFT JOIN load_outcomes o "
+        "USING (card_id, seq, challenge) WHERE o.outcome IS NULL ORDER BY l.card_id, l.seq")
+    return [(r[0], int(r[1]), int(r[2])) for r in rows]

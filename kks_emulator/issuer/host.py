@@ -135,6 +135,10 @@ class Host:
         """Move savings into the card's purse float and return the card's load authorisation."""
         return self.call("authorise_load", key, body)
 
+    def confirm_load(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Record the card's S3: the load it proves is confirmed (no longer open)."""
+        return self.call("confirm_load", key, body)
+
     def clear(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
         """Clear a batch of signed purse records for one merchant."""
         return self.call("clear", key, body)

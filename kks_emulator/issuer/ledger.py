@@ -232,7 +232,8 @@ class Ledger:
         h = hashlib.sha256()
         for table, order in (("accounts", "id"), ("journal", "id"), ("entries", "id"),
                              ("credits", "programme, period, beneficiary"),
-                             ("cleared", "card_id, counter"), ("loads", "card_id, seq"),
+                             ("cleared", "card_id, counter"), ("loads", "card_id, seq, challenge"),
+                             ("load_outcomes", "card_id, seq, challenge"),
                              ("requests", "key")):
             h.update(table.encode())
             for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):

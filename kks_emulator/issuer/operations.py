@@ -140,6 +140,7 @@ def _crypto_handlers() -> dict[str, Callable[[Host, Body], Body]]:
 
     return {"authorise_purchase": authorise.authorise_purchase,
             "authorise_load": authorise.authorise_load,
+            "confirm_load": authorise.confirm_load,
             "clear": clearing.clear}
 
 

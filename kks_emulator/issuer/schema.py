@@ -72,13 +72,26 @@ CREATE TABLE IF NOT EXISTS cleared (
     PRIMARY KEY (card_id, counter)
 ) STRICT;
 
--- Purse loads the issuer authorised (challenge-bound), by card and load number.
+-- Purse loads the issuer authorised: card, purse counter NT at the load, card challenge.
 CREATE TABLE IF NOT EXISTS loads (
     card_id    TEXT NOT NULL,
     seq        INTEGER NOT NULL,
+    challenge  TEXT NOT NULL,
     amount     INTEGER NOT NULL CHECK (amount > 0),
     journal_id INTEGER NOT NULL REFERENCES journal(id),
-    PRIMARY KEY (card_id, seq)
+    PRIMARY KEY (card_id, seq, challenge)
+) STRICT;
+
+-- The one terminal state of an authorised load: confirmed by the card's S3, or voided because
+-- the card asked again at the same NT (proof it never credited the first one).
+CREATE TABLE IF NOT EXISTS load_outcomes (
+    card_id    TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    challenge  TEXT NOT NULL,
+    outcome    TEXT NOT NULL CHECK (outcome IN ('confirmed','voided')),
+    journal_id INTEGER REFERENCES journal(id),
+    PRIMARY KEY (card_id, seq, challenge),
+    FOREIGN KEY (card_id, seq, challenge) REFERENCES loads(card_id, seq, challenge)
 ) STRICT;
 
 -- L5: every external request, its body digest and the exact response bytes.
@@ -91,7 +104,8 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 #: Tables whose rows may never change or disappear once written (L4).
-IMMUTABLE_TABLES = ("accounts", "journal", "entries", "credits", "cleared", "loads", "requests")
+IMMUTABLE_TABLES = ("accounts", "journal", "entries", "credits", "cleared", "loads",
+                    "load_outcomes", "requests")
 
 #: Account kinds that may never go below zero (L6), enforced by a trigger on every entry.
 NON_NEGATIVE_KINDS = ("savings", "float", "merchant", "settlement", "suspense")

@@ -24,7 +24,7 @@ def funded(host):
     with host.ledger.transaction():  # a load, posted as the load handler would
         jid = host.ledger.post("load", "load:test", "load", [("SAV-0001", "D", 200_000),
                                                             (f"FLT-{card.hex_id}", "C", 200_000)])
-        host.ledger.execute("INSERT INTO loads VALUES (?, 1, 200000, ?)", (card.hex_id, jid))
+        host.ledger.execute("INSERT INTO loads VALUES (?, 1, '00', 200000, ?)", (card.hex_id, jid))
     return host, card
 
 

@@ -155,7 +155,8 @@ def test_postings_cannot_be_updated_or_deleted(host, table):
     conn = host.ledger.conn
     # inserting is allowed (that is how the host writes), so every table has a row to attack
     conn.execute("INSERT INTO cleared VALUES ('C1', 1, 5, 'W1', 'T1', 1)")
-    conn.execute("INSERT INTO loads VALUES ('C1', 1, 5, 1)")
+    conn.execute("INSERT INTO loads VALUES ('C1', 1, '00', 5, 1)")
+    conn.execute("INSERT INTO load_outcomes VALUES ('C1', 1, '00', 'confirmed', NULL)")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute(f"DELETE FROM {table}")
     col = conn.execute(f"SELECT * FROM {table}").description[0][0]

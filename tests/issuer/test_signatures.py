@@ -95,7 +95,7 @@ def funded(host):
     with host.ledger.transaction():
         jid = host.ledger.post("load", "l", "load", [("SAV-0001", "D", 200_000),
                                                      (f"FLT-{CARD.hex_id}", "C", 200_000)])
-        host.ledger.execute("INSERT INTO loads VALUES (?, 1, 200000, ?)", (CARD.hex_id, jid))
+        host.ledger.execute("INSERT INTO loads VALUES (?, 1, '00', 200000, ?)", (CARD.hex_id, jid))
     return host
 
 

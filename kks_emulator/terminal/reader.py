@@ -1,0 +1,137 @@
+"""Reading a KKS: application discovery (PSE, then PPSE), savings GPO and records, purse basics.
+
+Every card answer is parsed defensively (`parse.py`): anything unexpected raises a typed
+`CardError`/`TransportError`, and every loop is bounded by the data it walks (AFL entries are
+at most 16, records per entry at most 16).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kks_emulator.errors import CardError
+from kks_emulator.terminal import apdus
+from kks_emulator.terminal.exchange import Exchange
+from kks_emulator.terminal.parse import (
+    CardResponseError,
+    as_int,
+    parse_afl,
+    parse_gpo,
+    parse_tlv,
+    require,
+)
+
+#: Most records the terminal reads per AFL entry.
+MAX_RECORDS_PER_ENTRY = 16
+
+
+@dataclass(frozen=True)
+class SavingsData:
+    """What the terminal learns from the savings application."""
+
+    pan: str
+    psn: int
+    expiry: str  # YYMMDD
+    name: str
+    aip: bytes
+    cdol1: bytes
+    cdol2: bytes
+    cvm_list: bytes
+
+
+def list_applications(ex: Exchange) -> list[bytes]:
+    """AIDs the card lists: the PSE directory if present, else the PPSE."""
+    resp = ex.transmit(apdus.select(apdus.PSE))
+    if resp.ok:
+        fields = parse_tlv(resp.data)
+        sfi = as_int(require(fields, 0x88, "directory SFI", size=1), "SFI", 1)
+        if not 1 <= sfi <= 30:
+            raise CardResponseError(f"directory SFI {sfi} out of range")
+        aids: list[bytes] = []
+        for rec in range(1, MAX_RECORDS_PER_ENTRY + 1):
+            r = ex.transmit(apdus.read_record(sfi, rec))
+            if r.sw == 0x6A83:
+                break
+            data = r.expect("READ RECORD (directory)")
+            aids.extend(_aids_of(data))
+        if aids:
+            return aids
+    resp = ex.transmit(apdus.select(apdus.PPSE))
+    return _aids_of(resp.expect("SELECT PPSE"))
+
+
+def _aids_of(data: bytes) -> list[bytes]:
+    """Every 4F under a 61 entry, walking the TLV one level at a time."""
+    from kks_emulator import tlv
+    from kks_emulator.errors import KksError
+
+    out: list[bytes] = []
+    stack = [bytes(data)]
+    steps = 0
+    while stack:
+        steps += 1
+        if steps > 64:
+            raise CardResponseError("directory nesting too deep")
+        try:
+            items = tlv.decode(stack.pop(), recurse=False)
+        except KksError as exc:
+            raise CardResponseError(f"malformed directory TLV: {exc}") from None
+        for item in items:
+            if item.tag == 0x4F:
+                if not 5 <= len(item.value) <= 16:
+                    raise CardResponseError("AID of bad length in directory")
+                out.append(item.value)
+            elif tlv.is_constructed(item.tag):
+                stack.append(item.value)
+    return out
+
+
+def select_app(ex: Exchange, aid: bytes) -> dict[int, bytes]:
+    """SELECT an application; return its FCI fields."""
+    fields = parse_tlv(ex.transmit(apdus.select(aid)).expect("SELECT application"))
+    name = require(fields, 0x84, "DF name", max_size=16)
+    if not name.startswith(aid[:5]):
+        raise CardResponseError("card selected a different application")
+    return fields
+
+
+def read_savings(ex: Exchange) -> SavingsData:
+    """SELECT the savings application, GET PROCESSING OPTIONS, read every record in the AFL."""
+    select_app(ex, apdus.SAVINGS_AID)
+    aip, afl = parse_gpo(ex.transmit(apdus.get_processing_options()).expect("GPO"))
+    fields: dict[int, bytes] = {}
+    for sfi, first, last in parse_afl(afl):
+        if last - first >= MAX_RECORDS_PER_ENTRY:
+            raise CardResponseError("AFL entry spans too many records")
+        for rec in range(first, last + 1):
+            data = ex.transmit(apdus.read_record(sfi, rec)).expect("READ RECORD")
+            for tag, value in parse_tlv(data).items():
+                fields.setdefault(tag, value)
+    pan = require(fields, 0x5A, "PAN", max_size=10).hex().upper().rstrip("F")
+    if not pan.isdigit() or not 12 <= len(pan) <= 19:
+        raise CardResponseError("PAN is not 12-19 BCD digits")
+    psn = as_int(fields.get(0x5F34, b"\x00"), "PSN", 1)
+    expiry = require(fields, 0x5F24, "expiry", size=3).hex()
+    if not expiry.isdigit():
+        raise CardResponseError("expiry is not BCD")
+    name = fields.get(0x5F20, b"").decode("ascii", "replace").strip()
+    return SavingsData(pan, psn, expiry, name, aip, require(fields, 0x8C, "CDOL1"),
+                       require(fields, 0x8D, "CDOL2"), fields.get(0x8E, b""))
+
+
+def purse_balance(ex: Exchange) -> int:
+    """SELECT the purse and GET BALANCE (rupiah)."""
+    select_app(ex, apdus.PURSE_AID)
+    return as_int(ex.transmit(apdus.get_balance()).expect("GET BALANCE"), "balance", 4)
+
+
+def verify_pin(ex: Exchange, pin: str) -> None:
+    """VERIFY the cardholder PIN in the selected application; a refusal raises `CardError`."""
+    if len(pin) != 6 or not pin.isdigit():
+        raise CardError("the KKS PIN has 6 digits")
+    resp = ex.transmit(apdus.verify_pin(pin))
+    if resp.sw & 0xFFF0 == 0x63C0:
+        raise CardError(f"wrong PIN, {resp.sw & 0x0F} tries left", sw=resp.sw)
+    if resp.sw == 0x6983:
+        raise CardError("PIN blocked", sw=resp.sw)
+    resp.expect("VERIFY")
