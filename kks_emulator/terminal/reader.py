@@ -7,6 +7,7 @@ at most 16, records per entry at most 16).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from kks_emulator.errors import CardError
@@ -66,14 +67,14 @@ def _aids_of(data: bytes) -> list[bytes]:
     from kks_emulator.errors import KksError
 
     out: list[bytes] = []
-    stack = [bytes(data)]
+    queue = deque([bytes(data)])  # breadth first keeps the directory's order
     steps = 0
-    while stack:
+    while queue:
         steps += 1
         if steps > 64:
             raise CardResponseError("directory nesting too deep")
         try:
-            items = tlv.decode(stack.pop(), recurse=False)
+            items = tlv.decode(queue.popleft(), recurse=False)
         except KksError as exc:
             raise CardResponseError(f"malformed directory TLV: {exc}") from None
         for item in items:
@@ -82,7 +83,7 @@ def _aids_of(data: bytes) -> list[bytes]:
                     raise CardResponseError("AID of bad length in directory")
                 out.append(item.value)
             elif tlv.is_constructed(item.tag):
-                stack.append(item.value)
+                queue.append(item.value)
     return out
 
 
