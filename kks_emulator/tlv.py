@@ -35,7 +35,10 @@ def _tag_bytes(tag: int) -> bytes:
     if tag < 0 or tag > 0xFFFFFF:
         raise TlvError(f"tag {tag:#x} out of range")
     length = max(1, (tag.bit_length() + 7) // 8)
-    return tag.to_bytes(length, "big")
+    raw = tag.to_bytes(length, "big")
+    if _read_tag(raw, 0) != (tag, length):
+        raise TlvError(f"{raw.hex().upper()} is not a well-formed BER tag")
+    return raw
 
 
 def is_constructed(tag: int) -> bool:
