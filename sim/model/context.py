@@ -1,0 +1,231 @@
+"""Shared run state of the flow model: the context, scaled stages, proposals and the monitor.
+
+Every stage module receives one `Context` and touches the world only through it: the SimPy
+environment, the working-day calendar, the named random streams, the scenario values, the
+columnar registry and the per-proposal table. Nothing here is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.calendar import WorkCalendar
+from sim.registry import Registry
+from sim.streams import Streams
+
+#: every state a proposal can be in; each proposal is in exactly one at any time.
+STATES: tuple[str, ...] = (
+    "prelist",            # 0 waiting for the musdes (prelist awal)
+    "verval",             # 1 queued for or in field verval
+    "siks",               # 2 SIKS-NG entry
+    "dinsos",             # 3 Dinas Sosial checks (incl. Dukcapil corrections)
+    "bupati",             # 4 waiting for the Bupati/Walikota sign-off
+    "kemensos",           # 5 Kemensos processing
+    "decree",             # 6 waiting for the Minister's penetapan
+    "issuance",           # 7 recipient: account opening, printing, post, activation
+    "awaiting_credit",    # 8 card active or account open, no credit yet
+    "credited",           # 9 first credit received (terminal for the horizon)
+    "redeemed",           # 10 first redemption done (terminal)
+    "dropped_musdes",     # 11 left out of the prelist akhir (terminal)
+    "rejected_verval",    # 12 found not eligible in verval (terminal)
+    "rejected_dukcapil",  # 13 record could not be matched with Dukcapil (terminal)
+    "dtks_only",          # 14 in DTKS, no programme this period (terminal)
+    "pbi_only",           # 15 in DTKS with PBI-JK only: no KKS needed (terminal)
+    "card_returned",      # 16 card never collected, returned (terminal)
+    "removed",            # 17 removed again before receiving (terminal)
+    "burekol_failed",     # 18 account opening failed twice (gagal burekol, terminal)
+    "rejected_decree",    # 19 rejected by the engine at penetapan (NIK, duplicate, ...)
+)
+S = {name: i for i, name in enumerate(STATES)}
+TERMINAL = frozenset(S[n] for n in ("credited", "redeemed", "dropped_musdes", "rejected_verval",
+                                     "rejected_dukcapil", "dtks_only", "pbi_only",
+                                     "card_returned", "removed", "burekol_failed",
+                                     "rejected_decree"))
+#: states that advance along the pipeline; `advance` never moves a proposal backwards.
+PIPELINE = tuple(S[n] for n in ("prelist", "verval", "siks", "dinsos", "bupati", "kemensos",
+                                "decree", "issuance", "awaiting_credit", "credited", "redeemed"))
+
+_TERMINAL_PIPELINE = frozenset((S["credited"], S["redeemed"]))
+
+#: stages with queues: name -> level (desa, kabkota, national, territory)
+STAGES: tuple[str, ...] = ("verval", "siks", "dinsos", "kemensos", "burekol", "printing",
+                           "redeem")
+
+
+class Proposals:
+    """The per-proposal table, as plain lists (scalar access from processes is fastest)."""
+
+    def __init__(self) -> None:
+        self.row: list[int] = []        # registry row of the household
+        self.source: list[int] = []     # SOURCE_KEYS value
+        self.serial: list[int] = []     # index within its source (for per-entity CRN)
+        self.state: list[int] = []
+        self.t_arrive: list[float] = []
+        self.t_dtks: list[float] = []   # decree that put it in DTKS (nan if never)
+        self.t_credit: list[float] = []
+        self.t_redeem: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def advance(self, i: int, state: int) -> None:
+        """Move proposal *i* forward to pipeline *state* (no-op if further along or done)."""
+        cur = self.state[i]
+        if cur in TERMINAL and cur not in _TERMINAL_PIPELINE:
+            return
+        if state > cur:
+            self.state[i] = state
+
+    def fail(self, i: int, state: int) -> None:
+        """End proposal *i* in failure *state* unless it already reached its first redemption."""
+        if self.state[i] != S["redeemed"]:
+            self.state[i] = state
+
+    def add(self, row: int, source: int, serial: int, t: float) -> int:
+        """Append a proposal in state prelist and return its index."""
+        nan = float("nan")
+        self.row.append(row)
+        self.source.append(source)
+        self.serial.append(serial)
+        self.state.append(S["prelist"])
+        self.t_arrive.append(t)
+        self.t_dtks.append(nan)
+        self.t_credit.append(nan)
+        self.t_redeem.append(nan)
+        return len(self.row) - 1
+
+
+@dataclass
+class Monitor:
+    """Counters and samples the report reads; all plain numbers and lists."""
+
+    waits: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    work: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
+    servers: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STAGES})
+    queued: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STAGES})
+    busy: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STAGES})
+    samples: list[tuple[int, str, int, int, int]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    months: list[dict[str, Any]] = field(default_factory=list)
+    redeem_wait_min: list[float] = field(default_factory=list)
+    travel_min: list[float] = field(default_factory=list)
+    events: int = 0
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add *n* to counter *name*."""
+        self.counts[name] = self.counts.get(name, 0) + n
+
+
+class Stage:
+    """A pool of identical servers working on the calendar, scaled to the sampling *share*.
+
+    A real pool of *servers* serving a *share* of the real load becomes ``max(1, round(servers *
+    share))`` SimPy servers whose work per item is stretched by ``c_eff / (servers * share)``, so
+    utilisation is preserved exactly (at share 1 the pool is the real one).
+    """
+
+    __slots__ = ("cal", "env", "mon", "name", "res", "scale")
+
+    def __init__(self, ctx: Context, name: str, servers: int, share: float) -> None:
+        c_eff = max(1, round(servers * share))
+        self.scale = c_eff / (servers * share)
+        self.res = simpy.Resource(ctx.env, capacity=c_eff)
+        self.env = ctx.env
+        self.cal = ctx.cal
+        self.mon = ctx.mon
+        self.name = name
+        ctx.mon.servers[name] += c_eff
+
+    def serve(self, work_days: float):
+        """Generator: queue for a server, then hold it for *work_days* of working time.
+
+        Records the queue wait (request to start of service) and the work done.
+        """
+        env, mon, name = self.env, self.mon, self.name
+        t0 = env.now
+        mon.queued[name] += 1
+        with self.res.request() as req:
+            yield req
+            mon.queued[name] -= 1
+            mon.busy[name] += 1
+            mon.waits[name].append(env.now - t0)
+            work = work_days * self.scale
+            yield env.timeout(self.cal.add_working(env.now, work) - env.now)
+            mon.busy[name] -= 1
+        mon.work[name] += work
+
+
+@dataclass
+class Context:
+    """Everything a stage process needs, passed explicitly."""
+
+    env: simpy.Environment
+    cal: WorkCalendar
+    streams: Streams
+    p: dict[str, dict[str, Any]]
+    registry: Registry
+    frame: Any
+    props: Proposals = field(default_factory=Proposals)
+    mon: Monitor = field(default_factory=Monitor)
+    signals: dict[str, simpy.Event] = field(default_factory=dict)
+    desa_stages: dict[tuple[str, int], Stage] = field(default_factory=dict)
+    kab_stages: dict[tuple[str, int], Stage] = field(default_factory=dict)
+    national: dict[str, Stage] = field(default_factory=dict)
+    #: per registry row: the household's KKS is active (stock at start, or activated)
+    card_active: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: open proposal of a row (row -> proposal index) until it ends or first redeems
+    proposal_of_row: dict[int, int] = field(default_factory=dict)
+    #: true log consumption per row, and the verval pass threshold on it
+    log_c: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pass_log_c: float = 0.0
+    #: standardised log consumption at the start (registration targeting weights)
+    frame_z: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pending: list[int] = field(default_factory=list)
+    issuing: set[int] = field(default_factory=set)
+    sanggah_upheld: list[int] = field(default_factory=list)
+    pbi_quick_days: list[float] = field(default_factory=list)
+    decree_results: list = field(default_factory=list)
+    engine: Any = None
+    row_draws: Any = None
+    printer: Any = None
+    agents: Any = None
+
+    def apply_shock(self, row: int, factor: float) -> None:
+        """Household *row*'s consumption falls by *factor* (its PMT score is unchanged until
+        a verval re-assesses it)."""
+        c = self.registry["consumption"]
+        c[row] = max(1, int(c[row] * factor))
+        self.log_c[row] = float(np.log(c[row]))
+
+    def signal(self, name: str) -> simpy.Event:
+        """The pending event of the next occurrence of a periodic signal (musdes, decree, ...)."""
+        ev = self.signals.get(name)
+        if ev is None or ev.triggered:
+            ev = self.env.event()
+            self.signals[name] = ev
+        return ev
+
+    def fire(self, name: str, value: Any = None) -> None:
+        """Trigger the pending occurrence of signal *name* (waiters resume at the current time)."""
+        ev = self.signal(name)
+        ev.succeed(value)
+
+    def desa_stage(self, name: str, vdesa: int, servers: int) -> Stage:
+        """The village-level pool *name* of virtual desa *vdesa* (created on first use)."""
+        key = (name, vdesa)
+        st = self.desa_stages.get(key)
+        if st is None:
+            st = self.desa_stages[key] = Stage(self, name, servers, 1.0)
+        return st
+
+    def kab_stage(self, name: str, vkab: int, servers: int) -> Stage:
+        """The district-level pool *name* of virtual kab/kota *vkab* (created on first use)."""
+        key = (name, vkab)
+        st = self.kab_stages.get(key)
+        if st is None:
+            st = self.kab_stages[key] = Stage(self, name, servers, 1.0)
+        return st

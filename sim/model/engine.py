@@ -1,0 +1,144 @@
+"""Thin adapter from the flow model to the vectorized engine (`sim.monthly`, `sim.disburse`).
+
+The engine owns penetapan (apply the change batch, validate, deduplicate, remove, rank deciles,
+pick recipients per programme and kab/kota quota, entitlements) and disbursement (credit each
+recipient once per period, settle the month's redemptions, return long-unspent balances), over
+the whole registry, with its own money invariants. This module only
+
+* translates scenario values into `sim.params.Params` (amounts, deciles, cadence, quotas with the
+  scenario's per-province multipliers);
+* builds `sim.changes.ChangeBatch` records from the flow model's proposals, updates and removals;
+* withholds credits from recipients whose KKS is not yet active (SIKS-NG moves burekol -> SI ->
+  top-up, calibration §3: no top-up before the card is handed over), by masking their BPNT/PKH
+  bits for the duration of the disbursement call only;
+* recovers the per-household redemptions (who, which day) the engine settled, with the engine's
+  own `splitmix` draws, so the flow model can queue those visits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim import changes as ch
+from sim import disburse as _disburse
+from sim import monthly as _monthly
+from sim.params import N_KABKOTA, Params
+from sim.registry import PROG_BPNT, PROG_PKH, STATUS_IN_DTKS, Registry
+
+_KPM_BITS = np.uint8(PROG_BPNT | PROG_PKH)
+
+
+def _mask(hi: int) -> tuple[bool, ...]:
+    return tuple(1 <= d <= hi for d in range(11))
+
+
+def quotas(p: dict, registry: Registry, province_code: np.ndarray) -> np.ndarray:
+    """Recipient quota (3, 514): programme share of households, split by kab/kota DTKS size.
+
+    A province listed in ``programmes.province_quota`` has its quotas multiplied by its factor.
+    """
+    prog = p["programmes"]
+    n = len(registry)
+    kab = registry["kabkota"].astype(np.int64)
+    dtks = registry["status"] == STATUS_IN_DTKS
+    dtks_k = np.bincount(kab[dtks], minlength=N_KABKOTA).astype(np.float64)
+    total = max(dtks_k.sum(), 1.0)
+    prov_of_kab = np.full(N_KABKOTA, -1, dtype=np.int64)
+    prov_of_kab[kab] = registry["province"].astype(np.int64)
+    mult = np.ones(N_KABKOTA)
+    for code, factor in sorted(prog["province_quota"].items()):
+        rows = np.flatnonzero(province_code == int(code))
+        if len(rows):
+            mult[prov_of_kab == rows[0]] = factor
+    out = np.zeros((3, N_KABKOTA), dtype=np.int64)
+    for j, share in enumerate((prog["bpnt_share"], prog["pkh_share"], prog["pbi_share"])):
+        out[j] = np.floor(dtks_k / total * share * n * mult).astype(np.int64)
+    return out
+
+
+def params_from(p: dict, quota: np.ndarray) -> Params:
+    """`Params` of the engine from the scenario's tables."""
+    prog, disb = p["programmes"], p["disbursement"]
+    cash = disb["channel"] in ("pos", "bank")
+    return Params(
+        cadence_months=3 if p["penetapan"]["cadence"] == "quarterly" else 1,
+        eligible_desil=(_mask(prog["bpnt_max_desil"]), _mask(prog["pkh_max_desil"]),
+                        _mask(prog["pbi_max_desil"])),
+        quota=quota,
+        bpnt_monthly=prog["bpnt_amount"],
+        bpnt_every=disb["tahap_months"],
+        redeem_bp=round(disb["redeem_prob"] * 10_000),
+        full_spend_bp=10_000 if cash else round(disb["full_spend_prob"] * 10_000),
+        redeem_days=disb["redeem_days"],
+        return_after_months=disb["return_after_months"],
+    )
+
+
+@dataclass
+class Credits:
+    """One period's disbursement as the flow model needs it."""
+
+    result: _disburse.DisburseResult
+    credited_rows: np.ndarray   # rows that received a BPNT or PKH credit this period
+    redeem_rows: np.ndarray     # rows that redeemed (spent > 0)
+    redeem_days: np.ndarray     # 1-based day of the period of each redemption
+
+
+class Engine:
+    """The monthly engine bound to one run's registry, parameters and seed."""
+
+    def __init__(self, registry: Registry, params: Params, seed: int) -> None:
+        self.registry = registry
+        self.params = params
+        self.seed = int(seed)
+        self.state = _monthly.MonthlyState() if hasattr(_monthly, "MonthlyState") else None
+        self.ledger = _disburse.Ledger.open(registry)
+
+    def with_params(self, **changes) -> None:
+        """Replace some engine parameters (e.g. quotas after the initial decree)."""
+        self.params = dataclasses.replace(self.params, **changes)
+
+    def decree(self, batch: ch.ChangeBatch, period: int):
+        """Penetapan of *period* with *batch*; returns the engine's `MonthResult`."""
+        if self.state is not None:
+            return _monthly.run_month(self.registry, batch, self.params, period, state=self.state)
+        return _monthly.run_month(self.registry, batch, self.params, period)
+
+    def invalidate(self) -> None:
+        """Tell the engine that identity/score columns were written outside a change batch."""
+        if self.state is not None and hasattr(self.state, "invalidate"):
+            self.state.invalidate()
+
+    def disburse(self, period: int, payable: np.ndarray) -> Credits:
+        """Credit and settle *period*; only rows with *payable* true receive BPNT/PKH credits."""
+        reg = self.registry
+        prog = reg["programmes"]
+        held = np.flatnonzero(((prog & _KPM_BITS) != 0) & ~payable)
+        saved = prog[held].copy()
+        prog[held] &= ~_KPM_BITS
+        before = reg["balance"].copy()
+        try:
+            res = _disburse.disburse(reg, self.ledger, self.params, period, self.seed)
+        finally:
+            prog[held] = saved
+        marks = self.ledger.last_credit
+        pre_settle = before.copy()
+        for p in (0, 1):  # BPNT and PKH go to the household balance
+            rows_p = np.flatnonzero(marks[p] == period)
+            pre_settle[rows_p] += _disburse.entitlements(reg, p, rows_p, self.params)
+        credited = np.flatnonzero((marks[0] == period) | (marks[1] == period))
+        # spent or returned; of those, the engine's own draws say who redeemed (monthly.md §4.2)
+        moved = np.flatnonzero(reg["balance"] < pre_settle)
+        if len(moved):
+            h = _disburse.splitmix(_disburse.period_key(self.seed, period), moved)
+            m16 = np.uint64(0xFFFF)
+            redeem = (h >> np.uint64(48)) % np.uint64(10_000) < np.uint64(self.params.redeem_bp)
+            rows = moved[redeem]
+            days = ((h[redeem] & m16) % np.uint64(self.params.redeem_days)).astype(np.int64) + 1
+        else:
+            rows = days = np.zeros(0, dtype=np.int64)
+        return Credits(result=res, credited_rows=credited, redeem_rows=rows, redeem_days=days)
+

@@ -1,0 +1,100 @@
+"""The simulated territory: which kab/kota, how many households, and the sampling fraction.
+
+A scenario simulates one kab/kota, some provinces or the whole country, at a sampling *fraction*
+of its households (`sim.population.generate` places them over the territory's desa, rows in desa
+code order). Queues must see a real unit's load, so below fraction 0.5 registry rows are grouped
+into *virtual* desa, kecamatan and kab/kota: as many units as the real territory has times the
+fraction, each a run of consecutive rows of equal size, so a virtual desa holds about a real
+desa's households and a virtual kab/kota a real kab/kota's, and each gets a real unit's staff.
+At fraction >= 0.5 the real units are used. Only the national pools (Kemensos, the card printer)
+are scaled by the fraction (`context.Stage`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kks_emulator.errors import ConfigError, InputError
+from sim import population, regions
+from sim.registry import Registry
+from sim.scenario import Scenario
+
+
+@dataclass
+class Frame:
+    """Territory, scale and the row -> virtual desa map of one run."""
+
+    kab_rows: np.ndarray       # kab/kota rows of the territory
+    real_households: int       # households in the territory at full scale
+    households: int            # registry rows simulated
+    fraction: float            # households / real_households (the scenario's fraction)
+    weight: float              # real households per simulated one
+    vdesa: np.ndarray          # int32 per registry row: virtual desa
+    n_vdesa: int
+    vkec: np.ndarray           # int32 per registry row: virtual kecamatan
+    vkab: np.ndarray           # int32 per registry row: virtual kab/kota
+    n_vkab: int
+
+
+def _codes(scen: Scenario) -> list[str] | None:
+    t = scen["territory"]
+    return None if t["scope"] == "national" else list(t["codes"])
+
+
+def check_territory(scen: Scenario) -> np.ndarray:
+    """Kab/kota rows of the territory; `ConfigError` naming the key if a code is unknown."""
+    regs = regions.load()
+    try:
+        rows = regs.territory_kabkota(_codes(scen))
+    except InputError as exc:
+        where = scen.origins.get("territory.codes", str(scen.path))
+        raise ConfigError(where, "territory.codes", f"known region codes ({exc})") from None
+    t = scen["territory"]
+    real = int(regs.kabkota_population[rows].sum() / t["household_size"])
+    if max(1, round(real * t["fraction"])) < 50:
+        where = scen.origins.get("territory.fraction", str(scen.path))
+        raise ConfigError(where, "territory.fraction",
+                          f"a fraction giving at least 50 households (territory has {real:,})")
+    return rows
+
+
+def build(scen: Scenario) -> tuple[Frame, Registry]:
+    """The frame and the synthetic registry of *scen* (seeded from the `population` stream key)."""
+    regs = regions.load()
+    rows = check_territory(scen)
+    t = scen["territory"]
+    real = int(regs.kabkota_population[rows].sum() / t["household_size"])
+    households = max(1, round(real * t["fraction"]))
+    # the registry generator has its own seed-addressed streams; derive its seed from the run seed
+    seed = int(np.random.SeedSequence(scen["scenario"]["seed"],
+                                      spawn_key=(2,)).generate_state(1, np.uint64)[0] >> 1)
+    registry = population.generate(households, seed, territory=_codes(scen))
+    desa = registry["desa"].astype(np.int64)
+    vdesa, n_vdesa = _virtual(desa, regs.n_desa, rows_of(regs.desa_kabkota, rows), t["fraction"])
+    kec = regs.desa_kecamatan[desa].astype(np.int64)
+    vkec, _ = _virtual(kec, regs.n_kecamatan, rows_of(regs.kecamatan_kabkota, rows),
+                       t["fraction"])
+    kab = registry["kabkota"].astype(np.int64)
+    vkab, n_vkab = _virtual(kab, regs.n_kabkota, len(rows), t["fraction"])
+    frame = Frame(kab_rows=rows, real_households=real, households=households,
+                  fraction=households / real, weight=real / households,
+                  vdesa=vdesa, n_vdesa=n_vdesa, vkec=vkec, vkab=vkab, n_vkab=n_vkab)
+    return frame, registry
+
+
+def rows_of(parent_of_unit: np.ndarray, kab_rows: np.ndarray) -> int:
+    """Number of units (desa or kecamatan) whose kab/kota is in *kab_rows*."""
+    return int(np.isin(parent_of_unit, kab_rows).sum())
+
+
+def _virtual(real: np.ndarray, n_all: int, n_real: int, fraction: float) -> tuple[np.ndarray, int]:
+    """Virtual unit per row: the real unit at fraction >= 0.5, else equal runs of rows."""
+    n = len(real)
+    if fraction >= 0.5:
+        uniq, inv = np.unique(real, return_inverse=True)
+        return inv.astype(np.int32), len(uniq)
+    k = max(1, round(n_real * fraction))
+    ids = (np.arange(n, dtype=np.int64) * k) // max(n, 1)
+    return ids.astype(np.int32), k

@@ -1,0 +1,182 @@
+"""Issuance: account opening, KKS printing, delivery by post, distribution and activation.
+
+Started by the decree for every new BPNT/PKH recipient without a KKS account (DOMAIN.md flow 3,
+Permensos 4/2023 as summarised in calibration §3):
+
+1. *burekol*: collective account opening by the household's HIMBARA bank (chosen by the bank
+   shares) at a pool per (kab/kota, bank) with a daily capacity; a failure on data (gagal
+   burekol) is fixed and retried once after ``burekol_retry_days``, a second failure ends it.
+   Once the account is open the registry's ``bank`` is set, so credits can flow;
+2. *printing* in batches every ``print_batch_every`` working days at the national printer's
+   capacity, paused by ``printer_outages``; a card with wrong data is reprinted in a later batch;
+3. *post* delivery (log-normal days);
+4. *distribution* at the community point every ``distribution_every`` working days, where the
+   KPM collects the card and activates it in person (PIN); a KPM may miss a distribution and
+   come to the next one, up to ``max_collection_tries``, after which the card is returned.
+
+PMKS cards go back to the sponsor through Dinsos (no community distribution, no missed days).
+Per-household draws are indexed by registry row (streams ``burekol``, ``printing``, ``post``,
+``activation``), so they do not depend on the order in which households are issued.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.model.context import Context, S
+from sim.scenario import BANKS
+from sim.streams import SOURCE_KEYS
+
+_MAX_TRIES = 12
+
+
+@dataclass
+class RowDraws:
+    """Per-household issuance draws (index = registry row)."""
+
+    bank: np.ndarray          # int8 bank index into BANKS
+    burekol_u: np.ndarray     # (n, 2) failure uniforms for the two attempts
+    wrong_u: np.ndarray       # wrong data on the printed card
+    post_days: np.ndarray
+    collect_u: np.ndarray     # (n, _MAX_TRIES) miss-the-distribution uniforms
+
+
+def row_draws(ctx: Context) -> RowDraws:
+    """Draw every household's issuance randomness once, up front."""
+    n = len(ctx.registry)
+    iss = ctx.p["issuance"]
+    shares = np.array([iss["bank_shares"].get(b, 0.0) for b in BANKS])
+    cum = np.cumsum(shares / shares.sum())
+    st = ctx.streams
+    u_bank = st.get("burekol", 1).random(n)
+    bank = np.minimum(np.searchsorted(cum, u_bank, side="right"), len(BANKS) - 1)
+    post = st.get("post").lognormal(math.log(max(iss["post_days_median"], 1e-9)),
+                                    iss["post_days_sigma"], n)
+    return RowDraws(bank=bank.astype(np.int8), burekol_u=st.get("burekol", 2).random((n, 2)),
+                    wrong_u=st.get("printing", 1).random(n), post_days=post,
+                    collect_u=st.get("activation").random((n, _MAX_TRIES)))
+
+
+class Printer:
+    """The national KKS printer: cards queue, batches print on schedule, outages pause it."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.queue: list = []
+        iss = ctx.p["issuance"]
+        cal = ctx.cal
+        self.outages = sorted((cal.day_of(o["start"]), cal.day_of(o["end"]) + 1)
+                              for o in iss["printer_outages"])
+        self.rate = ctx.p["capacity"]["printer_cards_per_day"] * ctx.frame.fraction
+        ctx.mon.servers["printing"] += 1
+
+    def order(self):
+        """An event that succeeds when this card has been printed."""
+        ev = self.ctx.env.event()
+        self.queue.append(ev)
+        self.ctx.mon.queued["printing"] += 1
+        return ev
+
+    def _outage_end(self, t: float) -> float | None:
+        for a, b in self.outages:
+            if a <= t < b:
+                return float(b)
+        return None
+
+    def run(self):
+        """Process: print the queued cards every ``print_batch_every`` working days."""
+        ctx, env, cal, mon = self.ctx, self.ctx.env, self.ctx.cal, self.ctx.mon
+        every = ctx.p["issuance"]["print_batch_every"]
+        t = cal.next_working(0.0)
+        while t < ctx.cal.days:
+            yield env.timeout(t - env.now)
+            end = self._outage_end(env.now)
+            if end is not None:
+                mon.count("printer_outage_batches")
+                yield env.timeout(end - env.now)
+            batch, self.queue = self.queue, []
+            if batch:
+                mon.queued["printing"] -= len(batch)
+                mon.busy["printing"] = len(batch)
+                work = len(batch) / self.rate
+                t_end = cal.add_working(env.now, work)
+                for a, b in self.outages:  # an outage starting mid-batch stops the printer
+                    if env.now < a < t_end:
+                        t_end += b - a
+                yield env.timeout(t_end - env.now)
+                mon.work["printing"] += work
+                mon.busy["printing"] = 0
+                mon.count("cards_printed", len(batch))
+                for ev in batch:
+                    ev.succeed()
+            t = cal.add_working(max(env.now, t), every)
+            t = float(math.floor(t)) if t > math.floor(t) else t
+            t = cal.next_working(t)
+
+
+def distributions(ctx: Context):
+    """Process: fire the ``distribution`` signal every ``distribution_every`` working days."""
+    env, cal = ctx.env, ctx.cal
+    every = ctx.p["issuance"]["distribution_every"]
+    t = cal.next_working(float(every))
+    while t < cal.span - 1:
+        yield env.timeout(t + 0.4 - env.now)
+        ctx.fire("distribution")
+        t = cal.next_working(math.floor(cal.add_working(t + 1.0, every - 1)))
+
+
+def issue(ctx: Context, row: int):
+    """Process: open the account, print, post and hand over the KKS of household *row*."""
+    env, cal, reg, mon = ctx.env, ctx.cal, ctx.registry, ctx.mon
+    iss = ctx.p["issuance"]
+    d = ctx.row_draws
+    i = ctx.proposal_of_row.get(row, -1)
+    if i >= 0:
+        ctx.props.advance(i, S["issuance"])
+    bank = int(d.bank[row])
+    kab = int(ctx.frame.vkab[row])
+    pool = ctx.kab_stage("burekol", kab * 8 + bank, 1)
+    per_account = 1.0 / ctx.p["capacity"]["burekol_per_branch_day"]
+    for attempt in range(2):
+        yield from pool.serve(per_account)
+        if d.burekol_u[row, attempt] >= iss["burekol_fail"]:
+            break
+        mon.count("burekol_failures")
+        if attempt == 1:
+            mon.count("burekol_failed")
+            ctx.issuing.discard(row)
+            if i >= 0:
+                ctx.props.fail(i, S["burekol_failed"])
+            return
+        yield env.timeout(iss["burekol_retry_days"])
+    reg["bank"][row] = bank
+    mon.count("accounts_opened")
+    yield ctx.printer.order()
+    if d.wrong_u[row] < iss["wrong_data_prob"]:
+        mon.count("cards_reprinted")
+        yield ctx.printer.order()
+    yield env.timeout(float(d.post_days[row]))
+    pmks = i >= 0 and ctx.props.source[i] == SOURCE_KEYS["pmks"]
+    if pmks:  # back to the sponsor through Dinsos; activation at the sponsor's next visit
+        yield env.timeout(cal.add_working(env.now, 2.0) - env.now)
+    else:
+        tries = min(iss["max_collection_tries"], _MAX_TRIES)
+        for k in range(tries):
+            yield ctx.signal("distribution")
+            if d.collect_u[row, k] >= iss["not_collected_prob"]:
+                break
+            mon.count("distribution_missed")
+        else:
+            mon.count("cards_returned")
+            ctx.issuing.discard(row)
+            if i >= 0:
+                ctx.props.fail(i, S["card_returned"])
+            return
+    ctx.card_active[row] = True
+    ctx.issuing.discard(row)
+    mon.count("cards_activated")
+    if i >= 0:
+        ctx.props.advance(i, S["awaiting_credit"])

@@ -1,0 +1,153 @@
+"""Penetapan: the Minister's decree (monthly or quarterly) and the credit day.
+
+On the decree's working day of every month the process gathers the proposals that finished
+Kemensos processing, the month's data updates and removal requests (`churn`), and hands them to
+the vectorized engine as one change batch (`sim.model.engine`). The engine decides; this module
+then moves every proposal of the batch on: in DTKS with a BPNT/PKH programme -> issuance (or
+straight to awaiting credit if the household already holds an active KKS), PBI-JK only or no
+programme -> done, rejected by the engine -> done. Households of the stock who newly enter a
+programme without a KKS also start issuance. In a month that is not a decree period the batch is
+kept for the next one (the last decree stands).
+
+On the credit working day of every month the engine credits and settles the period; first
+credits of proposals are stamped and the period's redemptions become visits (`redemption`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import changes as ch
+from sim.model import churn, issuance, redemption
+from sim.model.context import Context, S
+from sim.registry import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
+
+_KPM = int(PROG_BPNT | PROG_PKH)
+
+
+def period_of(year: int, month: int) -> int:
+    """The engine's period number: months since January 2000."""
+    return 12 * (year - 2000) + month - 1
+
+
+def _batch(ctx: Context, proposals: list[int], updates: list, removes: list) -> ch.ChangeBatch:
+    reg = ctx.registry
+    rows_p = np.array([ctx.props.row[i] for i in proposals], dtype=np.int64)
+    rows_u = np.array([u[0] for u in updates], dtype=np.int64)
+    rows_r = np.array([r[0] for r in removes], dtype=np.int64)
+    rows = np.concatenate([rows_p, rows_u, rows_r])
+    kind = np.concatenate([np.full(len(rows_p), ch.PROPOSE), np.full(len(rows_u), ch.UPDATE),
+                           np.full(len(rows_r), ch.REMOVE)]).astype(np.int8)
+    cols: dict[str, np.ndarray] = {"kind": kind, "row": rows,
+                                   "reason": np.zeros(len(rows), dtype=np.int8)}
+    data_rows = np.concatenate([rows_p, rows_u])
+    for name in ch.DATA_COLUMNS:
+        vals = np.zeros(len(rows), dtype=reg[name].dtype)
+        vals[: len(data_rows)] = reg[name][data_rows]
+        cols[name] = vals
+    off = len(rows_p)
+    for j, (_, column, value) in enumerate(updates):
+        if column == "members":
+            for m in ch.MEMBER_COLUMNS:
+                cols[m][off + j] = 0
+        else:
+            cols[column][off + j] = value
+    cols["reason"][off + len(rows_u):] = [r[1] for r in removes]
+    return ch.ChangeBatch.from_columns(cols)
+
+
+def initial_decree(ctx: Context, period: int) -> None:
+    """Rank the starting DTKS and pick the stock of recipients, who already hold active KKS."""
+    res = ctx.engine.decree(ch.ChangeBatch.empty(), period)
+    reg = ctx.registry
+    kpm = np.flatnonzero((reg["programmes"] & _KPM) != 0)
+    reg["bank"][kpm] = ctx.row_draws.bank[kpm]
+    ctx.card_active[kpm] = True
+    ctx.mon.counts["initial_dtks"] = int(res.dtks) if hasattr(res, "dtks") else int(
+        np.count_nonzero(reg["status"] == STATUS_IN_DTKS))
+    ctx.agents.size_ewarong(np.flatnonzero((reg["programmes"] & PROG_BPNT) != 0))
+
+
+def decrees(ctx: Context):
+    """Process: the decree of every month (applied by the engine in decree periods)."""
+    env, cal = ctx.env, ctx.cal
+    nth = ctx.p["penetapan"]["decree_working_day"]
+    cadence = 3 if ctx.p["penetapan"]["cadence"] == "quarterly" else 1
+    last = 0.0
+    for y, m in cal.months():
+        day = cal.working_day_of_month(y, m, nth)
+        yield env.timeout(max(0.0, day + 0.7 - env.now))
+        period = period_of(y, m)
+        if period % cadence:
+            ctx.mon.count("months_without_decree")
+            continue
+        months = max(1, round((env.now - last) / 30.44))
+        last = env.now
+        proposals, ctx.pending = ctx.pending, []
+        removes, updates = churn.monthly_changes(ctx, period, months)
+        batch = _batch(ctx, proposals, updates, removes)
+        before = ctx.registry["programmes"].copy()
+        res = ctx.engine.decree(batch, period)
+        ctx.decree_results.append((period, res))
+        _after_decree(ctx, proposals, before)
+
+
+def _after_decree(ctx: Context, proposals: list[int], before: np.ndarray) -> None:
+    reg, props, env = ctx.registry, ctx.props, ctx.env
+    status, prog = reg["status"], reg["programmes"]
+    for i in proposals:
+        row = props.row[i]
+        if status[row] != STATUS_IN_DTKS:
+            props.fail(i, S["rejected_decree"])
+            ctx.proposal_of_row.pop(row, None)
+            ctx.mon.count("rejected_decree")
+            continue
+        props.t_dtks[i] = env.now
+        pr = int(prog[row])
+        if pr & _KPM:
+            props.advance(i, S["issuance"] if not ctx.card_active[row] else S["awaiting_credit"])
+        else:
+            props.fail(i, S["pbi_only"] if pr & PROG_PBI else S["dtks_only"])
+            ctx.proposal_of_row.pop(row, None)
+    # everyone who now holds BPNT/PKH without a KKS: start issuance (rows in order)
+    need = np.flatnonzero(((prog & _KPM) != 0) & ~ctx.card_active)
+    for row in need.tolist():
+        if row not in ctx.issuing:
+            ctx.issuing.add(row)
+            env.process(issuance.issue(ctx, row))
+    # proposals still waiting for their first credit whose household lost its programme
+    lost = np.flatnonzero(((before & _KPM) != 0) & ((prog & _KPM) == 0))
+    for row in lost.tolist():
+        i = ctx.proposal_of_row.get(row, -1)
+        if i >= 0 and props.state[i] in (S["issuance"], S["awaiting_credit"]):
+            props.fail(i, S["removed"])
+            ctx.proposal_of_row.pop(row, None)
+
+
+def credits(ctx: Context):
+    """Process: the monthly credit day: engine credit + settle, first credits, visits."""
+    env, cal = ctx.env, ctx.cal
+    nth = ctx.p["disbursement"]["credit_working_day"]
+    for y, m in cal.months():
+        day = cal.working_day_of_month(y, m, nth)
+        yield env.timeout(max(0.0, day + 0.25 - env.now))
+        period = period_of(y, m)
+        cr = ctx.engine.disburse(period, ctx.card_active)
+        props = ctx.props
+        for row in cr.credited_rows.tolist():
+            i = ctx.proposal_of_row.get(row, -1)
+            if i >= 0 and props.t_credit[i] != props.t_credit[i]:
+                props.t_credit[i] = env.now
+                props.advance(i, S["credited"])
+        r = cr.result
+        ctx.mon.months.append({
+            "period": period, "date": cal.date(env.now).isoformat(),
+            "bpnt_credits": r.credits["bpnt"], "pkh_credits": r.credits["pkh"],
+            "pbi_credits": r.credits["pbi"],
+            "credited_rp": r.credited["bpnt"] + r.credited["pkh"],
+            "pbi_premium_rp": r.credited["pbi"], "redeemed_rp": r.redeemed,
+            "returned_rp": r.returned, "held_rp": r.held, "redeemers": r.redeemers,
+            "proposals_to_date": len(props), "dtks": int(np.count_nonzero(
+                ctx.registry["status"] == STATUS_IN_DTKS)),
+        })
+        redemption.schedule_visits(ctx, env.now, cr.redeem_rows, cr.redeem_days)

@@ -1,0 +1,311 @@
+"""Loading and validating TOML scenarios, before anything runs.
+
+A scenario is a TOML file (read with `tomllib`) whose tables and keys are listed in
+`sim.scenario_schema.SCHEMA`. ``extends = "baseline.toml"`` (relative to the file) takes every
+value from another scenario and overrides table by table, key by key; ``--set table.key=value``
+overrides on the command line (the value is parsed as TOML, so ``--set penetapan.cadence=quarterly``
+and ``--set capacity.verval_per_desa=4`` both work).
+
+Every problem raises `ConfigError(file, key, expected)`: one line naming the file the value came
+from, the dotted key and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kks_emulator.errors import ConfigError
+from sim.scenario_schema import SCHEMA, Key, is_date
+
+#: reasons a DTKS household can be removed (DOMAIN.md flow 7 and calibration §3.1).
+REMOVAL_REASONS = ("died", "moved", "dukcapil_unreported", "resigned", "ineligible_local",
+                   "pkh_no_member", "earns_umr")
+BANKS = ("BRI", "BNI", "Mandiri", "BTN", "BSI")
+_MAX_EXTENDS = 8
+
+
+@dataclass
+class Scenario:
+    """A validated scenario: nested *data*, the file each value came from, and the input files."""
+
+    path: Path
+    data: dict[str, dict[str, Any]]
+    origins: dict[str, str] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+
+    def __getitem__(self, table: str) -> dict[str, Any]:
+        return self.data[table]
+
+    @property
+    def name(self) -> str:
+        """The scenario's short name."""
+        return str(self.data["scenario"]["name"])
+
+    def input_hashes(self) -> dict[str, str]:
+        """SHA-256 of every scenario file read (the file and what it extends), by file name."""
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in self.files}
+
+    def canonical(self) -> dict[str, dict[str, Any]]:
+        """The resolved values with dates as ISO strings (for manifest.json)."""
+        def conv(v: Any) -> Any:
+            if is_date(v):
+                return v.isoformat()
+            if isinstance(v, list):
+                return [conv(x) for x in v]
+            if isinstance(v, dict):
+                return {k: conv(v[k]) for k in sorted(v)}
+            return v
+        return {t: {k: conv(v) for k, v in sorted(keys.items())}
+                for t, keys in sorted(self.data.items())}
+
+
+def _decode_error_key(text: str, msg: str) -> str:
+    """Best guess of the dotted key on the line a TOML decode error points at."""
+    m = re.search(r"line (\d+)", msg)
+    if not m:
+        return "<document>"
+    lines = text.splitlines()
+    lineno = int(m.group(1))
+    table = ""
+    for line in lines[: lineno - 1]:
+        h = re.match(r"\s*\[([^\[\]]+)\]", line)
+        if h:
+            table = h.group(1).strip()
+    here = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+    k = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*=", here)
+    if k:
+        return f"{table}.{k.group(1)}" if table else k.group(1)
+    return f"line {lineno}"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(str(path), "<file>", "an existing scenario file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        key = _decode_error_key(text, str(exc))
+        raise ConfigError(str(path), key, f"valid TOML ({exc})") from None
+
+
+def _flatten_origins(doc: Mapping[str, Any], origin: str, out: dict[str, str]) -> None:
+    for table, keys in doc.items():
+        if isinstance(keys, dict):
+            for k in keys:
+                out[f"{table}.{k}"] = origin
+        else:
+            out[table] = origin
+
+
+def _resolve(path: Path, depth: int, files: list[Path]) -> tuple[dict, dict[str, str]]:
+    """Read *path* and what it extends; return merged data and key origins."""
+    if depth > _MAX_EXTENDS:
+        raise ConfigError(str(path), "extends", f"a chain of at most {_MAX_EXTENDS} files "
+                          "without cycles")
+    doc = _read(path)
+    files.append(path)
+    origins: dict[str, str] = {}
+    base: dict[str, Any] = {}
+    parent = doc.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ConfigError(str(path), "extends", "a file name (string)")
+        ppath = (path.parent / parent).resolve()
+        if not ppath.is_file():
+            raise ConfigError(str(path), "extends",
+                              f"an existing scenario file ({parent} not found)")
+        base, origins = _resolve(ppath, depth + 1, files)
+    merged = copy.deepcopy(base)
+    for table, keys in doc.items():
+        if isinstance(keys, dict) and isinstance(merged.get(table), dict):
+            merged[table].update(keys)
+        else:
+            merged[table] = keys
+    _flatten_origins(doc, str(path), origins)
+    return merged, origins
+
+
+def _parse_override(item: str) -> tuple[str, str, Any]:
+    if "=" not in item:
+        raise ConfigError("--set", item, "table.key=value")
+    dotted, raw = item.split("=", 1)
+    dotted = dotted.strip()
+    parts = dotted.split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError("--set", dotted, "a key of the form table.key")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word such as `quarterly`
+    return parts[0], parts[1], value
+
+
+def load(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
+    """Read, merge and validate the scenario at *path* with ``table.key=value`` *overrides*."""
+    path = Path(path)
+    files: list[Path] = []
+    data, origins = _resolve(path.resolve() if path.exists() else path, 0, files)
+    overrides = list(overrides)
+    for item in overrides:
+        table, key, value = _parse_override(item)
+        if table not in SCHEMA:
+            raise ConfigError("--set", f"{table}.{key}",
+                              "a known table (" + ", ".join(SCHEMA) + ")")
+        if key not in SCHEMA[table]:
+            raise ConfigError("--set", f"{table}.{key}", f"a known key of [{table}]")
+        data.setdefault(table, {})[key] = value
+        origins[f"{table}.{key}"] = "--set"
+    scen = Scenario(path=path, data=data, origins=origins, files=files, overrides=overrides)
+    validate(scen)
+    return scen
+
+
+def _check_value(where: str, dotted: str, key: Key, value: Any) -> Any:
+    """Type- and bound-check one value; return it normalised (ints to floats where needed)."""
+    def bad() -> ConfigError:
+        return ConfigError(where, dotted, key.expected())
+
+    def in_bounds(x: float) -> bool:
+        return (key.lo is None or x >= key.lo) and (key.hi is None or x <= key.hi)
+
+    k = key.kind
+    if k == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or not in_bounds(value):
+            raise bad()
+        return value
+    if k in ("float", "prob"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad()
+        value = float(value)
+        lo, hi = (0.0, 1.0) if k == "prob" else (key.lo, key.hi)
+        if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise bad()
+        return value
+    if k == "bool":
+        if not isinstance(value, bool):
+            raise bad()
+        return value
+    if k == "str":
+        if not isinstance(value, str) or (key.choices and value not in key.choices):
+            raise bad()
+        return value
+    if k == "date":
+        if not is_date(value):
+            raise bad()
+        return value
+    if k == "dates":
+        if not isinstance(value, list) or not all(is_date(v) for v in value):
+            raise bad()
+        return value
+    if k == "ints":
+        if not isinstance(value, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and in_bounds(v) for v in value):
+            raise bad()
+        return value
+    if k == "strs":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad()
+        return value
+    if k in ("shares", "factors"):
+        if not isinstance(value, dict):
+            raise bad()
+        out = {}
+        for name in sorted(value):
+            v = value[name]
+            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+                raise ConfigError(where, f"{dotted}.{name}", "a number >= 0")
+            out[name] = float(v)
+        if k == "shares" and abs(sum(out.values()) - 1.0) > 1e-6:
+            raise bad()
+        return out
+    if k == "outages":
+        if not isinstance(value, list):
+            raise bad()
+        for i, o in enumerate(value):
+            if (not isinstance(o, dict) or set(o) != {"start", "end"}
+                    or not is_date(o["start"]) or not is_date(o["end"])
+                    or o["end"] < o["start"]):
+                raise ConfigError(where, f"{dotted}[{i}]", key.expected())
+        return value
+    raise AssertionError(f"unknown kind {k}")  # pragma: no cover - schema bug
+
+
+def validate(scen: Scenario) -> None:
+    """Check *scen* against the schema and the cross-key rules; fill defaults in place."""
+    top = str(scen.path)
+
+    def where(dotted: str) -> str:
+        return scen.origins.get(dotted, scen.origins.get(dotted.split(".")[0], top))
+
+    for table in scen.data:
+        if table not in SCHEMA:
+            raise ConfigError(where(table), table, "a known table (" + ", ".join(SCHEMA) + ")")
+        if not isinstance(scen.data[table], dict):
+            raise ConfigError(where(table), table, "a table")
+    for table, keys in SCHEMA.items():
+        given = scen.data.setdefault(table, {})
+        for name in given:
+            if name not in keys:
+                raise ConfigError(where(f"{table}.{name}"), f"{table}.{name}",
+                                  f"a known key of [{table}] (" + ", ".join(keys) + ")")
+        for name, key in keys.items():
+            dotted = f"{table}.{name}"
+            if name not in given:
+                if key.default is None:
+                    raise ConfigError(top, dotted, f"{key.expected()} (required)")
+                given[name] = copy.deepcopy(key.default)
+                continue
+            given[name] = _check_value(where(dotted), dotted, key, given[name])
+    _cross_checks(scen, where)
+
+
+def _cross_checks(scen: Scenario, where) -> None:
+    d = scen.data
+    t = d["territory"]
+    if t["scope"] != "national" and not t["codes"]:
+        raise ConfigError(where("territory.codes"), "territory.codes",
+                          f"at least one code for scope {t['scope']!r}")
+    pat = r"^\d{2}$" if t["scope"] == "provinces" else r"^\d{2}\.\d{2}$"
+    for c in t["codes"] if t["scope"] != "national" else []:
+        if not re.match(pat, c):
+            raise ConfigError(where("territory.codes"), "territory.codes",
+                              "province codes like '33'" if t["scope"] == "provinces"
+                              else "kab/kota codes like '33.02'")
+    disb = d["disbursement"]
+    if disb["close_hour"] <= disb["open_hour"]:
+        raise ConfigError(where("disbursement.close_hour"), "disbursement.close_hour",
+                          "an hour later than disbursement.open_hour")
+    for bank in d["issuance"]["bank_shares"]:
+        if bank not in BANKS:
+            raise ConfigError(where("issuance.bank_shares"), f"issuance.bank_shares.{bank}",
+                              "a HIMBARA bank (" + ", ".join(BANKS) + ")")
+    for reason in d["churn"]["removals_per_year"]:
+        if reason not in REMOVAL_REASONS:
+            raise ConfigError(where("churn.removals_per_year"),
+                              f"churn.removals_per_year.{reason}",
+                              "a removal reason (" + ", ".join(REMOVAL_REASONS) + ")")
+        if d["churn"]["removals_per_year"][reason] > 1:
+            raise ConfigError(where("churn.removals_per_year"),
+                              f"churn.removals_per_year.{reason}", "a yearly rate in [0, 1]")
+    for code in d["programmes"]["province_quota"]:
+        if not re.match(r"^\d{2}$", code):
+            raise ConfigError(where("programmes.province_quota"),
+                              f"programmes.province_quota.{code}", "a province code like '33'")
+    start: _dt.date = d["scenario"]["start"]
+    for h in d["calendar"]["holidays"]:
+        if h.year < 1900 or h.year > 2200:
+            raise ConfigError(where("calendar.holidays"), "calendar.holidays",
+                              "dates between 1900 and 2200")
+    if start.year < 2000 or start.year > 2100:
+        raise ConfigError(where("scenario.start"), "scenario.start",
+                          "a date between 2000-01-01 and 2100-12-31")

@@ -1,0 +1,213 @@
+"""The scenario schema: every table, key, type, bound and meaning, as data.
+
+`sim.scenario` validates against it before anything runs, and `docs/scenarios.md` carries the same
+table (a test checks the two agree). Rates are per real household or KPM; capacities are real
+counts (the model scales them by the territory's sampling fraction). Times are in days unless
+the key says otherwise; money is integer rupiah.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Key:
+    """One scenario key: its *kind*, bounds, allowed *choices*, *default* (None = required)."""
+
+    kind: str  # int, float, prob, bool, str, date, dates, ints, strs, shares, factors, outages
+    doc: str
+    default: Any = None
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def expected(self) -> str:
+        """What a valid value looks like, for error messages and docs."""
+        base = {
+            "int": "an integer", "float": "a number", "prob": "a probability in [0, 1]",
+            "bool": "true or false", "str": "a string", "date": "a date (YYYY-MM-DD)",
+            "dates": "a list of dates", "ints": "a list of integers", "strs": "a list of strings",
+            "shares": "a table of name = share (shares >= 0, summing to 1)",
+            "factors": "a table of code = factor (factors >= 0)",
+            "outages": "a list of {start = date, end = date} tables with start <= end",
+        }[self.kind]
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.lo is not None and self.hi is not None:
+            return f"{base} in [{_fmt(self.lo)}, {_fmt(self.hi)}]"
+        if self.lo is not None:
+            return f"{base} >= {_fmt(self.lo)}"
+        return base
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+_REQ = None
+NO_OUTAGES: list = []
+
+#: table -> key -> Key. Top-level non-table keys: `extends` (a file name, resolved relative to the
+#: scenario) only.
+SCHEMA: dict[str, dict[str, Key]] = {
+    "scenario": {
+        "name": Key("str", "short name, used in reports"),
+        "question": Key("str", "the policy question this scenario answers"),
+        "start": Key("date", "first simulated day"),
+        "months": Key("int", "horizon in months", lo=1, hi=120),
+        "seed": Key("int", "root seed of every random stream", lo=0, hi=2**63 - 1),
+    },
+    "territory": {
+        "scope": Key("str", "what to simulate", choices=("national", "provinces", "kabkota")),
+        "codes": Key("strs", "province codes ('33') or kab/kota codes ('33.02') for the scope",
+                     default=[]),
+        "fraction": Key("float", "sampling fraction of households (1 = full resolution); "
+                        "village resources see a real desa's load, district and national "
+                        "resources are scaled, totals are weighted by 1/fraction",
+                        lo=1e-6, hi=1.0),
+        "household_size": Key("float", "persons per household (KK)", lo=1.0, hi=10.0),
+    },
+    "calendar": {
+        "weekend": Key("ints", "ISO weekdays not worked (6 Sat, 7 Sun)", lo=1, hi=7),
+        "holidays": Key("dates", "national holidays and cuti bersama (not worked)"),
+    },
+    "registration": {
+        "rtrw_per_1000": Key("float", "RT/RW proposals per 1000 households per year", lo=0),
+        "rtrw_targeting": Key("float", "how strongly RT/RW proposals favour the poor "
+                              "(0 = at random)", lo=0),
+        "self_registration": Key("bool", "Cek Bansos 'Daftar Usulan' self-registration open"),
+        "self_per_1000": Key("float", "self-registrations per 1000 households per year", lo=0),
+        "self_targeting": Key("float", "how strongly self-registrants are poor", lo=0),
+        "shock_per_1000": Key("float", "households per 1000 per year whose situation worsens "
+                              "and who report to the PKH facilitator or Dinsos", lo=0),
+        "shock_factor": Key("float", "consumption multiplier after a shock", lo=0.01, hi=1.0),
+        "pmks_per_1000": Key("float", "PMKS proposed by LKS sponsors per 1000 households per "
+                             "year (online route)", lo=0),
+    },
+    "verification": {
+        "musdes_working_day": Key("int", "working day of the month the musdes is held", lo=1,
+                                  hi=23),
+        "musdes_drop_nonpoor": Key("prob", "share of non-poor prelist entries the musdes drops"),
+        "verval_days": Key("float", "officer-days of field verval per household (mean)", lo=0.001),
+        "verval_cv": Key("float", "coefficient of variation of verval time", lo=0),
+        "verval_noise": Key("float", "sd of the log error of the verval welfare assessment", lo=0),
+        "pass_quantile": Key("prob", "a proposal passes verval when its assessed consumption is "
+                             "below this quantile of the territory's households"),
+        "siks_days": Key("float", "operator-days of SIKS-NG entry per household", lo=0.001),
+        "dinsos_days": Key("float", "Dinsos officer-days of checks per household", lo=0.001),
+        "dukcapil_fix_prob": Key("prob", "share of unmatched (not padan) records corrected"),
+        "dukcapil_fix_days": Key("float", "mean days to correct a record at Dukcapil", lo=0),
+        "bupati_working_day": Key("int", "working day of the month of the Bupati/Walikota "
+                                  "sign-off (BA due at Kemensos by the 25th)", lo=1, hi=23),
+        "kemensos_days": Key("float", "Kemensos officer-days per record", lo=0.0001),
+        "pmks_lks_days": Key("float", "days for Dinsos to verify an LKS sponsor's documents",
+                             lo=0),
+    },
+    "penetapan": {
+        "cadence": Key("str", "how often the Minister decrees", choices=("monthly", "quarterly")),
+        "decree_working_day": Key("int", "working day of the month of the decree", lo=1, hi=23),
+    },
+    "capacity": {
+        "verval_per_desa": Key("int", "verval officers per desa/kelurahan", lo=1),
+        "siks_per_desa": Key("int", "SIKS-NG operators per desa/kelurahan", lo=1),
+        "dinsos_per_kabkota": Key("int", "Dinsos verification officers per kab/kota", lo=1),
+        "kemensos_officers": Key("int", "Kemensos (Pusdatin) processing officers, national", lo=1),
+        "burekol_per_branch_day": Key("int", "accounts a HIMBARA bank opens per kab/kota per "
+                                      "working day (burekol)", lo=1),
+        "printer_cards_per_day": Key("int", "KKS cards printed per working day, national", lo=1),
+        "ewarong_kpm_ratio": Key("int", "BPNT KPM per e-warong agent", lo=1),
+        "pos_kpm_per_officer_day": Key("int", "KPM a PT Pos paying officer serves per day", lo=1),
+        "pos_officers_per_kecamatan": Key("int", "PT Pos paying officers per kecamatan", lo=1),
+    },
+    "issuance": {
+        "bank_shares": Key("shares", "share of new accounts per HIMBARA bank"),
+        "burekol_fail": Key("prob", "share of account openings failing on data (gagal burekol)"),
+        "burekol_retry_days": Key("float", "days to fix the data and retry", lo=0),
+        "print_batch_every": Key("int", "working days between printing batches", lo=1),
+        "printer_outages": Key("outages", "periods the card printer is down", default=NO_OUTAGES),
+        "wrong_data_prob": Key("prob", "share of cards printed with wrong data and reprinted"),
+        "post_days_median": Key("float", "median days of delivery by post", lo=0),
+        "post_days_sigma": Key("float", "log-sd of post delivery days", lo=0),
+        "distribution_every": Key("int", "working days between card distributions at the "
+                                  "community point", lo=1),
+        "not_collected_prob": Key("prob", "chance a KPM misses a distribution/activation day"),
+        "max_collection_tries": Key("int", "distributions before an uncollected card is returned",
+                                    lo=1),
+    },
+    "disbursement": {
+        "channel": Key("str", "how BPNT is redeemed", choices=("ewarong", "pos", "bank")),
+        "tahap_months": Key("int", "months per credit (1 monthly, 3 quarterly tahap)", lo=1,
+                            hi=12),
+        "credit_working_day": Key("int", "working day of the month credits are posted", lo=1,
+                                  hi=23),
+        "redeem_prob": Key("prob", "chance a KPM with a balance redeems in a month (engine "
+                            "redeem_bp)"),
+        "full_spend_prob": Key("prob", "chance a redeeming KPM spends the whole balance (engine "
+                               "full_spend_bp; cash channels always withdraw everything)"),
+        "redeem_days": Key("int", "KPM visit within this many days after the credit (engine "
+                           "redeem_days)", lo=1, hi=28),
+        "pos_pay_days": Key("int", "days PT Pos pays out at the community point per credit",
+                            lo=1, hi=28),
+        "travel_minutes_median": Key("float", "median travel time to the agent (minutes)", lo=0),
+        "open_hour": Key("float", "agent opening hour", lo=0, hi=24),
+        "close_hour": Key("float", "agent closing hour", lo=0, hi=24),
+        "service_minutes": Key("float", "mean service time per KPM at an e-warong", lo=0.01),
+        "service_cv": Key("float", "coefficient of variation of service time (1 = exponential)",
+                          lo=0),
+        "restock_every": Key("int", "working days between e-warong restocks", lo=1),
+        "stock_cover": Key("float", "stock delivered per restock, as a multiple of the expected "
+                           "demand between restocks", lo=0),
+        "bank_collect_days": Key("float", "days a bank-channel KPM has to cash out before PT Pos "
+                                 "takes over", lo=0),
+        "return_after_months": Key("int", "months unspent before a balance is returned", lo=1),
+    },
+    "churn": {
+        "sanggah_per_1000_kpm": Key("float", "objections per 1000 KPM per year", lo=0),
+        "sanggah_true_share": Key("prob", "share of objections about a truly non-poor KPM"),
+        "sanggah_deadline_days": Key("int", "days the kab/kota has to verify an objection",
+                                     lo=1),
+        "sanggah_verify_days": Key("float", "Dinsos officer-days to verify one objection",
+                                   lo=0.001),
+        "graduation_per_year": Key("prob", "chance per year a household's welfare improves"),
+        "graduation_factor": Key("float", "consumption multiplier on graduation", lo=1.0),
+        "removals_per_year": Key("factors", "annual removal rate per reason, per DTKS household"),
+        "pbi_lapse_per_1000": Key("float", "KIS PBI holders per 1000 per year whose card lapses "
+                                  "and later need care", lo=0),
+        "pbi_quick_working_days": Key("int", "working days to reactivate a card inactive < window",
+                                      lo=0),
+        "pbi_window_months": Key("int", "months of inactivity allowing quick reactivation", lo=0),
+    },
+    "programmes": {
+        "bpnt_share": Key("prob", "Sembako/BPNT KPM as a share of households"),
+        "pkh_share": Key("prob", "PKH KPM as a share of households"),
+        "pbi_share": Key("prob", "PBI-JK households as a share of households"),
+        "bpnt_amount": Key("int", "BPNT rupiah per KPM per month", lo=0),
+        "bpnt_max_desil": Key("int", "highest decile eligible for BPNT", lo=1, hi=10),
+        "pkh_max_desil": Key("int", "highest decile eligible for PKH", lo=1, hi=10),
+        "pbi_max_desil": Key("int", "highest decile eligible for PBI-JK", lo=1, hi=10),
+        "province_quota": Key("factors", "quota multiplier per province code", default={}),
+    },
+}
+
+#: tables a scenario may omit entirely when every key has a default.
+TOP_LEVEL = ("extends",)
+
+
+def is_date(value: object) -> bool:
+    """True for a `datetime.date` that is not a datetime."""
+    return isinstance(value, _dt.date) and not isinstance(value, _dt.datetime)
+
+
+def markdown_table() -> str:
+    """The schema as Markdown tables, one per scenario table (pasted into docs/scenarios.md)."""
+    lines = []
+    for table, keys in SCHEMA.items():
+        lines += [f"### `[{table}]`", "", "| key | expected | meaning |", "| --- | --- | --- |"]
+        for name, key in keys.items():
+            default = "" if key.default is None else f" (default `{key.default!r}`)"
+            lines.append(f"| `{name}` | {key.expected()}{default} | {key.doc} |")
+        lines.append("")
+    return "\n".join(lines)
