@@ -100,7 +100,9 @@ def _as_int64(niks: np.ndarray | list) -> tuple[np.ndarray, np.ndarray]:
         return values, (values >= 0) & (values < _NIK_MAX)
     if arr.dtype.kind in "USO":
         text = arr.astype(str)
-        good = (np.char.str_len(text) == 16) & np.char.isdigit(text)
+        # ASCII digits only (str.isdigit would also accept other scripts' digits)
+        good = (np.char.str_len(text) == 16) & (np.char.str_len(np.char.strip(text, "0123456789"))
+                                                 == 0)
         values = np.zeros(text.shape, dtype=np.int64)
         if good.any():
             values[good] = text[good].astype(np.int64)

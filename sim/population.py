@@ -138,6 +138,11 @@ class PopulationParams:
             raise InputError("population parameters: max_size 1-255, log_sd > 0, poverty_line > 0")
         if self.pmt_sigma is not None and self.pmt_sigma < 0:
             raise InputError("population parameters: pmt_sigma must be >= 0")
+        if min(self.size_lambda, self.size_welfare_slope, self.dtks_noise_sd) < 0 or min(
+                self.household_poverty_factor, self.head_age_shape, self.head_age_scale,
+                self.desa_weight_shape, self.kelurahan_weight) <= 0:
+            raise InputError("population parameters: shapes, scales and factors must be "
+                             "positive, size_lambda/size_welfare_slope/dtks_noise_sd >= 0")
 
     def sigma(self) -> float:
         """The PMT noise in use."""

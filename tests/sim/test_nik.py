@@ -47,6 +47,7 @@ def test_compose_and_split_round_trip():
     ("32730117084500011", nik.LENGTH),
     ("32730117084500a1", nik.LENGTH),
     ("3273 11708450001", nik.LENGTH),
+    ("３２７３011708450001", nik.LENGTH),       # full-width digits are not ASCII digits
     ("", nik.LENGTH),
     ("0073011708450001", nik.PROVINCE),
     ("9973011708450001", nik.PROVINCE),
@@ -69,7 +70,7 @@ def test_compose_and_split_round_trip():
 def test_scalar_reasons(text, reason):
     assert reason_of(text) == reason
     assert nik.nik_reasons(np.array([text]))[0] == reason
-    if len(text) == 16 and text.isdigit():
+    if len(text) == 16 and text.isdigit() and text.isascii():
         assert nik.nik_reasons(np.array([int(text)], dtype=np.int64))[0] == reason
 
 

@@ -237,6 +237,8 @@ def test_bad_seed_territory_and_params():
     with pytest.raises(InputError):
         population.PopulationParams(invalid_nik_rate=1.5)
     with pytest.raises(InputError):
+        population.PopulationParams(size_lambda=-1.0)
+    with pytest.raises(InputError):
         population.generate(100, 1, params=population.PopulationParams(
             province_poverty_rate={11: 0.1}))
     custom = dataclasses.replace(population.PopulationParams(), province_poverty_rate={
