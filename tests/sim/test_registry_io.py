@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -97,9 +98,12 @@ def test_cli_generate_and_info(tmp_path, capsys):
     assert np.array_equal(reg["nik"], population.generate(
         3000, 4, territory=["34"],
         params=population.PopulationParams(invalid_nik_rate=0.01))["nik"])
-    capsys.readouterr()
+    generated = capsys.readouterr().out
     assert main(["registry", "info", str(out)]) == 0
     text = capsys.readouterr().out
+    # P-NORAW: the commands print no NIK or KK
+    for output in (generated, text):
+        assert not re.search(r"(?<!\d)\d{16}(?!\d)", output.replace(",", ""))
     assert "3,000 households" in text and "Yogyakarta" in text
     assert main(["registry", "info", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
