@@ -17,7 +17,7 @@ from rich.table import Table
 
 from kks_emulator.errors import InputError
 from kks_emulator.issuer.audit import AuditReport
-from kks_emulator.issuer.host import BANKS, Host
+from kks_emulator.issuer.host import BANK_ALIASES, BANKS, Host
 
 
 def rupiah(amount: int) -> str:
@@ -57,6 +57,12 @@ def audit_table(report: AuditReport) -> Table:
     return table
 
 
+def console() -> Console:
+    """A rich console; at least 120 columns wide when writing to a file or pipe."""
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=max(probe.width, 120))
+
+
 def _host(ctx: click.Context, *, create: bool) -> Host:
     db: Path = ctx.obj["db"]
     if not create and not db.exists():
@@ -80,12 +86,13 @@ def _show(result: dict[str, Any]) -> None:
 @click.group()
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Issuer ledger (SQLite file).")
-@click.option("--bank", type=click.Choice(BANKS, case_sensitive=False), default="BRI",
+@click.option("--bank", type=click.Choice(BANKS + tuple(BANK_ALIASES), case_sensitive=False),
+              default="BRI",
               show_default=True, help="HIMBARA bank the ledger belongs to.")
 @click.pass_context
 def issuer(ctx: click.Context, db: Path, bank: str) -> None:
     """The issuer host of one HIMBARA bank: accounts, credits, statements, audit."""
-    ctx.obj = {"db": db, "bank": bank.upper()}
+    ctx.obj = {"db": db, "bank": BANK_ALIASES.get(bank.upper(), bank.upper())}
 
 
 @issuer.command("open")
@@ -179,7 +186,7 @@ def statement_cmd(ctx: click.Context, account: str) -> None:
             table.add_row(str(x.journal_id), x.posted, x.kind, x.memo,
                           rupiah(x.debit) if x.debit else "", rupiah(x.credit) if x.credit else "",
                           rupiah(x.balance))
-        Console().print(table)
+        console().print(table)
     finally:
         host.close()
 
@@ -190,7 +197,7 @@ def ledger_cmd(ctx: click.Context) -> None:
     """Print every account with its debits, credits and balance."""
     host = _host(ctx, create=False)
     try:
-        Console().print(ledger_table(host))
+        console().print(ledger_table(host))
     finally:
         host.close()
 
@@ -202,7 +209,7 @@ def audit_cmd(ctx: click.Context) -> None:
     host = _host(ctx, create=False)
     try:
         report = host.audit(strict=False)
-        Console().print(audit_table(report))
+        console().print(audit_table(report))
         report.raise_if_failed()
     finally:
         host.close()

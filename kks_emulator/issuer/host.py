@@ -21,15 +21,19 @@ from kks_emulator.issuer.keystore import KeyStore
 from kks_emulator.issuer.ledger import Ledger, StatementLine
 from kks_emulator.issuer.requests import Handler, RequestLog, parse_response
 
-#: The HIMBARA banks that issue KKS.
-BANKS = ("BRI", "BNI", "MANDIRI", "BTN")
+#: The HIMBARA banks that issue KKS, by the code on their cards (at most 4 characters, the
+#: width of the bank field in the card certificate; Mandiri is BMRI, its stock code).
+BANKS = ("BRI", "BNI", "BMRI", "BTN")
+BANK_ALIASES = {"MANDIRI": "BMRI"}
 
 
 def normalise_bank(bank: str) -> str:
-    """Return the canonical bank code (upper case) or raise `IssuerError`."""
+    """Return the canonical bank code (upper case; MANDIRI -> BMRI) or raise `IssuerError`."""
     code = str(bank).strip().upper()
+    code = BANK_ALIASES.get(code, code)
     if code not in BANKS:
-        raise IssuerError(f"unknown bank {bank!r}; expected one of {', '.join(BANKS)}")
+        raise IssuerError(f"unknown bank {bank!r}; expected one of {', '.join(BANKS)} "
+                          "(or MANDIRI)")
     return code
 
 

@@ -9,6 +9,8 @@ retried request is always a replay at the issuer.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import secrets
 import struct
 from collections.abc import Callable
@@ -227,10 +229,16 @@ class Edc:
                               journal if approved else None)
 
     # -- batch ---------------------------------------------------------------------------------
-    def upload(self, batch_no: int) -> dict[str, Any]:
-        """Send the batch for clearing under key `batch:<terminal>:<n>`; empty it on success."""
+    def upload(self, batch_no: int | None = None) -> dict[str, Any]:
+        """Send the batch for clearing under key `batch:<terminal>:<n>` (n defaults to a digest
+        of the batch, so re-sending the same batch is a replay); empty it on success."""
         body = {"merchant": self.merchant, "terminal": self.terminal_id.hex().upper(),
                 "items": [i.to_json() for i in self.batch.items]}
-        result = self.issuer.call("clear", f"batch:{self.terminal_id.hex()}:{batch_no}", body)
+        if batch_no is None:
+            digest = hashlib.sha256(json.dumps(body["items"]).encode()).hexdigest()[:24]
+            key = f"batch:{self.terminal_id.hex()}:{digest}"
+        else:
+            key = f"batch:{self.terminal_id.hex()}:{batch_no}"
+        result = self.issuer.call("clear", key, body)
         self.batch.close()
         return result

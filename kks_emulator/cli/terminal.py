@@ -1,0 +1,156 @@
+"""`kks terminal ...`: an EDC at an e-warong driving a card file in process.
+
+The card is reached through `open_transport`, the one place that turns command-line options
+into a `Transport` (in process for a card file today; a PC/SC reader option plugs in there).
+Offline purse purchases go into a batch file; `upload` clears it at the issuer ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from kks_emulator.errors import InputError
+from kks_emulator.terminal.transport import InProcessTransport, Transport
+
+
+def open_transport(card_file: Path, protocol: str = "T=1") -> Transport:
+    """The transport for the card named on the command line (an emulated card file)."""
+    from kks_emulator.card import Card, FileStore
+
+    if not card_file.is_file():
+        raise InputError(f"{card_file}: no such card file (make one with `kks card personalize`)")
+    return InProcessTransport(Card(FileStore(card_file, create=False), protocol=protocol))
+
+
+def _ca_keys() -> dict:
+    from kks_emulator.issuer.host import BANKS
+    from kks_emulator.keys import IssuerKeys
+
+    return {bank: IssuerKeys.test_issuer(bank).ca_public_key for bank in BANKS}
+
+
+@contextlib.contextmanager
+def _edc(opts: dict, card_file: Path | None, *, issuer: bool) -> Iterator:
+    from kks_emulator.issuer.host import Host
+    from kks_emulator.terminal.batch import Batch
+    from kks_emulator.terminal.edc import Edc
+    from kks_emulator.terminal.exchange import Exchange
+
+    terminal_id = opts["terminal_id"].encode("ascii", "replace")
+    if len(terminal_id) != 8:
+        raise InputError("--terminal-id must be 8 ASCII characters")
+    host = None
+    if issuer:
+        db: Path | None = opts["issuer_db"]
+        if db is None:
+            raise InputError("this operation goes online: give --issuer-db FILE")
+        if not db.is_file():
+            raise InputError(f"--issuer-db {db}: no issuer ledger there (see `kks issuer open`)")
+        host = Host.open(str(db), opts["bank"])
+    transcript: TextIO | None = opts["transcript"].open("a") if opts["transcript"] else None
+    transport = open_transport(card_file, opts["protocol"]) if card_file else None
+    batch_path = opts["batch"] or Path(f"kks-edc-{opts['terminal_id']}.jsonl")
+    try:
+        ex = Exchange(transport, transcript) if transport else None  # type: ignore[arg-type]
+        edc = Edc(ex, terminal_id, opts["merchant"], host, _ca_keys(),  # type: ignore[arg-type]
+                  batch=Batch.open(batch_path))
+        if transport is not None:
+            edc.insert()
+        yield edc
+    finally:
+        if transport is not None:
+            transport.disconnect(unpower=True)
+        if transcript is not None:
+            transcript.close()
+        if host is not None:
+            host.close()
+
+
+def _common(fn):
+    opts = [
+        click.option("--terminal-id", default="EDC00001", show_default=True,
+                     help="8-character terminal id."),
+        click.option("--merchant", default="W1", show_default=True,
+                     help="E-warong (merchant) id at the issuer."),
+        click.option("--issuer-db", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Issuer ledger for online operations."),
+        click.option("--bank", default="BRI", show_default=True, help="Issuer bank code."),
+        click.option("--batch", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Batch file of offline purchases (default kks-edc-<terminal>.jsonl)."),
+        click.option("--transcript", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Append every APDU exchange to this JSON-lines file."),
+        click.option("--protocol", type=click.Choice(["T=0", "T=1"]), default="T=1",
+                     show_default=True),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+CARD = click.argument("card_file", metavar="CARD",
+                      type=click.Path(dir_okay=False, path_type=Path))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def terminal() -> None:
+    """The EDC terminal: balance, purchases (purse offline or savings online), loads, upload."""
+
+
+@terminal.command()
+@CARD
+@_common
+def balance(card_file: Path, **opts) -> None:
+    """Show the purse balance of CARD."""
+    with _edc(opts, card_file, issuer=False) as edc:
+        click.echo(f"purse balance Rp {edc.balance():,}")
+
+
+@terminal.command()
+@CARD
+@click.option("--amount", type=click.IntRange(min=1), required=True, help="Rupiah.")
+@click.option("--pin", required=True, help="Cardholder PIN (6 digits).")
+@click.option("--savings", is_flag=True,
+              help="Pay online from the savings account (ARQC/ARPC) instead of the purse.")
+@_common
+def purchase(card_file: Path, amount: int, pin: str, savings: bool, **opts) -> None:
+    """Buy for AMOUNT with CARD: offline from the purse (record kept for clearing) or online."""
+    with _edc(opts, card_file, issuer=savings) as edc:
+        if savings:
+            r = edc.purchase_savings(amount, pin)
+            click.echo(f"{'approved' if r.approved else 'declined'} ({r.arc}): {r.reason}")
+        else:
+            rec = edc.purchase_purse(amount, pin).record
+            click.echo(f"purse purchase Rp {rec.amount:,}: counter {rec.counter}, "
+                       f"balance Rp {rec.balance_after:,}, signed record kept in batch "
+                       f"({len(edc.batch.items)} item(s))")
+
+
+@terminal.command()
+@CARD
+@click.option("--amount", type=click.IntRange(min=1), required=True, help="Rupiah.")
+@click.option("--pin", required=True, help="Cardholder PIN (6 digits).")
+@_common
+def load(card_file: Path, amount: int, pin: str, **opts) -> None:
+    """Load CARD's purse from its savings account (issuer-authorised)."""
+    with _edc(opts, card_file, issuer=True) as edc:
+        r = edc.load(amount, pin)
+        click.echo(f"loaded Rp {r.amount:,}: purse balance Rp {r.balance:,} (counter {r.counter})")
+
+
+@terminal.command()
+@_common
+def upload(**opts) -> None:
+    """Send the batch of signed purse records to the issuer for clearing."""
+    with _edc(opts, None, issuer=True) as edc:
+        if not edc.batch.items:
+            raise InputError("the batch is empty: nothing to upload")
+        r = edc.upload()
+        click.echo(f"cleared {len(r['accepted'])} record(s) for Rp {r['total']:,}; "
+                   f"refused {len(r['refused'])}")
+        for refusal in r["refused"]:
+            click.echo(f"  item {refusal['index']}: {refusal['reason']}")
