@@ -1,0 +1,1 @@
+"""Tests of the simulation side (registry, monthly engine, flow model)."""
