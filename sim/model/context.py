@@ -111,7 +111,7 @@ class Monitor:
     samples: list[tuple[int, str, int, int, int]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     months: list[dict[str, Any]] = field(default_factory=list)
-    redeem_wait_min: list[float] = field(default_factory=list)
+    redeem_wait_days: list[float] = field(default_factory=list)
     travel_min: list[float] = field(default_factory=list)
     events: int = 0
 

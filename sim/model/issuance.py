@@ -76,7 +76,7 @@ class Printer:
     def order(self):
         """An event that succeeds when this card has been printed."""
         ev = self.ctx.env.event()
-        self.queue.append(ev)
+        self.queue.append((self.ctx.env.now, ev))
         self.ctx.mon.queued["printing"] += 1
         return ev
 
@@ -101,6 +101,7 @@ class Printer:
             if batch:
                 mon.queued["printing"] -= len(batch)
                 mon.busy["printing"] = len(batch)
+                mon.waits["printing"].extend(env.now - t for t, _ in batch)
                 work = len(batch) / self.rate
                 t_end = cal.add_working(env.now, work)
                 for a, b in self.outages:  # an outage starting mid-batch stops the printer
@@ -110,7 +111,7 @@ class Printer:
                 mon.work["printing"] += work
                 mon.busy["printing"] = 0
                 mon.count("cards_printed", len(batch))
-                for ev in batch:
+                for _, ev in batch:
                     ev.succeed()
             t = cal.add_working(max(env.now, t), every)
             t = float(math.floor(t)) if t > math.floor(t) else t

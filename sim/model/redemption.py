@@ -121,9 +121,9 @@ def _visit(ctx: Context, row: int, t: float, service_days: float, agent: Agent, 
     env, mon = ctx.env, ctx.mon
     if t > env.now:
         yield env.timeout(t - env.now)
-    before = len(mon.redeem_wait_min)
-    yield from agent.visit(service_days, mon.redeem_wait_min)
-    mon.redeem_wait_min[before] *= _MIN_PER_DAY
+    if agent.stock is not None and agent.stock <= 0:
+        mon.count("stockout_waits")
+    yield from agent.visit(service_days, mon.redeem_wait_days)
     mon.count("visits")
     if first:
         i = ctx.proposal_of_row.get(row, -1)

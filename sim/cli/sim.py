@@ -1,0 +1,171 @@
+"""`kks sim`: run, validate and compare scenarios of the national flow model.
+
+Errors below the CLI are `KksError`s (a bad scenario is a `ConfigError` naming file, key and what
+was expected); the root command prints them on one line with exit code 2. Validation happens
+before anything runs, so a bad scenario never leaves a results folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import click
+
+from kks_emulator.errors import InputError
+
+
+def _load(path: str, sets: tuple[str, ...], seed: int | None):
+    from sim.model.frame import check_territory
+    from sim.scenario import load
+
+    overrides = list(sets) + ([f"scenario.seed={seed}"] if seed is not None else [])
+    scen = load(path, overrides)
+    check_territory(scen)
+    return scen
+
+
+@click.group()
+def sim() -> None:
+    """Run, validate and compare TOML scenarios of the bansos flow model."""
+
+
+@sim.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Results folder (default: results/<scenario name>).")
+@click.option("--seed", type=int, default=None, help="Override scenario.seed.")
+@click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VALUE",
+              help="Override a scenario value (repeatable), e.g. capacity.verval_per_desa=4.")
+@click.option("--replications", type=int, default=1, show_default=True,
+              help="Independent replications (seeds spawned from the scenario seed).")
+@click.option("--scheduler", default=None, metavar="ADDR",
+              help="Run replications on this Dask distributed scheduler instead of a local "
+                   "process pool.")
+def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
+        replications: int, scheduler: str | None) -> None:
+    """Run SCENARIO and write its results folder (KPIs, tables, plots, report.html)."""
+    from rich.console import Console
+
+    scen = _load(scenario, sets, seed)
+    console = Console(stderr=True)
+    target = Path(out) if out else Path("results") / scen.name
+    if replications < 1:
+        raise InputError(f"--replications must be >= 1, got {replications}")
+    t0 = time.perf_counter()
+    if replications > 1 or scheduler:
+        from sim.replicate import run_replications
+
+        rows = run_replications(scenario, list(sets), seed, replications, target, scheduler)
+        console.print(f"{replications} replications written to {target}/ "
+                      f"({time.perf_counter() - t0:.1f} s); table: {target}/replications.csv")
+        for name in ("lead_time_credit_p50_days", "inclusion_error", "exclusion_error"):
+            vals = [r[name] for r in rows if r.get(name) is not None]
+            if vals:
+                console.print(f"  {name}: mean {sum(vals) / len(vals):.4g} over {len(vals)}")
+        return
+    kpi = _run_one(scen, target, console)
+    console.print(f"[bold]{scen.name}[/bold] done in {time.perf_counter() - t0:.1f} s "
+                  f"({kpi['events']:,} events) -> {target}/report.html")
+    for name in ("households", "proposals", "dtks_households", "recipients_bpnt",
+                 "lead_time_credit_p50_days", "lead_time_credit_p90_days", "inclusion_error",
+                 "exclusion_error", "ewarong_wait_p90_min", "disbursed_rp", "returned_rp"):
+        console.print(f"  {name:28s} {kpi[name]}")
+
+
+def _run_one(scen, target: Path, console) -> dict:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sim import outputs
+    from sim.model.run import run as run_model
+
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("day {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(f"simulating {scen.name}", total=1.0)
+
+        def progress(done: float, total: float) -> None:
+            bar.update(task, completed=done, total=total)
+
+        res = run_model(scen, progress)
+        bar.update(task, description="writing results")
+        return outputs.write(res, target)
+
+
+@sim.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(scenarios: tuple[str, ...]) -> None:
+    """Validate SCENARIOS without running them (first error: one line, exit 2)."""
+    for path in scenarios:
+        scen = _load(path, (), None)
+        click.echo(f"ok  {path}  ({scen.name})")
+
+
+def read_kpis(folder: Path) -> dict[str, float | None]:
+    """KPIs of a results folder, from its kpi.csv."""
+    path = Path(folder) / "kpi.csv"
+    if not path.is_file():
+        raise InputError(f"{folder}: not a results folder (no kpi.csv)")
+    out: dict[str, float | None] = {}
+    with path.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            out[row["kpi"]] = float(row["value"]) if row["value"] not in ("", None) else None
+    return out
+
+
+COMPARE_KPIS = ("proposals", "dtks_households", "recipients_bpnt", "recipients_pkh",
+                "recipients_pbi", "lead_time_dtks_p50_days", "lead_time_credit_p50_days",
+                "lead_time_credit_p90_days", "lead_time_redeem_p50_days", "wait_verval_mean_days",
+                "wait_dinsos_mean_days", "wait_printing_mean_days", "utilisation_verval",
+                "inclusion_error", "exclusion_error", "disbursed_rp", "redeemed_rp", "unspent_rp",
+                "returned_rp", "agent_wait_p50_min", "agent_wait_p90_min")
+
+
+@sim.command()
+@click.argument("dir_a", type=click.Path(file_okay=False))
+@click.argument("dir_b", type=click.Path(file_okay=False))
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the comparison plot (default: next to DIR_B).")
+def compare(dir_a: str, dir_b: str, plot: str | None) -> None:
+    """Table of KPI differences B - A, and a plot of the relative changes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    a, b = read_kpis(Path(dir_a)), read_kpis(Path(dir_b))
+    table = Table(title=f"{Path(dir_b).name} vs {Path(dir_a).name}")
+    for col in ("kpi", "A", "B", "B - A", "change"):
+        table.add_column(col, justify="left" if col == "kpi" else "right")
+    rel: list[tuple[str, float]] = []
+    for name in sorted(set(a) & set(b), key=lambda n: (n not in COMPARE_KPIS, n)):
+        va, vb = a[name], b[name]
+        if va is None or vb is None:
+            continue
+        diff = vb - va
+        pct = diff / abs(va) * 100 if va else float("nan")
+        if name in COMPARE_KPIS and va:
+            rel.append((name, pct))
+        table.add_row(name, f"{va:,.6g}", f"{vb:,.6g}", f"{diff:+,.6g}",
+                      "" if pct != pct else f"{pct:+.1f}%")
+    Console().print(table)
+    target = Path(plot) if plot else Path(dir_b).parent / (
+        f"compare_{Path(dir_a).name}_vs_{Path(dir_b).name}.png")
+    _compare_plot(rel, target, Path(dir_a).name, Path(dir_b).name)
+    click.echo(f"plot: {target}")
+
+
+def _compare_plot(rel: list[tuple[str, float]], path: Path, name_a: str, name_b: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.3 * max(len(rel), 4) + 1))
+    names = [r[0] for r in rel][::-1]
+    vals = [max(min(r[1], 300.0), -300.0) for r in rel][::-1]
+    ax.barh(names, vals, color=["#3b6ea5" if v >= 0 else "#c0504d" for v in vals])
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"% change, {name_b} vs {name_a} (clipped at ±300%)")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)

@@ -1,0 +1,334 @@
+"""The results folder of a run: KPIs, tables, manifest, plots and the report.
+
+Layout (same scenario and seed give the same bytes in every file):
+
+* ``manifest.json``: scenario (file, resolved values, overrides), seed, package and dependency
+  versions, SHA-256 of every input (scenario files and the shipped region tables), the random
+  stream map (STRESS-DES 5.2), the pseudonym key's id and ``synthetic: true``;
+* ``summary.json`` and ``kpi.csv``: the KPIs (`kpis`);
+* ``households.parquet`` (keyed-hash pseudonym in place of the NIK, region generalised to
+  kab/kota), ``proposals.parquet``, ``monthly.parquet``, ``queues.parquet``;
+* ``plots/*.png`` and ``report.html`` (`sim.report`).
+
+The folder is written to a temporary sibling and renamed into place at the end, so a failed run
+never leaves a partial results folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim import privacy, regions
+from sim.model.context import PIPELINE, STAGES, STATES, Context, S
+from sim.model.run import ModelResult
+from sim.registry import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
+from sim.streams import STREAM_KEYS
+
+DEPENDENCIES = ("numpy", "simpy", "pyarrow", "matplotlib", "click", "rich")
+#: the furthest pipeline stage a proposal in a failure state had reached
+REACHED = {S["dropped_musdes"]: S["prelist"], S["rejected_verval"]: S["verval"],
+           S["rejected_dukcapil"]: S["dinsos"], S["rejected_decree"]: S["decree"],
+           S["dtks_only"]: S["decree"], S["pbi_only"]: S["decree"],
+           S["burekol_failed"]: S["issuance"], S["card_returned"]: S["issuance"],
+           S["removed"]: S["issuance"]}
+_PROGS = (("bpnt", PROG_BPNT), ("pkh", PROG_PKH), ("pbi", PROG_PBI))
+
+
+def _q(values: list[float] | np.ndarray, q: float) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    return float(np.quantile(arr, q)) if len(arr) else float("nan")
+
+
+def furthest(ctx: Context) -> np.ndarray:
+    """Per proposal, the furthest pipeline state reached (failures map to where they failed)."""
+    st = np.asarray(ctx.props.state, dtype=np.int64)
+    out = st.copy()
+    for fail, reached in REACHED.items():
+        out[st == fail] = reached
+    return out
+
+
+def targeting(ctx: Context) -> dict[str, Any]:
+    """Coverage and errors per programme against the truly poorest households.
+
+    A programme's *target group* is the poorest share of households (by true per-capita
+    consumption) equal to its quota share. *Inclusion error* is the share of recipients outside
+    the target group, *exclusion error* the share of the target group not receiving (the
+    definitions Kemensos reports, calibration §6.2).
+    """
+    reg = ctx.registry
+    p = ctx.p["programmes"]
+    n = len(reg)
+    order = np.argsort(ctx.log_c, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    decile = (rank * 10) // max(n, 1)
+    out: dict[str, Any] = {"decile_coverage": {}}
+    shares = {"bpnt": p["bpnt_share"], "pkh": p["pkh_share"], "pbi": p["pbi_share"]}
+    for name, bit in _PROGS:
+        rec = (reg["programmes"] & bit) != 0
+        target = rank < round(shares[name] * n)
+        n_rec, n_tgt = int(rec.sum()), int(target.sum())
+        out[f"inclusion_error_{name}"] = float((rec & ~target).sum() / n_rec) if n_rec else 0.0
+        out[f"exclusion_error_{name}"] = float((target & ~rec).sum() / n_tgt) if n_tgt else 0.0
+        cov = np.bincount(decile[rec], minlength=10) / np.maximum(np.bincount(decile,
+                                                                              minlength=10), 1)
+        out["decile_coverage"][name] = [round(float(x), 6) for x in cov]
+    return out
+
+
+def kpis(res: ModelResult) -> dict[str, Any]:
+    """Every KPI of the run, as name -> value (floats rounded for stable text output)."""
+    ctx = res.ctx
+    reg, props, mon, fr = ctx.registry, ctx.props, ctx.mon, ctx.frame
+    w = fr.weight
+    k: dict[str, Any] = {}
+    k["households"] = round(len(reg) * w)
+    k["households_simulated"] = len(reg)
+    k["fraction"] = fr.fraction
+    k["proposals"] = round(len(props) * w)
+    k["proposals_simulated"] = len(props)
+    src = np.asarray(props.source, dtype=np.int64)
+    for name, key in (("rtrw", 0), ("self", 1), ("shock", 2), ("pmks", 3), ("pbi", 4)):
+        k[f"proposals_{name}"] = round(int((src == key).sum()) * w)
+    k["dtks_households"] = round(int((reg["status"] == STATUS_IN_DTKS).sum()) * w)
+    for name, bit in _PROGS:
+        k[f"recipients_{name}"] = round(int(((reg["programmes"] & bit) != 0).sum()) * w)
+    t_arr = np.asarray(props.t_arrive)
+    for label, t in (("dtks", props.t_dtks), ("credit", props.t_credit),
+                     ("redeem", props.t_redeem)):
+        lead = np.asarray(t) - t_arr
+        k[f"lead_time_{label}_p50_days"] = _q(lead, 0.5)
+        k[f"lead_time_{label}_p90_days"] = _q(lead, 0.9)
+        k[f"lead_time_{label}_n"] = int(np.isfinite(lead).sum())
+    wd = ctx.cal.working_days_between(0, ctx.cal.days)
+    for s in STAGES:
+        if s == "redeem":
+            continue
+        k[f"wait_{s}_mean_days"] = float(np.mean(mon.waits[s])) if mon.waits[s] else 0.0
+        k[f"wait_{s}_p90_days"] = _q(mon.waits[s], 0.9) if mon.waits[s] else 0.0
+        servers = mon.servers[s]
+        k[f"utilisation_{s}"] = min(1.0, mon.work[s] / (servers * wd)) if servers and wd else 0.0
+    tg = targeting(ctx)
+    k["inclusion_error"] = tg["inclusion_error_bpnt"]
+    k["exclusion_error"] = tg["exclusion_error_bpnt"]
+    for name, _ in _PROGS:
+        k[f"inclusion_error_{name}"] = tg[f"inclusion_error_{name}"]
+        k[f"exclusion_error_{name}"] = tg[f"exclusion_error_{name}"]
+    months = mon.months
+    credited = sum(m["credited_rp"] for m in months)
+    redeemed = sum(m["redeemed_rp"] for m in months)
+    returned = sum(m["returned_rp"] for m in months)
+    held = int(reg["balance"].sum(dtype=np.int64))
+    k["disbursed_rp"] = round(credited * w)
+    k["redeemed_rp"] = round(redeemed * w)
+    k["unspent_rp"] = round(held * w)
+    k["returned_rp"] = round(returned * w)
+    k["pbi_premium_rp"] = round(sum(m["pbi_premium_rp"] for m in months) * w)
+    k["money_conserved"] = int(ctx.engine.ledger.opening_held + credited
+                               == redeemed + returned + held)
+    waits = np.asarray(mon.redeem_wait_days) * 1440.0
+    k["agent_wait_p50_min"] = _q(waits, 0.5) if len(waits) else 0.0
+    k["agent_wait_p90_min"] = _q(waits, 0.9) if len(waits) else 0.0
+    ch = ctx.p["disbursement"]["channel"]
+    k["ewarong_wait_p50_min"] = k["agent_wait_p50_min"] if ch == "ewarong" else 0.0
+    k["ewarong_wait_p90_min"] = k["agent_wait_p90_min"] if ch == "ewarong" else 0.0
+    k["travel_p50_min"] = _q(mon.travel_min, 0.5) if mon.travel_min else 0.0
+    k["visits"] = round(mon.counts.get("visits", 0) * w)
+    k["stockout_waits"] = round(mon.counts.get("stockout_waits", 0) * w)
+    for name in ("sanggah_received", "sanggah_upheld", "sanggah_rejected",
+                 "sanggah_dismissed_late", "pbi_needs_care", "pbi_reactivated_quick",
+                 "pbi_reproposed", "accounts_opened", "cards_printed", "cards_activated",
+                 "cards_returned", "burekol_failed", "graduations"):
+        k[name] = round(mon.counts.get(name, 0) * w)
+    k["pbi_quick_days_mean"] = float(np.mean(ctx.pbi_quick_days)) if ctx.pbi_quick_days else 0.0
+    st = np.asarray(props.state, dtype=np.int64)
+    counts = np.bincount(st, minlength=len(STATES))
+    for i, name in enumerate(STATES):
+        k[f"state_{name}"] = int(counts[i])
+    k["flow_conserved"] = int(counts.sum() == len(props)
+                              and int(((st >= 0) & (st < len(STATES))).sum()) == len(props))
+    k["events"] = res.events
+    return {name: _clean(v) for name, v in k.items()}
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float | np.floating):
+        v = float(v)
+        return None if not math.isfinite(v) else round(v, 6)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def flow_table(ctx: Context) -> dict[str, list[int]]:
+    """Funnel counts: proposals that reached each pipeline stage."""
+    far = furthest(ctx)
+    names = [STATES[s] for s in PIPELINE]
+    return {"stage": names, "proposals": [int((far >= s).sum()) for s in PIPELINE]}
+
+
+def _households(ctx: Context, key: privacy.PseudonymKey) -> pa.Table:
+    reg, regs = ctx.registry, regions.load()
+    last = np.full(len(reg), -1, dtype=np.int64)
+    for i, row in enumerate(ctx.props.row):
+        last[row] = i
+    has = last >= 0
+    idx = np.where(has, last, 0)
+
+    def pick(values: list, dtype, fill) -> np.ndarray:
+        arr = np.asarray(values, dtype=dtype) if values else np.zeros(1, dtype=dtype)
+        return np.where(has, arr[idx], fill)
+
+    rank = np.empty(len(reg), dtype=np.int64)
+    rank[np.argsort(ctx.log_c, kind="stable")] = np.arange(len(reg))
+    return pa.table({
+        "pseudonym": pa.array(privacy.pseudonyms(reg["nik"], key).tolist(), pa.string()),
+        "province": pa.array(regs.province_code[reg["province"]].astype(np.int16)),
+        "kabkota": pa.array(regs.kabkota_code[reg["kabkota"]].astype(np.int32)),
+        "true_decile": pa.array(((rank * 10) // len(reg) + 1).astype(np.int8)),
+        "desil": pa.array(reg["desil"]),
+        "status": pa.array(reg["status"]),
+        "programmes": pa.array(reg["programmes"]),
+        "bank": pa.array(reg["bank"]),
+        "card_active": pa.array(ctx.card_active),
+        "balance_rp": pa.array(reg["balance"]),
+        "proposal_source": pa.array(pick(ctx.props.source, np.int8, -1).astype(np.int8)),
+        "proposal_state": pa.array(pick(ctx.props.state, np.int8, -1).astype(np.int8)),
+    })
+
+
+def _proposals(ctx: Context, key: privacy.PseudonymKey) -> pa.Table:
+    p = ctx.props
+    rows = np.asarray(p.row, dtype=np.int64)
+    niks = ctx.registry["nik"][rows] if len(rows) else np.zeros(0, dtype=np.int64)
+    return pa.table({
+        "proposal": pa.array(np.arange(len(p), dtype=np.int64)),
+        "pseudonym": pa.array(privacy.pseudonyms(niks, key).tolist() if len(rows) else [],
+                              pa.string()),
+        "source": pa.array(np.asarray(p.source, dtype=np.int8)),
+        "state": pa.array([STATES[s] for s in p.state], pa.string()),
+        "t_arrive": pa.array(np.asarray(p.t_arrive, dtype=np.float64)),
+        "t_dtks": pa.array(np.asarray(p.t_dtks, dtype=np.float64)),
+        "t_credit": pa.array(np.asarray(p.t_credit, dtype=np.float64)),
+        "t_redeem": pa.array(np.asarray(p.t_redeem, dtype=np.float64)),
+    })
+
+
+def _monthly(ctx: Context) -> pa.Table:
+    months = ctx.mon.months
+    names = list(months[0]) if months else ["period"]
+    return pa.table({n: [m[n] for m in months] for n in names})
+
+
+def _queues(ctx: Context) -> pa.Table:
+    s = ctx.mon.samples
+    return pa.table({
+        "day": pa.array([x[0] for x in s], pa.int32()),
+        "stage": pa.array([x[1] for x in s], pa.string()),
+        "queued": pa.array([x[2] for x in s], pa.int32()),
+        "busy": pa.array([x[3] for x in s], pa.int32()),
+        "servers": pa.array([x[4] for x in s], pa.int32()),
+    })
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("kks-bansos", *DEPENDENCIES):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _data_hashes() -> dict[str, str]:
+    out = {}
+    for name in regions.DATA_FILES:
+        data = resources.files("sim").joinpath("data", name).read_bytes()
+        out[f"sim/data/{name}"] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def manifest(res: ModelResult, key: privacy.PseudonymKey) -> dict[str, Any]:
+    """The manifest: what was run, with what, from which inputs."""
+    scen = res.scenario
+    return {
+        "scenario": {"name": scen.name, "file": scen.path.name,
+                     "question": scen["scenario"]["question"], "overrides": scen.overrides,
+                     "values": scen.canonical()},
+        "seed": scen["scenario"]["seed"],
+        "versions": _versions(),
+        "inputs": {**scen.input_hashes(), **_data_hashes()},
+        "random_streams": {"generator": "numpy PCG64 via SeedSequence(seed, spawn_key=(key, "
+                                        "*sub))", "keys": dict(sorted(STREAM_KEYS.items()))},
+        "pseudonym_key": key.describe(),
+        "frame": {"households_simulated": res.ctx.frame.households,
+                  "real_households": res.ctx.frame.real_households,
+                  "fraction": res.ctx.frame.fraction, "virtual_desa": res.ctx.frame.n_vdesa,
+                  "virtual_kabkota": res.ctx.frame.n_vkab},
+        "synthetic": True,
+    }
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write(res: ModelResult, out: Path) -> dict[str, Any]:
+    """Write the results folder *out* atomically; return the KPIs."""
+    from sim import report
+
+    out = Path(out)
+    key = privacy.load_key("households", allow_synthetic=True)
+    k = kpis(res)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "manifest.json").write_text(_dump(manifest(res, key)), encoding="utf-8")
+        tg = targeting(res.ctx)
+        summary = {"scenario": res.scenario.name,
+                   "question": res.scenario["scenario"]["question"],
+                   "kpis": k, "funnel": flow_table(res.ctx),
+                   "decile_coverage": tg["decile_coverage"], "counts": dict(sorted(
+                       res.ctx.mon.counts.items()))}
+        (tmp / "summary.json").write_text(_dump(summary), encoding="utf-8")
+        buf = io.StringIO()
+        wr = csv.writer(buf, lineterminator="\n")
+        wr.writerow(["kpi", "value"])
+        for name, v in k.items():
+            wr.writerow([name, "" if v is None else v])
+        (tmp / "kpi.csv").write_text(buf.getvalue(), encoding="utf-8")
+        for name, table in (("households", _households(res.ctx, key)),
+                            ("proposals", _proposals(res.ctx, key)),
+                            ("monthly", _monthly(res.ctx)), ("queues", _queues(res.ctx))):
+            pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+        report.write(res, k, summary, tmp)
+        tmp.chmod(0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return k

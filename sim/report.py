@@ -1,0 +1,173 @@
+"""Plots and the self-contained HTML report of a run (matplotlib Agg, byte-stable PNGs).
+
+Five plots: the funnel from proposal to first redemption, the lead-time distribution, queues and
+utilisation over time, coverage and targeting errors by decile, money per month. PNGs carry no
+date or software tag (``metadata={"Software": None}``), fonts and sizes are fixed, so the same
+run gives the same bytes. ``report.html`` embeds them as base64 with the KPI table.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from sim.model.context import STAGES
+
+_PNG_META = {"Software": None}
+_RC = {"font.family": "DejaVu Sans", "font.size": 9, "figure.dpi": 100, "savefig.dpi": 100,
+       "svg.hashsalt": "kks", "path.simplify": True}
+PLOTS = ("funnel", "lead_time", "queues", "deciles", "money")
+
+
+def _save(fig, path: Path) -> None:
+    fig.savefig(path, format="png", metadata=_PNG_META)
+    plt.close(fig)
+
+
+def plot_funnel(summary: dict, path: Path) -> None:
+    """Horizontal bars: proposals reaching each stage."""
+    f = summary["funnel"]
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        y = np.arange(len(f["stage"]))[::-1]
+        ax.barh(y, f["proposals"], color="#3b6ea5")
+        ax.set_yticks(y, f["stage"])
+        for yy, v in zip(y, f["proposals"], strict=True):
+            ax.text(v, yy, f" {v:,}", va="center")
+        ax.set_xlabel("simulated proposals reaching the stage")
+        ax.set_title("Funnel: proposal to first redemption")
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def plot_lead_time(props, path: Path) -> None:
+    """Histograms of proposal -> DTKS, -> first credit, -> first redemption (days)."""
+    t0 = np.asarray(props.t_arrive)
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        bins = np.arange(0, 370, 10)
+        for label, t, color in (("in DTKS", props.t_dtks, "#999999"),
+                                ("first credit", props.t_credit, "#3b6ea5"),
+                                ("first redemption", props.t_redeem, "#d08c2b")):
+            lead = np.asarray(t) - t0
+            lead = lead[np.isfinite(lead)]
+            if len(lead):
+                ax.hist(lead, bins=bins, histtype="step", linewidth=1.5, color=color,
+                        label=f"{label} (n={len(lead)}, p50={np.median(lead):.0f} d)")
+        ax.set_xlabel("days since the proposal")
+        ax.set_ylabel("proposals")
+        ax.set_title("Lead time from proposal")
+        ax.legend(loc="upper right")
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def plot_queues(samples: list, kpi: dict, path: Path) -> None:
+    """Queue length per stage over time (top) and utilisation per stage (bottom)."""
+    with plt.rc_context(_RC):
+        fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), height_ratios=(2, 1))
+        for s in STAGES:
+            pts = [(x[0], x[2]) for x in samples if x[1] == s]
+            if pts:
+                d, q = zip(*pts, strict=True)
+                a1.plot(d, q, label=s, linewidth=1)
+        a1.set_xlabel("day")
+        a1.set_ylabel("waiting (simulated)")
+        a1.set_yscale("symlog")
+        a1.set_title("Queues over time (working days, midday)")
+        a1.legend(ncol=4, fontsize=7)
+        names = [s for s in STAGES if f"utilisation_{s}" in kpi]
+        a2.bar(names, [kpi[f"utilisation_{s}"] for s in names], color="#3b6ea5")
+        a2.set_ylim(0, 1)
+        a2.set_ylabel("utilisation")
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def plot_deciles(summary: dict, kpi: dict, path: Path) -> None:
+    """Coverage by true consumption decile per programme, with the targeting errors."""
+    cov = summary["decile_coverage"]
+    with plt.rc_context(_RC):
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.8), width_ratios=(2, 1))
+        x = np.arange(1, 11)
+        for j, name in enumerate(sorted(cov)):
+            a1.bar(x + (j - 1) * 0.27, cov[name], width=0.27, label=name.upper())
+        a1.set_xticks(x)
+        a1.set_xlabel("true per-capita consumption decile (1 = poorest)")
+        a1.set_ylabel("share receiving")
+        a1.set_title("Coverage by decile")
+        a1.legend()
+        progs = ["bpnt", "pkh", "pbi"]
+        xi = np.arange(3)
+        a2.bar(xi - 0.2, [kpi[f"inclusion_error_{p}"] for p in progs], 0.4, label="inclusion")
+        a2.bar(xi + 0.2, [kpi[f"exclusion_error_{p}"] for p in progs], 0.4, label="exclusion")
+        a2.set_xticks(xi, [p.upper() for p in progs])
+        a2.set_ylim(0, 1)
+        a2.set_title("Targeting errors")
+        a2.legend()
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def plot_money(months: list[dict], weight: float, path: Path) -> None:
+    """Credited, redeemed, returned and held per month (rupiah, territory totals)."""
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        if months:
+            x = np.arange(len(months))
+            for key, label in (("credited_rp", "credited (BPNT+PKH)"),
+                               ("redeemed_rp", "redeemed"), ("returned_rp", "returned"),
+                               ("held_rp", "held on KKS")):
+                ax.plot(x, [m[key] * weight / 1e9 for m in months], marker="o", label=label)
+            ax.set_xticks(x, [m["date"][:7] for m in months], rotation=45)
+        ax.set_ylabel("Rp billion (territory)")
+        ax.set_title("Money per month")
+        ax.legend()
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def write(res, kpi: dict[str, Any], summary: dict, out: Path) -> None:
+    """Write ``plots/*.png`` and ``report.html`` for run *res* into folder *out*."""
+    plots = out / "plots"
+    plots.mkdir()
+    ctx = res.ctx
+    plot_funnel(summary, plots / "funnel.png")
+    plot_lead_time(ctx.props, plots / "lead_time.png")
+    plot_queues(ctx.mon.samples, kpi, plots / "queues.png")
+    plot_deciles(summary, kpi, plots / "deciles.png")
+    plot_money(ctx.mon.months, ctx.frame.weight, plots / "money.png")
+    scen = res.scenario
+    rows = "\n".join(f"<tr><td>{html.escape(k)}</td><td>{'' if v is None else html.escape(str(v))}"
+                     "</td></tr>" for k, v in kpi.items())
+    imgs = "\n".join(
+        f'<h2>{name.replace("_", " ")}</h2><img alt="{name}" src="data:image/png;base64,'
+        f'{base64.b64encode((plots / f"{name}.png").read_bytes()).decode()}">' for name in PLOTS)
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(scen.name)}: bansos flow model report</title>
+<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}
+table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:2px 8px}}img{{max-width:100%}}
+</style></head><body>
+<h1>Scenario {html.escape(scen.name)}</h1>
+<p><b>Question:</b> {html.escape(scen["scenario"]["question"])}</p>
+<p>Seed {scen["scenario"]["seed"]}, {scen["scenario"]["months"]} months from
+{scen["scenario"]["start"].isoformat()}, territory {html.escape(scen["territory"]["scope"])}
+{html.escape(", ".join(scen["territory"]["codes"]))} at fraction
+{ctx.frame.fraction:.6g} ({ctx.frame.households:,} simulated households standing for
+{ctx.frame.real_households:,}). Synthetic data; NIKs replaced by keyed pseudonyms.
+Money and counts are territory totals (simulated values times {ctx.frame.weight:.6g}).</p>
+{imgs}
+<h2>KPIs</h2>
+<table>{rows}</table>
+</body></html>
+"""
+    (out / "report.html").write_text(doc, encoding="utf-8")
