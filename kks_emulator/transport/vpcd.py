@@ -8,8 +8,11 @@ and answer its messages. Every message, both ways, is a 2-byte big-endian length
   4 "send the ATR" (answered with a length-prefixed ATR; an empty ATR means "no card");
 - any longer payload is a command APDU, answered with the length-prefixed response APDU.
 
-The driver asks for the ATR about every 0.3 s to poll presence, so a removed card is simply one
-that answers the ATR request with zero bytes.
+The driver asks for the ATR about every 0.3 s to poll presence. The protocol also allows an empty
+ATR for "no card", but Debian's vpcd 3.3 then blocks forever: it reads the zero-byte body with
+`recv(..., 0, MSG_WAITALL)`, which Linux only returns from once at least one byte (or a FIN)
+arrives, and it holds the reader lock meanwhile. So a removed card here is a *closed connection*
+(vpcd reports "card removed" at once), and inserting it again means connecting again.
 
 `VpcdServer` is transport only: it moves bytes between the socket and any object satisfying
 `ServedCard`. Power off and reset from the PC/SC side call the card's `power_off()`/`reset()`, so
@@ -140,12 +143,12 @@ class VpcdServer:
         return self._inserted
 
     def insert(self) -> None:
-        """Put the card into the reader; pcscd notices at its next presence poll (~0.3 s)."""
+        """Put the card into the reader (connect); pcscd notices at its next poll (~0.4 s)."""
         with self._lock:
             self._schedule.append((0.0, True))
 
     def remove(self) -> None:
-        """Pull the card out of the reader: it loses power and reports an empty ATR."""
+        """Pull the card out of the reader: it loses power and the vpcd connection is closed."""
         with self._lock:
             self._schedule.append((0.0, False))
 
@@ -166,6 +169,9 @@ class VpcdServer:
         try:
             while not self._stop.is_set():
                 self._apply_schedule()
+                if not self._inserted:
+                    self._stop.wait(_POLL_S / 2)
+                    continue
                 try:
                     sock = socket.create_connection((self.host, self.port), timeout=1.0)
                 except OSError as exc:
@@ -199,6 +205,8 @@ class VpcdServer:
         while not self._stop.is_set():
             if self._schedule:
                 self._apply_schedule()
+            if not self._inserted:
+                return  # pulled out: closing the socket is how vpcd learns it
             # Frame: 2-byte length, then the payload. Read whatever is there and parse frames
             # out of the buffer; a frame may arrive split across reads.
             while len(buf) < 2 or len(buf) < 2 + _LEN.unpack_from(buf)[0]:
@@ -209,6 +217,8 @@ class VpcdServer:
                         return
                     if self._schedule:
                         self._apply_schedule()
+                        if not self._inserted:
+                            return
                     continue
                 # Why QUICKACK after *every* read: vpcd writes the 2-byte length and the body with
                 # two send() calls on a socket without TCP_NODELAY. Nagle holds the body back
@@ -234,27 +244,23 @@ class VpcdServer:
             code = payload[0]
             if code == CTRL_ATR:
                 self.stats.atr_requests += 1
-                return self._atr if self._inserted else b""
+                return self._atr
             if code == CTRL_ON:
                 self.stats.power_ons += 1
-                if self._inserted:
-                    self._power_on()
+                self._power_on()
             elif code == CTRL_OFF:
                 self.stats.power_offs += 1
                 self._power_off()
             elif code == CTRL_RESET:
                 self.stats.resets += 1
-                if self._inserted:
-                    if self._powered:
-                        self.card.reset()
-                    else:
-                        self._power_on()
+                if self._powered:
+                    self.card.reset()
+                else:
+                    self._power_on()
             else:
                 log.warning("unknown vpcd control code 0x%02X ignored", code)
             return None
         self.stats.apdus += 1
-        if not self._inserted:
-            return b""  # no card: vpcd reports a communication error to the PC/SC caller
         if not self._powered:
             # pcscd powers the card before any transmit; answer anyway, as a reader would after
             # an implicit activation.

@@ -1,0 +1,92 @@
+"""Session fixtures for the PC/SC tests: a real pcscd and real card servers in subprocesses.
+
+- `pcscd`: reuses a running pcscd (its socket answers) or starts `pcscd --foreground` and stops
+  that PID at the end of the session. A machine without pcscd/vpcd/pyscard skips loudly (and
+  fails under KKS_REQUIRE_ALL=1, which `.ci/run` sets).
+- `recording_server`: an in-thread `VpcdServer` on vpcd slot 1 serving a card that records its
+  power calls, to check exactly what PC/SC does to the card.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kks_emulator.transport.testing import (
+    PcscdDaemon,
+    missing_components,
+    virtual_reader,
+    wait_for_reader,
+)
+from kks_emulator.transport.vpcd import VPCD_BASE_PORT, VpcdServer
+from tests.conftest import skip_or_fail  # the loud-skip policy
+
+
+@pytest.fixture(scope="session")
+def pcsc_logs(tmp_path_factory) -> Path:
+    """A directory for the logs of pcscd and the card servers (kept for post-mortems)."""
+    return tmp_path_factory.mktemp("pcsc-logs")
+
+
+@pytest.fixture(scope="session")
+def pcscd(pcsc_logs) -> Iterator[PcscdDaemon]:
+    """A running pcscd with the vpcd readers; started (and later stopped by PID) if needed."""
+    missing = missing_components()
+    if missing:
+        skip_or_fail("PC/SC stack incomplete: " + "; ".join(missing)
+                          + " (run scripts/system-deps.sh)")
+    daemon = PcscdDaemon(pcsc_logs / "pcscd.log")
+    daemon.ensure()
+    yield daemon
+    daemon.stop()
+
+
+class RecordingCard:
+    """A card that answers `90 00` plus the command's INS, and records every electrical call."""
+
+    atr = bytes.fromhex("3B800181")
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+
+    def power_on(self) -> bytes:
+        """Record and return the ATR."""
+        with self.lock:
+            self.calls.append("on")
+        return self.atr
+
+    def power_off(self) -> None:
+        """Record a power-off."""
+        with self.lock:
+            self.calls.append("off")
+
+    def reset(self) -> bytes:
+        """Record a warm reset."""
+        with self.lock:
+            self.calls.append("reset")
+        return self.atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """Echo the command body back, then 90 00 (so framing errors show)."""
+        with self.lock:
+            self.calls.append("apdu")
+        return bytes(apdu) + b"\x90\x00"
+
+
+@pytest.fixture
+def recording_server(pcscd) -> Iterator[tuple[VpcdServer, RecordingCard]]:
+    """An in-thread server on vpcd slot 1 with a `RecordingCard`; stopped at the end."""
+    card = RecordingCard()
+    server = VpcdServer(card, port=VPCD_BASE_PORT + 1)
+    thread = threading.Thread(target=server.serve_forever, name="vpcd-slot1", daemon=True)
+    thread.start()
+    wait_for_reader(virtual_reader(1), present=True, timeout_s=10)
+    yield server, card
+    server.stop()
+    thread.join(5)
+    assert not thread.is_alive(), "vpcd server thread did not stop within 5 s"
+    wait_for_reader(virtual_reader(1), present=False, timeout_s=10)
