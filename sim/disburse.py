@@ -1,0 +1,313 @@
+"""Disbursement, vectorized: credit each recipient once per period, then the month's redemptions.
+
+docs/monthly.md §4 is the specification; `sim.reference.disburse` is the one-record-at-a-time
+twin. State that is not a registry column lives in a `Ledger`: per programme and household the
+last period credited (the idempotency key), per household the last period settled, a resume
+cursor and the money totals behind the invariants. Rows are processed in blocks of `BLOCK` rows;
+within a block every write is computed first and then stored, so an interruption
+(`stop_after_rows`) leaves whole rows either done or untouched, and a rerun or resume never
+credits twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kks_emulator.errors import InputError, KksError, LedgerInvariantError
+from sim.params import MAX_PERIOD, PBI, PKH, PROG_BITS, PROGRAMMES, Params
+from sim.registry import Registry
+
+BLOCK = 1 << 18
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+
+
+class DisbursementInterrupted(KksError):
+    """A disbursement stopped on request after some rows; call `disburse` again to resume."""
+
+    def __init__(self, period: int, cursor: int) -> None:
+        self.period = period
+        self.cursor = cursor
+        super().__init__(f"disbursement of period {period} interrupted at row {cursor}")
+
+
+def check_period(period: int) -> None:
+    """Raise `InputError` unless `0 <= period <= MAX_PERIOD` (the markers are int16)."""
+    if isinstance(period, bool) or not isinstance(period, int | np.integer) or not (
+            0 <= period <= MAX_PERIOD):
+        raise InputError(f"period must be an integer 0..{MAX_PERIOD}, not {period!r}")
+
+
+def period_key(seed: int, period: int) -> int:
+    """The 64-bit key of the redemption draws of `period` (docs/monthly.md §4.2)."""
+    ss = np.random.SeedSequence([int(seed), int(period)])
+    return int(ss.generate_state(1, dtype=np.uint64)[0])
+
+
+@dataclass
+class PeriodStats:
+    """Counters of one period's disbursement (accumulated across a resume)."""
+
+    credits: list[int] = field(default_factory=lambda: [0, 0, 0])
+    credited: list[int] = field(default_factory=lambda: [0, 0, 0])
+    skipped: list[int] = field(default_factory=lambda: [0, 0, 0])
+    redeemers: int = 0
+    redeemed: int = 0
+    returns: int = 0
+    returned: int = 0
+    days: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Ledger:
+    """Disbursement state kept between periods (docs/monthly.md §4)."""
+
+    last_credit: np.ndarray  # (3, n) int16: last period credited per programme; -1 never
+    last_settled: np.ndarray  # (n,) int16: last period settled; -1 never
+    opening_held: int
+    funded: list[int] = field(default_factory=lambda: [0, 0, 0])
+    credited: list[int] = field(default_factory=lambda: [0, 0, 0])
+    redeemed: int = 0
+    returned: int = 0
+    period: int = -1
+    cursor: int = 0
+    stats: PeriodStats = field(default_factory=PeriodStats)
+
+    @classmethod
+    def open(cls, registry: Registry) -> Ledger:
+        """A ledger for `registry`: nothing credited yet; opening held = its current balances."""
+        n = len(registry)
+        bal = registry["balance"]
+        if n and bal.min() < 0:
+            raise LedgerInvariantError("cannot open a ledger on a negative balance")
+        return cls(last_credit=np.full((3, n), -1, dtype=np.int16),
+                   last_settled=np.full(n, -1, dtype=np.int16),
+                   opening_held=int(bal.sum(dtype=np.int64)))
+
+    def begin(self, period: int, params: Params) -> int:
+        """Start or resume `period`: the first row still to process."""
+        if period != self.period:
+            if period < self.period:
+                raise InputError(f"period {period} is before the ledger's period {self.period}")
+            self.period = period
+            self.cursor = 0
+            self.stats = PeriodStats(days=[0] * params.redeem_days)
+        return self.cursor
+
+
+@dataclass
+class DisburseResult:
+    """What one period's disbursement did, and the state of the money afterwards."""
+
+    period: int
+    credits: dict[str, int]
+    credited: dict[str, int]
+    skipped: dict[str, int]
+    redeemers: int
+    redeemed: int
+    returns: int
+    returned: int
+    redeem_days: list[int]
+    held: int
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def counters(self) -> dict:
+        """Every field except timings (for comparing implementations)."""
+        return {k: v for k, v in self.__dict__.items() if k != "timings"}
+
+
+def finish_period(registry: Registry, ledger: Ledger, period: int) -> DisburseResult:
+    """Check the money invariants (docs/monthly.md §4.4) and summarise the period."""
+    bal = registry["balance"]
+    held = int(bal.sum(dtype=np.int64))
+    if len(bal) and int(bal.min()) < 0:
+        raise LedgerInvariantError(f"period {period}: a balance is negative")
+    for p in range(3):
+        if ledger.funded[p] != ledger.credited[p]:
+            raise LedgerInvariantError(
+                f"period {period}: {PROGRAMMES[p]} funded {ledger.funded[p]} != credited "
+                f"{ledger.credited[p]}")
+    into = ledger.opening_held + ledger.credited[0] + ledger.credited[1]
+    out = ledger.redeemed + ledger.returned + held
+    if into != out:
+        raise LedgerInvariantError(
+            f"period {period}: opening + credited {into} != redeemed + returned + held {out}")
+    st = ledger.stats
+    return DisburseResult(
+        period=period,
+        credits=dict(zip(PROGRAMMES, st.credits, strict=True)),
+        credited=dict(zip(PROGRAMMES, st.credited, strict=True)),
+        skipped=dict(zip(PROGRAMMES, st.skipped, strict=True)),
+        redeemers=st.redeemers, redeemed=st.redeemed, returns=st.returns, returned=st.returned,
+        redeem_days=list(st.days), held=held)
+
+
+def splitmix(key: int, rows: np.ndarray) -> np.ndarray:
+    """The uint64 draws of docs/monthly.md §4.2 for int64 `rows` (vectorized splitmix64)."""
+    z = rows.astype(np.uint64)
+    z *= _GOLDEN
+    z += np.uint64(key)
+    z ^= z >> np.uint64(30)
+    z *= _C1
+    z ^= z >> np.uint64(27)
+    z *= _C2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def pkh_annual(counts: dict[str, np.ndarray], params: Params) -> np.ndarray:
+    """Annual PKH amount (int64) per household from member-count arrays, with the caps."""
+    n = len(counts["n_sd"])
+    slots = np.full(n, params.pkh_max_components, dtype=np.int64)
+    children = np.full(n, params.pkh_max_children, dtype=np.int64)
+    dis_eld = np.full(n, params.pkh_max_disabled_elderly, dtype=np.int64)
+    total = np.zeros(n, dtype=np.int64)
+    order = (("n_early_child", params.pkh_early_child), ("n_sd", params.pkh_sd),
+             ("n_smp", params.pkh_smp), ("n_sma", params.pkh_sma),
+             ("n_disabled", params.pkh_disabled), ("n_elderly", params.pkh_elderly),
+             ("n_pregnant", params.pkh_pregnant))
+    for name, amount in order:
+        c = counts[name].astype(np.int64)
+        if name == "n_early_child":
+            np.minimum(c, params.pkh_max_early_child, out=c)
+        if name in ("n_early_child", "n_sd", "n_smp", "n_sma"):
+            np.minimum(c, children, out=c)
+            children -= c
+        elif name in ("n_disabled", "n_elderly"):
+            np.minimum(c, dis_eld, out=c)
+            dis_eld -= c
+        else:
+            np.minimum(c, params.pkh_max_pregnant, out=c)
+        np.minimum(c, slots, out=c)
+        slots -= c
+        total += c * amount
+    return total
+
+
+def entitlements(registry: Registry, p: int, rows: np.ndarray, params: Params) -> np.ndarray:
+    """Amount per payment (int64) of programme `p` for the households `rows` (§2.10)."""
+    if p == 0:
+        return np.full(len(rows), params.bpnt_monthly * params.bpnt_every, dtype=np.int64)
+    if p == PKH:
+        counts = {m: registry[m][rows] for m in ("n_pregnant", "n_early_child", "n_sd",
+                                                  "n_smp", "n_sma", "n_disabled", "n_elderly")}
+        return pkh_annual(counts, params) * params.pkh_every // 12
+    return registry["size"][rows].astype(np.int64) * (params.pbi_premium * params.pbi_every)
+
+
+def _settle(registry: Registry, ledger: Ledger, params: Params, period: int, key: int,
+            lo: int, hi: int) -> None:
+    """Redemptions, unspent months and returns of rows [lo, hi) not yet settled this period."""
+    st = ledger.stats
+    settled = ledger.last_settled[lo:hi]
+    todo = np.flatnonzero(settled < period)
+    if len(todo) == 0:
+        return
+    rows = todo + lo
+    bal = registry["balance"]
+    unspent = registry["unspent_months"]
+    b = bal[rows]
+    u = unspent[rows].astype(np.int64)
+    spent = np.zeros(len(rows), dtype=np.int64)
+    pos = np.flatnonzero(b > 0)
+    if len(pos):
+        h = splitmix(key, rows[pos])
+        m16 = np.uint64(0xFFFF)
+        redeem = (h >> np.uint64(48)) % np.uint64(10_000) < np.uint64(params.redeem_bp)
+        full = ((h >> np.uint64(32)) & m16) % np.uint64(10_000) < np.uint64(params.full_spend_bp)
+        share = (((h >> np.uint64(16)) & m16) % np.uint64(10_000)).astype(np.int64)
+        share = params.partial_min_bp + share * (10_000 - params.partial_min_bp) // 10_000
+        bp = b[pos]
+        amount = np.where(full, bp, bp * share // 10_000)
+        amount *= redeem
+        spent[pos] = amount
+        did = amount > 0
+        n_did = int(np.count_nonzero(did))
+        if n_did:
+            total = int(amount.sum(dtype=np.int64))
+            st.redeemers += n_did
+            st.redeemed += total
+            ledger.redeemed += total
+            day = ((h[did] & m16) % np.uint64(params.redeem_days)).astype(np.int64)
+            days = np.bincount(day, minlength=params.redeem_days)
+            st.days = [a + int(c) for a, c in zip(st.days, days.tolist(), strict=True)]
+    b = b - spent
+    u = np.where((b == 0) | (spent > 0), 0, np.minimum(u + 1, 255))
+    if params.return_after_months:
+        ret = u >= params.return_after_months
+        n_ret = int(np.count_nonzero(ret))
+        if n_ret:
+            total = int(b[ret].sum(dtype=np.int64))
+            st.returns += n_ret
+            st.returned += total
+            ledger.returned += total
+            b[ret] = 0
+            u[ret] = 0
+    bal[rows] = b
+    unspent[rows] = u
+    settled[todo] = period
+
+
+def _credit(registry: Registry, ledger: Ledger, params: Params, period: int, lo: int,
+            hi: int) -> None:
+    """Credit programmes due this period to rows [lo, hi) not yet credited for it."""
+    st = ledger.stats
+    prog = registry["programmes"][lo:hi]
+    bal = registry["balance"]
+    for p, every in enumerate(params.every()):
+        if period % every:
+            continue
+        holders = (prog & PROG_BITS[p]) != 0
+        marks = ledger.last_credit[p, lo:hi]
+        fresh = holders & (marks < period)
+        st.skipped[p] += int(np.count_nonzero(holders)) - int(np.count_nonzero(fresh))
+        idx = np.flatnonzero(fresh)
+        if len(idx) == 0:
+            continue
+        rows = idx + lo
+        amount = entitlements(registry, p, rows, params)
+        funded = int(amount.sum(dtype=np.int64))
+        if p == PBI:
+            posted = funded  # to BPJS: no household balance moves
+        else:
+            before = int(bal[rows].sum(dtype=np.int64))
+            bal[rows] += amount
+            posted = int(bal[rows].sum(dtype=np.int64)) - before
+        marks[idx] = period
+        ledger.funded[p] += funded
+        ledger.credited[p] += posted
+        st.credits[p] += len(idx)
+        st.credited[p] += posted
+
+
+def disburse(registry: Registry, ledger: Ledger, params: Params, period: int, seed: int, *,
+             stop_after_rows: int | None = None) -> DisburseResult:
+    """Credit and settle `period` for every household (docs/monthly.md §4), exactly once.
+
+    Resumes from `ledger.cursor` if the same period was interrupted; with `stop_after_rows`
+    it processes that many rows and raises `DisbursementInterrupted` (for crash tests). Checks
+    the money invariants when the period completes.
+    """
+    t0 = time.perf_counter()
+    check_period(period)
+    n = len(registry)
+    if ledger.last_settled.shape != (n,):
+        raise InputError("ledger does not match the registry size")
+    start = ledger.begin(period, params)
+    key = period_key(seed, period)
+    end = n if stop_after_rows is None else min(n, start + max(int(stop_after_rows), 0))
+    for lo in range(start, end, BLOCK):
+        hi = min(lo + BLOCK, end)
+        _credit(registry, ledger, params, period, lo, hi)
+        _settle(registry, ledger, params, period, key, lo, hi)
+        ledger.cursor = hi
+    ledger.cursor = end
+    if end < n:
+        raise DisbursementInterrupted(period, end)
+    res = finish_period(registry, ledger, period)
+    res.timings["total"] = time.perf_counter() - t0
+    return res

@@ -1,0 +1,165 @@
+"""Every amount, decile rule, quota and cadence of the monthly penetapan and disbursement.
+
+Defaults come from ../shared/data/calibration.md (section numbers in the comments); the
+semantics that use them are in docs/monthly.md. `Params` is immutable; build variants with
+`dataclasses.replace`. Quotas are explicit arrays (programme x kab/kota) so that the engine, the
+reference and the SQL peer all see exactly the same numbers; `default_quotas` derives them from a
+registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kks_emulator.errors import ConfigError
+
+#: programme index order used in every (3, ...) array
+BPNT, PKH, PBI = 0, 1, 2
+PROGRAMMES = ("bpnt", "pkh", "pbi")
+#: bit of each programme index in the registry's `programmes` column
+PROG_BITS = (1, 2, 4)
+N_KABKOTA = 514
+MAX_PERIOD = 32766
+
+#: national recipient targets (households) and the national household count they refer to
+#: BPNT Q4 2025: 18,277,083 KPM (calibration §1.4, berita86 22 Nov 2025);
+#: PKH Q4 2025: 9,407,384 KPM (§1.4); PBI-JK: 96.7 M individuals (§1.4, 2022) over 4.71 persons
+#: per poor household (BPS Sep 2024, as in sim.population) = 20,530,786 households;
+#: households: 94.2 M families in DTSEN, 31 Jul 2025 (§1.3).
+NATIONAL_TARGETS = (18_277_083, 9_407_384, 20_530_786)
+NATIONAL_HOUSEHOLDS = 94_200_000
+
+
+def _desil_mask(lo: int, hi: int) -> tuple[bool, ...]:
+    """Index 0..10 -> eligible; deciles lo..hi inclusive (index 0 = not ranked, never)."""
+    return tuple(lo <= d <= hi for d in range(11))
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one monthly cycle (see docs/monthly.md for how each is used)."""
+
+    #: months between decrees: 1 = monthly DTKS penetapan (Apr 2021-2024), 3 = quarterly DTSEN
+    #: (2025-); calibration §3 and §8
+    cadence_months: int = 1
+    #: eligible deciles per programme, indexed by desil 0..10: BPNT 1-5 (§7: desa article; 1-4
+    #: is also cited, uncertain), PKH 1-4 (§7), PBI-JK 1-5 (§7, Feb 2026)
+    eligible_desil: tuple[tuple[bool, ...], ...] = (
+        _desil_mask(1, 5), _desil_mask(1, 4), _desil_mask(1, 5))
+    #: programmes lost by a household with a member earning >= the regional minimum wage (bits)
+    umr_excludes: int = 7
+    #: recipient quota per programme and kab/kota, shape (3, 514) int64; None = no quota set
+    #: (the engines refuse to run); see `default_quotas`
+    quota: np.ndarray | None = field(default=None, compare=False, repr=False)
+    #: BPNT / Program Sembako: Rp 200,000 per month since 2021 (§2.1), paid every `bpnt_every`
+    #: months as one lump (1 = monthly e-voucher era; 3 = the 2023-25 quarterly tahap)
+    bpnt_monthly: int = 200_000
+    bpnt_every: int = 1
+    #: PKH annual component amounts 2021-2025 (§2.2), rupiah per person per year
+    pkh_pregnant: int = 3_000_000
+    pkh_early_child: int = 3_000_000
+    pkh_sd: int = 900_000
+    pkh_smp: int = 1_500_000
+    pkh_sma: int = 2_000_000
+    pkh_disabled: int = 2_400_000
+    pkh_elderly: int = 2_400_000
+    #: PKH caps (§2.2, conf. C): 4 components per family, 3 children, 2 early-childhood, 4 elderly
+    #: or disabled, pregnancy up to the 2nd (read as: at most 2 pregnancy components)
+    pkh_max_components: int = 4
+    pkh_max_children: int = 3
+    pkh_max_early_child: int = 2
+    pkh_max_disabled_elderly: int = 4
+    pkh_max_pregnant: int = 2
+    #: PKH paid in 4 tahap a year (Jan, Apr, Jul, Oct; §2.2): every 3 months, a quarter of A
+    pkh_every: int = 3
+    #: PBI-JK premium Rp 42,000 per person per month from Aug 2019 (Perpres 75/2019; §2.3)
+    pbi_premium: int = 42_000
+    pbi_every: int = 1
+    #: redemption (§4: "NOT FOUND"; EST 85-95% of credited value redeemed within the month)
+    redeem_bp: int = 9_000
+    full_spend_bp: int = 7_000
+    partial_min_bp: int = 3_000
+    redeem_days: int = 28
+    #: months with an unspent balance after which it is returned (0 = never). EST: the KKS
+    #: dormancy rule "unused for 3 months -> blocked" (§3, conf. C)
+    return_after_months: int = 3
+
+    def __post_init__(self) -> None:
+        ints = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.type == "int"}
+        for name, value in ints.items():
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+                raise ConfigError("params", name, "a non-negative integer")
+        for name in ("cadence_months", "bpnt_every", "pkh_every", "pbi_every", "redeem_days"):
+            if getattr(self, name) < 1:
+                raise ConfigError("params", name, "an integer >= 1")
+        for name in ("redeem_bp", "full_spend_bp", "partial_min_bp"):
+            if getattr(self, name) > 10_000:
+                raise ConfigError("params", name, "basis points 0..10000")
+        if self.umr_excludes > 7:
+            raise ConfigError("params", "umr_excludes", "a programme bit mask 0..7")
+        if len(self.eligible_desil) != 3 or any(len(m) != 11 or m[0] for m in self.eligible_desil):
+            raise ConfigError("params", "eligible_desil",
+                              "three masks of 11 booleans (desil 0..10), desil 0 never eligible")
+        if self.quota is not None:
+            q = np.asarray(self.quota)
+            if q.shape != (3, N_KABKOTA) or q.dtype.kind not in "iu" or (q < 0).any():
+                raise ConfigError("params", "quota",
+                                  f"a non-negative integer array of shape (3, {N_KABKOTA})")
+            object.__setattr__(self, "quota", np.ascontiguousarray(q, dtype=np.int64))
+
+    def require_quota(self) -> np.ndarray:
+        """The quota array; a `ConfigError` if none was set."""
+        if self.quota is None:
+            raise ConfigError("params", "quota", "an array of shape (3, 514); see default_quotas")
+        return self.quota
+
+    def every(self) -> tuple[int, int, int]:
+        """Payment interval in months per programme."""
+        return (self.bpnt_every, self.pkh_every, self.pbi_every)
+
+    def pkh_amounts(self) -> tuple[int, ...]:
+        """Annual PKH amounts by priority: early, SD, SMP, SMA, disabled, elderly, pregnant."""
+        return (self.pkh_early_child, self.pkh_sd, self.pkh_smp, self.pkh_sma,
+                self.pkh_disabled, self.pkh_elderly, self.pkh_pregnant)
+
+    def fingerprint(self) -> str:
+        """A hash of every field (including the quota array): equal params, equal fingerprint."""
+        h = hashlib.sha256()
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "quota":
+                h.update(b"none" if value is None else value.tobytes())
+            else:
+                h.update(repr(value).encode())
+        return h.hexdigest()
+
+
+def default_quotas(kabkota: np.ndarray, in_dtks: np.ndarray,
+                   households: int | None = None) -> np.ndarray:
+    """Quotas (3, 514): each national target, scaled to this registry, split over kab/kota.
+
+    The national target of each programme (`NATIONAL_TARGETS`) is scaled by
+    `households / NATIONAL_HOUSEHOLDS` and split in proportion to each kab/kota's DTKS households
+    (floor), the way programme quotas follow the DTKS of a district.
+    """
+    n = len(kabkota) if households is None else households
+    dtks_k = np.bincount(kabkota[in_dtks], minlength=N_KABKOTA).astype(np.int64)
+    total = max(int(dtks_k.sum()), 1)
+    out = np.zeros((3, N_KABKOTA), dtype=np.int64)
+    for p, target in enumerate(NATIONAL_TARGETS):
+        national = target * n // NATIONAL_HOUSEHOLDS
+        out[p] = dtks_k * national // total
+    return out
+
+
+def params_for(registry, **overrides) -> Params:
+    """Default `Params` with quotas from `registry` (`default_quotas` on its current DTKS)."""
+    from sim.registry import STATUS_IN_DTKS
+
+    quota = default_quotas(registry["kabkota"], registry["status"] == STATUS_IN_DTKS)
+    return Params(quota=quota, **overrides)
