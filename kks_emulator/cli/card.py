@@ -84,3 +84,9 @@ def apdu(card_file: Path, apdus: tuple[str, ...], protocol: str) -> None:
         data, sw = response[:-2], response[-2:]
         click.echo(f"<< {data.hex().upper()} {sw.hex().upper()}".replace("<<  ", "<< "))
     c.power_off()
+
+
+# PC/SC: `kks card serve` and `kks card apdu --reader` (kks_emulator/cli/card_pcsc.py).
+from kks_emulator.cli.card_pcsc import attach as _attach_pcsc  # noqa: E402
+
+_attach_pcsc(card)

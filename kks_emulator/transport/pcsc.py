@@ -268,8 +268,19 @@ class PcscTransport:
         if self._card is not None:
             return self.atr
         self.wait_for_card()
-        hresult, card, protocol = s.SCardConnect(self._context().handle, self.reader,
-                                                 self.share, self.protocols)
+        handle = self._context().handle
+        hresult, card, protocol = s.SCardConnect(handle, self.reader, self.share, self.protocols)
+        if hresult == s.SCARD_E_PROTO_MISMATCH:
+            # The card is still active in the protocol an earlier connection chose; switching
+            # needs a warm reset, done through a connection in whatever protocol is active.
+            hresult, card, protocol = s.SCardConnect(
+                handle, self.reader, self.share, s.SCARD_PROTOCOL_T0 | s.SCARD_PROTOCOL_T1)
+            if hresult == 0:
+                self._on_event(f"card in {self.reader} reset to switch protocol")
+                hresult, protocol = s.SCardReconnect(card, self.share, self.protocols,
+                                                     s.SCARD_RESET_CARD)
+                if hresult != 0:
+                    s.SCardDisconnect(card, s.SCARD_LEAVE_CARD)
         if hresult == s.SCARD_E_NO_SMARTCARD or hresult == s.SCARD_W_REMOVED_CARD:
             self._on_event(f"card removed from {self.reader}")
         _check(hresult, "connect", self.reader)

@@ -106,12 +106,19 @@ class VpcdServer:
         backoff: (first, max) seconds between connection attempts while vpcd is not up.
         on_event: called with a short text for every connection change and insert/remove, so
             the CLI can report them (library code never prints).
+        power_loss: exceptions from `card.transmit` that mean "power was cut in the middle of
+            this command" (the card's simulated `PowerCut`). The command gets no answer: the
+            connection is dropped (the PC/SC caller sees the card removed) and the card is
+            inserted again after `reinsert_after_s`, which must exceed one vpcd presence poll
+            (~0.4 s) so that pcscd notices the removal.
     """
 
     def __init__(self, card: ServedCard, host: str = VPCD_HOST, port: int = VPCD_BASE_PORT, *,
                  atr: bytes | None = None, inserted: bool = True,
                  backoff: tuple[float, float] = (0.05, 1.0),
-                 on_event: Callable[[str], None] | None = None) -> None:
+                 on_event: Callable[[str], None] | None = None,
+                 power_loss: tuple[type[BaseException], ...] = (),
+                 reinsert_after_s: float = 0.6) -> None:
         self.card = card
         self.host = host
         self.port = port
@@ -124,6 +131,8 @@ class VpcdServer:
         self._schedule: list[tuple[float, bool]] = []
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
+        self.power_loss = power_loss
+        self.reinsert_after_s = reinsert_after_s
         self._atr = atr if atr is not None else self._learn_atr()
 
     # -- control from other threads / signal handlers -----------------------------------------
@@ -234,7 +243,15 @@ class VpcdServer:
             size = _LEN.unpack_from(buf)[0]
             payload = bytes(buf[2:2 + size])
             del buf[:2 + size]
-            reply = self._handle(payload)
+            try:
+                reply = self._handle(payload)
+            except self.power_loss as exc:
+                self._powered = False
+                self._inserted = False
+                self.schedule(self.reinsert_after_s, insert=True)
+                self._on_event(f"power cut during a command ({exc}): card pulled, back in "
+                               f"{self.reinsert_after_s:g} s")
+                return
             if reply is not None:
                 sock.sendall(_LEN.pack(len(reply)) + reply)
 
