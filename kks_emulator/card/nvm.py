@@ -14,7 +14,6 @@ Records are sealed as payload || [HMAC-SHA256(key, name || payload)[:8]] || CRC-
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import struct
 import zlib
@@ -32,7 +31,7 @@ class IntegrityError(StoreError):
 def seal(name: str, payload: bytes, mac_key: bytes | None = None) -> bytes:
     """Append the integrity tags to a record payload."""
     tagged = name.encode() + payload
-    mac = hmac.new(mac_key, tagged, hashlib.sha256).digest()[:8] if mac_key else b""
+    mac = hmac.digest(mac_key, tagged, "sha256")[:8] if mac_key else b""
     return payload + mac + struct.pack(">I", zlib.crc32(tagged + mac))
 
 
@@ -49,7 +48,7 @@ def unseal(name: str, sealed: bytes | None, mac_key: bytes | None = None) -> byt
     if zlib.crc32(tagged + mac) != struct.unpack(">I", sealed[-4:])[0]:
         raise IntegrityError(f"record {name} failed its CRC-32 check")
     if mac_key and not hmac.compare_digest(
-            hmac.new(mac_key, tagged, hashlib.sha256).digest()[:8], mac):
+            hmac.digest(mac_key, tagged, "sha256")[:8], mac):
         raise IntegrityError(f"record {name} failed its MAC check")
     return payload
 

@@ -1,0 +1,111 @@
+"""Card-side benchmarks, each reported beside one raw ECDSA P-256 signature of the same run.
+
+- `card-apdu`: in-process APDU round trip (GET BALANCE: parse, dispatch, sealed-record read).
+- `card-purchase`: one signed PURCHASE APDU (checks, journaled commit of balance + counter +
+  log, ECDSA signature), and the card's part of a terminal purchase (SELECT + VERIFY + PURCHASE).
+- `raw-sign`: ECDSA P-256 / SHA-256 of a 64-byte message, building the ECDSA context per call.
+
+The raw signature is also timed in-process (best of 7 x 2,000) so every benchmark stores
+`ratio_to_raw_sign` (its median / raw sign) in extra_info. Goal (issue 2): a full offline purse
+purchase at most 3x one raw signature; the card side must stay well below that.
+"""
+
+from __future__ import annotations
+
+import struct
+import timeit
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from kks_emulator.apdu import encode_command
+from kks_emulator.card import Card, CardProfile, MemoryStore, personalize
+from kks_emulator.card.apps.directory import PURSE_AID
+from kks_emulator.card.apps.pin import plain_pin_block
+from kks_emulator.crypto import purse
+from kks_emulator.keys import IssuerKeys
+
+KEY = ec.derive_private_key(0xC0FFEE, ec.SECP256R1())
+MESSAGE = bytes(64)
+KEYS = IssuerKeys.test_issuer("BRI")
+PURCHASE = encode_command(0x80, 0x54, 0, 0, struct.pack(">I8s8sI", 1, b"TERM0001", b"NONCE001",
+                                                        1_764_000_000), 256)
+SELECT = encode_command(0x00, 0xA4, 0x04, 0x00, PURSE_AID, 256)
+VERIFY = encode_command(0x00, 0x20, 0x00, 0x80, plain_pin_block("123456"))
+GET_BALANCE = bytes.fromhex("805C000204")
+
+
+def raw_sign() -> bytes:
+    """One raw signature, context built per call as the card does."""
+    return KEY.sign(MESSAGE, ec.ECDSA(hashes.SHA256()))
+
+
+@pytest.fixture(scope="module")
+def raw_sign_seconds() -> float:
+    """Best-of-7 in-process time of one raw signature."""
+    return min(timeit.repeat(raw_sign, number=2_000, repeat=7)) / 2_000
+
+
+def _card(pin_threshold: int) -> Card:
+    store = MemoryStore()
+    personalize(store, CardProfile(bank="BRI", pan="6013500012345678", pin="123456",
+                                   pin_threshold=pin_threshold, test_mode=True), KEYS)
+    card = Card(store)
+    card.power_on()
+    card.transmit(SELECT)
+    resp = card.transmit(encode_command(0x80, 0x50, 0, 0, struct.pack(
+        ">I8sI", 20_000_000, b"TERM0001", 1_764_000_000), 256))
+    d = resp[:-2]
+    ck = KEYS.card_keys("6013500012345678", 1)
+    s2 = purse.load_s2(ck.load_key, d[:9], int.from_bytes(d[9:13], "big"), 20_000_000,
+                       b"TERM0001", 1_764_000_000, d[17:25])
+    assert card.transmit(encode_command(0x80, 0x52, 0, 0, s2, 256))[-2:] == b"\x90\x00"
+    return card
+
+
+def _report(benchmark, raw: float) -> None:
+    median = benchmark.stats.stats.median
+    benchmark.extra_info["raw_sign_us"] = round(raw * 1e6, 2)
+    benchmark.extra_info["ratio_to_raw_sign"] = round(median / raw, 2)
+
+
+@pytest.mark.benchmark
+def test_bench_raw_sign(benchmark, raw_sign_seconds):
+    benchmark.group = "raw-sign"
+    sig = benchmark(raw_sign)
+    assert sig[0] == 0x30
+    _report(benchmark, raw_sign_seconds)
+
+
+@pytest.mark.benchmark
+def test_bench_get_balance_round_trip(benchmark, raw_sign_seconds):
+    benchmark.group = "card-apdu"
+    card = _card(0)
+    resp = benchmark(card.transmit, GET_BALANCE)
+    assert resp[-2:] == b"\x90\x00"
+    _report(benchmark, raw_sign_seconds)
+
+
+@pytest.mark.benchmark
+def test_bench_signed_purchase_apdu(benchmark, raw_sign_seconds):
+    benchmark.group = "card-purchase"
+    card = _card(1_000_000)  # Rp 1 purchases below the PIN threshold: the APDU alone
+    resp = benchmark(card.transmit, PURCHASE)
+    assert resp[-2:] == b"\x90\x00"
+    _report(benchmark, raw_sign_seconds)
+
+
+@pytest.mark.benchmark
+def test_bench_card_side_of_purchase(benchmark, raw_sign_seconds):
+    benchmark.group = "card-purchase"
+    card = _card(0)
+
+    def session() -> bytes:
+        card.transmit(SELECT)
+        card.transmit(VERIFY)
+        return card.transmit(PURCHASE)
+
+    resp = benchmark(session)
+    assert resp[-2:] == b"\x90\x00"
+    _report(benchmark, raw_sign_seconds)
