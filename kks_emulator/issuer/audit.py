@@ -59,8 +59,13 @@ def audit_ledger(led: Ledger) -> AuditReport:
         f"HAVING COALESCE(SUM({signed}), 0) != 0 OR COUNT(e.id) < 2").fetchall()
     debits = _one(led, "SELECT SUM(amount) FROM entries WHERE side = 'D'")
     credits = _one(led, "SELECT SUM(amount) FROM entries WHERE side = 'C'")
-    r.add("L1 debits = credits", not unbalanced and debits == credits,
-          f"debits {debits}, credits {credits}, unbalanced journals {[u[0] for u in unbalanced]}")
+    drift = led.conn.execute(
+        f"SELECT a.code FROM accounts a LEFT JOIN balances b ON b.account_id = a.id WHERE "
+        f"b.balance IS NULL OR b.balance != (SELECT COALESCE(SUM({signed}), 0) FROM entries e "
+        "WHERE e.account_id = a.id)").fetchall()
+    r.add("L1 debits = credits", not unbalanced and debits == credits and not drift,
+          f"debits {debits}, credits {credits}, unbalanced journals {[u[0] for u in unbalanced]}"
+          f", running balances off {[d[0] for d in drift]}")
     # L2: money enters only from funding; what the non-funding accounts hold is exactly what was
     # credited minus reversed credits.
     credited = _one(led, "SELECT SUM(amount) FROM credits WHERE state = 'credited'")
@@ -102,6 +107,9 @@ def audit_ledger(led: Ledger) -> AuditReport:
     negative = led.conn.execute(
         f"SELECT a.code, SUM({signed}) AS b FROM accounts a JOIN entries e ON e.account_id = a.id "
         f"WHERE a.kind IN ({kinds}) GROUP BY a.id HAVING b < 0").fetchall()
+    negative += led.conn.execute(
+        f"SELECT a.code, b.balance FROM accounts a JOIN balances b ON b.account_id = a.id "
+        f"WHERE a.kind IN ({kinds}) AND b.balance < 0").fetchall()
     r.add("L6 no negative KPM/merchant/float balance", not negative,
           f"negative: {[(n[0], n[1]) for n in negative]}")
     float_bad = led.conn.execute(

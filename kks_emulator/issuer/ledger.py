@@ -200,17 +200,16 @@ class Ledger:
 
     def balance(self, code: str) -> int:
         """Credits minus debits of one account, in rupiah."""
-        acct = self.get(code)
-        row = self.conn.execute("SELECT COALESCE(SUM(CASE side WHEN 'C' THEN amount ELSE -amount "
-                                "END), 0) FROM entries WHERE account_id = ?", (acct.id,)).fetchone()
+        row = self.conn.execute("SELECT b.balance FROM accounts a JOIN balances b ON "
+                                "b.account_id = a.id WHERE a.code = ?", (code,)).fetchone()
+        if row is None:
+            raise IssuerError(f"unknown account {code}")
         return int(row[0])
 
     def balances(self) -> dict[str, int]:
         """Balance of every account, by code (accounts without entries are 0)."""
-        rows = self.conn.execute(
-            "SELECT a.code, COALESCE(SUM(CASE e.side WHEN 'C' THEN e.amount ELSE -e.amount END), 0)"
-            " FROM accounts a LEFT JOIN entries e ON e.account_id = a.id GROUP BY a.id "
-            "ORDER BY a.id").fetchall()
+        rows = self.conn.execute("SELECT a.code, b.balance FROM accounts a JOIN balances b ON "
+                                 "b.account_id = a.id ORDER BY a.id").fetchall()
         return {r[0]: int(r[1]) for r in rows}
 
     def statement(self, code: str) -> list[StatementLine]:
@@ -234,6 +233,7 @@ class Ledger:
                              ("credits", "programme, period, beneficiary"),
                              ("cleared", "card_id, counter"), ("loads", "card_id, seq, challenge"),
                              ("load_outcomes", "card_id, seq, challenge"),
+                             ("balances", "account_id"),
                              ("requests", "key")):
             h.update(table.encode())
             for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):

@@ -47,6 +47,13 @@ CREATE TABLE IF NOT EXISTS entries (
     amount     INTEGER NOT NULL CHECK (amount > 0)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS entries_account ON entries(account_id);
+
+-- Running balance per account (credits - debits), kept by the triggers below so a balance read
+-- or the non-negative check costs one row, not a scan. Derived data: the audit recomputes it.
+CREATE TABLE IF NOT EXISTS balances (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+    balance    INTEGER NOT NULL
+) STRICT;
 CREATE INDEX IF NOT EXISTS entries_journal ON entries(journal_id);
 
 -- L3: one credit per (programme, period, beneficiary), with its terminal state.
@@ -122,10 +129,14 @@ def trigger_ddl() -> str:
             )
     kinds = ",".join(f"'{k}'" for k in NON_NEGATIVE_KINDS)
     parts.append(
-        "CREATE TRIGGER IF NOT EXISTS entries_non_negative AFTER INSERT ON entries "
-        "WHEN NEW.side = 'D' AND (SELECT kind FROM accounts WHERE id = NEW.account_id) "
-        f"IN ({kinds}) AND (SELECT COALESCE(SUM(CASE side WHEN 'C' THEN amount "
-        "ELSE -amount END), 0) FROM entries WHERE account_id = NEW.account_id) < 0 "
-        "BEGIN SELECT RAISE(ABORT, 'balance would go negative'); END;"
-    )
+        "CREATE TRIGGER IF NOT EXISTS accounts_open_balance AFTER INSERT ON accounts "
+        "BEGIN INSERT INTO balances(account_id, balance) VALUES (NEW.id, 0); END;")
+    # One trigger, two statements in order: apply the entry, then refuse a negative result.
+    parts.append(
+        "CREATE TRIGGER IF NOT EXISTS entries_post AFTER INSERT ON entries BEGIN "
+        "UPDATE balances SET balance = balance + CASE NEW.side WHEN 'C' THEN NEW.amount "
+        "ELSE -NEW.amount END WHERE account_id = NEW.account_id; "
+        "SELECT RAISE(ABORT, 'balance would go negative') WHERE NEW.side = 'D' AND "
+        f"(SELECT kind FROM accounts WHERE id = NEW.account_id) IN ({kinds}) AND "
+        "(SELECT balance FROM balances WHERE account_id = NEW.account_id) < 0; END;")
     return "\n".join(parts)

@@ -90,7 +90,8 @@ class Edc:
         self.rng = rng
         self.batch = batch if batch is not None else Batch()
         self.verify_offline = verify_offline
-        self._certs: dict[bytes, ec.EllipticCurvePublicKey] = {}
+        self._certs: dict[bytes, ec.EllipticCurvePublicKey] = {}  # certificate -> card key
+        self._cert_of: dict[bytes, bytes] = {}  # card id -> its certificate
 
     # -- card session --------------------------------------------------------------------------
     def insert(self) -> bytes:
@@ -117,16 +118,21 @@ class Edc:
                 _, key = purse.verify_certificate(cert_raw, ca)
             except KksError as exc:
                 raise CardResponseError(f"card certificate refused: {exc}") from None
+            if len(self._certs) >= 4096:
+                self._certs.clear()
             self._certs[cert_raw] = key
         return key
 
     def purchase_purse(self, amount: int, pin: str) -> PurseReceipt:
         """Offline purse purchase with PIN: the card signs the record, the terminal checks it
-        and keeps it in the batch for clearing."""
+        and keeps it in the batch for clearing.
+
+        The card certificate is fetched once per card id and remembered (a signature that does
+        not verify under the remembered certificate triggers one fresh GET CERTIFICATE).
+        """
         if not 0 < amount <= 0xFFFFFFFF:
             raise KksError("purchase amount out of range")
         reader.select_app(self.ex, apdus.PURSE_AID)
-        cert_raw = self.ex.transmit(apdus.get_certificate()).expect("GET CERTIFICATE")
         reader.verify_pin(self.ex, pin)
         nonce, now = self.rng(8), self.clock()
         data = self.ex.transmit(apdus.purchase(amount, self.terminal_id, nonce, now)).expect(
@@ -141,15 +147,24 @@ class Edc:
         if (record.amount, record.terminal_id, record.terminal_nonce, record.time) != (
                 amount, self.terminal_id, nonce, now) or record.type != purse.TYPE_PURCHASE:
             raise CardResponseError("purchase record does not match the request")
-        if self.verify_offline:
-            key = self._card_key(cert_raw)
-            if purse.CardCertificate.decode(cert_raw).card_id != record.card_id:
-                raise CardResponseError("record and certificate name different cards")
-            if not purse.verify(key, raw, sig):
+        cert_raw = self._cert_of.get(record.card_id)
+        if cert_raw is None or (self.verify_offline and not self._verifies(cert_raw, raw, sig)):
+            cert_raw = self.ex.transmit(apdus.get_certificate()).expect("GET CERTIFICATE")
+            if self.verify_offline and not self._verifies(cert_raw, raw, sig):
                 raise CardResponseError("purchase signature does not verify")
+            if len(self._cert_of) >= 4096:
+                self._cert_of.clear()
+            self._cert_of[record.card_id] = cert_raw
         item = BatchItem(raw, sig, cert_raw)
         self.batch.add(item)
         return PurseReceipt(record, item)
+
+    def _verifies(self, cert_raw: bytes, raw: bytes, sig: bytes) -> bool:
+        """True if `cert_raw` is a valid certificate of the record's card and `sig` verifies."""
+        key = self._card_key(cert_raw)
+        if purse.CardCertificate.decode(cert_raw).card_id != raw[2:2 + purse.CARD_ID_LEN]:
+            return False
+        return purse.verify(key, raw, sig)
 
     def load(self, amount: int, pin: str) -> LoadReceipt:
         """Load the purse from savings: PIN, INITIALIZE FOR LOAD, issuer S2, CREDIT FOR LOAD,

@@ -87,13 +87,19 @@ def _aids_of(data: bytes) -> list[bytes]:
     return out
 
 
-def select_app(ex: Exchange, aid: bytes) -> dict[int, bytes]:
-    """SELECT an application; return its FCI fields."""
-    fields = parse_tlv(ex.transmit(apdus.select(aid)).expect("SELECT application"))
-    name = require(fields, 0x84, "DF name", max_size=16)
+def select_app(ex: Exchange, aid: bytes) -> bytes:
+    """SELECT an application and check that its FCI names it; return the FCI bytes.
+
+    Fast path: an FCI template (6F) carrying `84 len AID` is accepted without a full parse (the
+    per-purchase cost matters); anything else is parsed strictly for a precise error.
+    """
+    fci = ex.transmit(apdus.select(aid)).expect("SELECT application")
+    if fci[:1] == b"\x6f" and bytes([0x84, len(aid)]) + aid in fci:
+        return fci
+    name = require(parse_tlv(fci), 0x84, "DF name", max_size=16)
     if not name.startswith(aid[:5]):
         raise CardResponseError("card selected a different application")
-    return fields
+    return fci
 
 
 def read_savings(ex: Exchange) -> SavingsData:

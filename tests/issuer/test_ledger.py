@@ -262,3 +262,11 @@ def test_not_a_ledger_file(tmp_path):
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(IssuerError):
         make_host(bad)
+
+
+def test_audit_catches_a_drifted_running_balance(host):
+    host.open_account("a", "0001", "KPM")
+    host.credit("c1", "BPNT", "2026-11", "B1", "0001", 200_000)
+    host.ledger.conn.execute("UPDATE balances SET balance = balance + 1")  # derived table
+    with pytest.raises(LedgerInvariantError, match="running balances off"):
+        host.audit()
