@@ -152,28 +152,25 @@ class Card:
 
     def _process(self, raw: bytes) -> tuple[bytes, int]:
         s = self.s
+        if len(raw) < 4:
+            s.out_buffer, s.pending_load, s.challenge = b"", None, None
+            return b"", SW_WRONG_LENGTH
+        spec, early = self._lookup(raw[0], raw[1], raw[2], raw[3])
+        # One-shot transient state is valid for the next command only. GET RESPONSE belongs to
+        # the previous command (T=0 fetch), so it keeps the pending load and the challenge.
+        name = spec.name if spec is not None else ""
+        pending = s.pending_load
+        if name != "GET RESPONSE":
+            s.out_buffer = b""
+            s.pending_load = None
+            if name != "PIN UNBLOCK":
+                s.challenge = None
+        if early is not None:
+            return b"", early
         try:
             cmd = parse_command(raw)
         except ApduFormatError:
-            if len(raw) >= 4:
-                spec, early = self._lookup(raw[0], raw[1], raw[2], raw[3])
-                if early is not None:
-                    return b"", early
-            s.out_buffer, s.pending_load, s.challenge = b"", None, None
             return b"", SW_WRONG_LENGTH
-        spec, early = self._lookup(cmd.cla, cmd.ins, cmd.p1, cmd.p2)
-        # transient one-shot state: valid for the next command only
-        if spec is None or spec.name != "GET RESPONSE":
-            s.out_buffer = b""
-        if spec is None or spec.name != "CREDIT FOR LOAD":
-            pending, s.pending_load = s.pending_load, None
-        else:
-            pending = s.pending_load
-            s.pending_load = None
-        if spec is None or spec.name != "PIN UNBLOCK":
-            s.challenge = None
-        if early is not None:
-            return b"", early
         assert spec is not None
         if len(cmd.data) not in spec.data_lens:
             return b"", SW_WRONG_LENGTH
@@ -181,7 +178,7 @@ class Card:
             return b"", SW_WRONG_LENGTH
         if spec.le == "required" and cmd.ne is None:
             return b"", SW_WRONG_LENGTH
-        if spec.name == "CREDIT FOR LOAD":
+        if name == "CREDIT FOR LOAD":
             s.pending_load = pending
         try:
             result = spec.handler(self, cmd)

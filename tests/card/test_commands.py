@@ -296,3 +296,41 @@ def test_purchase_response_layout():
     rec, sig = r.data[:43], r.data[43:]
     assert purse.is_strict_der(sig)
     assert struct.unpack(">I", rec[-4:])[0] == T0 + 5
+
+
+def test_t0_load_and_purchase_through_get_response():
+    """In T=0 the GET RESPONSE that fetches S1 must not drop the pending load."""
+    from .helpers import CARD_KEYS
+
+    t = powered(protocol="T=0")
+    r = t.select_purse()
+    t.send(0x00, 0xC0, 0, 0, b"", r.sw & 0xFF)
+    r = t.send(0x80, 0x50, 0, 0, struct.pack(">I8sI", 5000, b"TERM0001", T0))
+    assert r.sw == 0x6121
+    d = t.send(0x00, 0xC0, 0, 0, b"", 0x21).data
+    s2 = purse.load_s2(CARD_KEYS.load_key, d[:9], int.from_bytes(d[9:13], "big"), 5000,
+                       b"TERM0001", T0, d[17:25])
+    r = t.send(0x80, 0x52, 0, 0, s2)
+    assert r.sw == 0x6110
+    assert len(t.send(0x00, 0xC0, 0, 0, b"", 0x10).data) == 16
+    assert t.send(0x80, 0x5C, 0, 2, b"", 4).data == (5000).to_bytes(4, "big")
+    assert t.verify().ok
+    r = t.send(0x80, 0x54, 0, 0, struct.pack(">I8s8sI", 100, b"TERM0001", b"NONCE001", T0))
+    assert r.sw >> 8 == 0x61
+    full = t.send(0x00, 0xC0, 0, 0, b"", r.sw & 0xFF)
+    assert full.ok and purse.TransactionRecord.decode(full.data[:43]).balance_after == 4900
+
+
+def test_c_rnd_challenges_never_repeat_in_a_session():
+    from kks_emulator.card import Card
+
+    card = Card(fresh_store())  # default generator: secrets
+    card.power_on()
+    draws = {card.transmit(bytes.fromhex("0084000008"))[:-2] for _ in range(10_000)}
+    assert len(draws) == 10_000
+    # even a generator that repeats itself cannot make the card repeat a challenge
+    seq = iter([b"A" * 8, b"A" * 8, b"B" * 8])
+    card = Card(fresh_store(), rng=lambda n: next(seq))
+    card.power_on()
+    assert card.transmit(bytes.fromhex("0084000008"))[:-2] == b"A" * 8
+    assert card.transmit(bytes.fromhex("0084000008"))[:-2] == b"B" * 8
