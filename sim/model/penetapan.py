@@ -58,7 +58,11 @@ def _batch(ctx: Context, proposals: list[int], updates: list, removes: list) -> 
 
 def initial_decree(ctx: Context, period: int) -> None:
     """Rank the starting DTKS and pick the stock of recipients, who already hold active KKS."""
+    # the stock is set up by one decree whatever the scenario's cadence
+    cadence = ctx.engine.params.cadence_months
+    ctx.engine.with_params(cadence_months=1)
     res = ctx.engine.decree(ch.ChangeBatch.empty(), period)
+    ctx.engine.with_params(cadence_months=cadence)
     reg = ctx.registry
     kpm = np.flatnonzero((reg["programmes"] & _KPM) != 0)
     reg["bank"][kpm] = ctx.row_draws.bank[kpm]
@@ -136,7 +140,10 @@ def credits(ctx: Context):
         props = ctx.props
         for row in cr.credited_rows.tolist():
             i = ctx.proposal_of_row.get(row, -1)
-            if i >= 0 and props.t_credit[i] != props.t_credit[i]:
+            # only a decreed proposal can be credited (a re-proposed recipient keeps its old
+            # programme meanwhile, and those credits are not this proposal's)
+            decreed = i >= 0 and props.t_dtks[i] == props.t_dtks[i]
+            if decreed and props.t_credit[i] != props.t_credit[i]:
                 props.t_credit[i] = env.now
                 props.advance(i, S["credited"])
         r = cr.result

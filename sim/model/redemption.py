@@ -127,10 +127,16 @@ def _visit(ctx: Context, row: int, t: float, service_days: float, agent: Agent, 
     mon.count("visits")
     if first:
         i = ctx.proposal_of_row.get(row, -1)
-        if i >= 0 and ctx.props.t_redeem[i] != ctx.props.t_redeem[i]:
+        if i >= 0 and _first_redemption(ctx, i):
             ctx.props.t_redeem[i] = env.now
             ctx.props.advance(i, S["redeemed"])
             ctx.proposal_of_row.pop(row, None)
+
+
+def _first_redemption(ctx: Context, i: int) -> bool:
+    """Whether proposal *i* was credited and has not redeemed yet."""
+    p = ctx.props
+    return p.t_credit[i] == p.t_credit[i] and p.t_redeem[i] != p.t_redeem[i]
 
 
 def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.ndarray) -> None:
@@ -174,7 +180,7 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
         else:  # ATM / bank cash-out: not queued
             ctx.mon.count("atm_cashouts")
             i = first_rows.get(row, -1)
-            if i >= 0 and ctx.props.t_redeem[i] != ctx.props.t_redeem[i]:
+            if i >= 0 and _first_redemption(ctx, i):
                 ctx.props.t_redeem[i] = t_credit + day
                 ctx.props.advance(i, S["redeemed"])
                 first_rows.pop(row, None)
