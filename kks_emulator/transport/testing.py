@@ -163,7 +163,12 @@ class ServedProcess:
         self._log = None
 
     def start(self, *, wait_present: bool = True, timeout_s: float = 15.0) -> ServedProcess:
-        """Start the server; by default wait until pcscd sees its card."""
+        """Start the server; by default wait until pcscd sees its card.
+
+        A card left by an earlier server on the same slot is waited out first (pcscd notices a
+        removal only at its next poll), so "present" really means *this* server's card.
+        """
+        wait_for_reader(self.reader, present=False, timeout_s=timeout_s)
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
@@ -201,6 +206,10 @@ class ServedProcess:
             code = self.proc.returncode
         self._close_log()
         return code
+
+    def wait_gone(self, timeout_s: float = 10.0) -> None:
+        """Wait until pcscd no longer shows this slot's card (after `stop()` or `kill()`)."""
+        wait_for_reader(self.reader, present=False, timeout_s=timeout_s)
 
     def kill(self, timeout_s: float = 10.0) -> int | None:
         """SIGKILL (a power cut for the process) and wait; return the exit code."""

@@ -17,6 +17,8 @@ import pytest
 
 from kks_emulator.transport.testing import (
     PcscdDaemon,
+    ServedProcess,
+    kks_command,
     missing_components,
     virtual_reader,
     wait_for_reader,
@@ -90,3 +92,41 @@ def recording_server(pcscd) -> Iterator[tuple[VpcdServer, RecordingCard]]:
     thread.join(5)
     assert not thread.is_alive(), "vpcd server thread did not stop within 5 s"
     wait_for_reader(virtual_reader(1), present=False, timeout_s=10)
+
+
+PURSE_BALANCE = 500_000
+
+
+def make_card_file(path: Path, balance: int = PURSE_BALANCE) -> Path:
+    """Personalise the standard test card (tests/card/helpers) into `path`, purse at `balance`."""
+    from kks_emulator.card import Card, FileStore, personalize
+    from tests.card.helpers import KEYS, Terminal, profile, seeded_rng
+
+    store = FileStore(path, fsync=False)
+    personalize(store, profile(), KEYS)
+    if balance:
+        t = Terminal(Card(store, rng=seeded_rng(3)))
+        t.card.power_on()
+        assert t.select_purse().ok
+        assert t.load(balance).ok
+        t.card.power_off()
+    return path
+
+
+def serve_argv(card_file: Path, slot: int = 0, *extra: str) -> list[str]:
+    """`kks card serve CARD --slot N --test-rng 7 ...` for this environment."""
+    return [*kks_command(), "card", "serve", str(card_file), "--slot", str(slot),
+            "--test-rng", "7", *extra]
+
+
+@pytest.fixture(scope="module")
+def served_card(pcscd, pcsc_logs, tmp_path_factory) -> Iterator[ServedProcess]:
+    """A personalised card (purse Rp 500,000) served by `kks card serve` on slot 0."""
+    path = make_card_file(tmp_path_factory.mktemp("card") / "card.kks")
+    proc = ServedProcess(serve_argv(path, 0), slot=0,
+                         log_path=pcsc_logs / f"serve-{path.parent.name}.log")
+    proc.card_file = path  # type: ignore[attr-defined]
+    proc.start()
+    yield proc
+    code = proc.stop()
+    assert code == 0, f"kks card serve did not stop cleanly ({code}): {proc.tail()}"
