@@ -11,13 +11,9 @@ from kks_emulator.issuer.ledger import Ledger
 
 CLOCK = "2026-11-24T08:00:00+00:00"
 
-#: `KKS_LONG=1` switches the heavy tests to their nightly counts.
-LONG = os.environ.get("KKS_LONG") == "1"
-
-
 def sized(ci: int, long: int) -> int:
-    """The CI count, or the long count under KKS_LONG=1."""
-    return long if LONG else ci
+    """The CI count, or the nightly count when KKS_LONG=1 (read at call time)."""
+    return long if os.environ.get("KKS_LONG") == "1" else ci
 
 
 def make_host(path, bank: str = "BRI", **kw) -> Host:

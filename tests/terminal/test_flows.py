@@ -25,12 +25,7 @@ def test_read_card(protocol):
     assert data.aip == bytes.fromhex("1800") and len(data.cdol1) > 0
 
 
-T0_LOAD_BUG = pytest.mark.xfail(
-    strict=True, reason="card bug (H1): in T=0 the GET RESPONSE after INITIALIZE FOR LOAD wipes "
-    "the pending load, so CREDIT FOR LOAD answers 6985 (kks_emulator/card/card.py _process)")
-
-
-@pytest.mark.parametrize("protocol", ["T=1", pytest.param("T=0", marks=T0_LOAD_BUG)])
+@pytest.mark.parametrize("protocol", ["T=1", "T=0"])
 def test_load_buy_upload_settle(protocol):
     w = make_world(protocol=protocol)
     load = w.edc.load(150_000, PIN)

@@ -1,0 +1,34 @@
+"""The `long` variants: the same tests at their nightly counts (`pytest -m long`).
+
+Each sets KKS_LONG=1, which `sized()` reads at call time, and runs the CI test body:
+L-AUDITOR 50,000 ops, L-REPLAY 100,000 replays, L-MISMATCH 50,000, C-REPLAY 10,000 records.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import test_clearing, test_ledger
+
+pytestmark = pytest.mark.long
+
+
+@pytest.fixture(autouse=True)
+def long_counts(monkeypatch):
+    monkeypatch.setenv("KKS_LONG", "1")
+
+
+def test_auditor_long(host):
+    test_ledger.test_auditor_model_agrees_after_every_operation(host, 99)
+
+
+def test_replay_long(tmp_path):
+    test_ledger.test_replay_10000_identical_answers_no_double_posting(tmp_path)
+
+
+def test_mismatch_long(host):
+    test_ledger.test_mismatch_1000_explicit_error_ledger_unchanged(host)
+
+
+def test_c_replay_long(host):
+    test_clearing.test_replay_10000_records(test_clearing.fund(host))
