@@ -2,8 +2,8 @@
 
 `sim.scenario` validates against it before anything runs, and `docs/scenarios.md` carries the same
 table (a test checks the two agree). Rates are per real household or KPM; capacities are real
-counts (the model scales them by the territory's sampling fraction). Times are in days unless
-the key says otherwise; money is integer rupiah.
+counts (`sim.model.frame` explains how a sampled territory keeps real loads per unit). Times are
+in days unless the key says otherwise; money is integer rupiah.
 """
 
 from __future__ import annotations
@@ -65,8 +65,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "codes": Key("strs", "province codes ('33') or kab/kota codes ('33.02') for the scope",
                      default=[]),
         "fraction": Key("float", "sampling fraction of households (1 = full resolution); "
-                        "village resources see a real desa's load, district and national "
-                        "resources are scaled, totals are weighted by 1/fraction",
+                        "desa, kecamatan and kab/kota pools serve virtual units of a real "
+                        "unit's size, national pools are scaled, totals are weighted by "
+                        "1/fraction",
                         lo=1e-6, hi=1.0),
         "household_size": Key("float", "persons per household (KK)", lo=1.0, hi=10.0),
     },

@@ -1,0 +1,43 @@
+"""The working-day calendar: weekends and holidays are data, work only happens on working days."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sim.calendar import build
+from sim.model.run import horizon_days
+
+MON = dt.date(2025, 1, 6)  # a Monday
+
+
+def test_weekend_and_holiday_are_not_worked() -> None:
+    cal = build(MON, 30, (6, 7), [dt.date(2025, 1, 8)])
+    assert [cal.is_working(d) for d in range(7)] == [True, True, False, True, True, False, False]
+
+
+def test_add_working_skips_weekend() -> None:
+    cal = build(MON, 30, (6, 7), [])
+    friday = 4.0
+    # two days of work started Friday morning end Tuesday... at the end of Monday
+    assert cal.add_working(friday, 2.0) == 8.0
+    assert cal.add_working(friday, 0.5) == 4.5
+    assert cal.add_working(5.2, 0.25) == 7.25  # Saturday: waits for Monday
+    assert cal.next_working(5.5) == 7.0
+
+
+def test_add_working_skips_holiday() -> None:
+    cal = build(MON, 30, (6, 7), [dt.date(2025, 1, 7)])
+    assert cal.add_working(0.0, 2.0) == 3.0  # Monday + Wednesday
+
+
+def test_nth_working_day_of_month() -> None:
+    cal = build(dt.date(2025, 1, 1), 365, (6, 7), [dt.date(2025, 1, 1)])
+    # January 2025: the 1st is a holiday, Thu 2nd is the first working day
+    assert cal.date(cal.working_day_of_month(2025, 1, 1)) == dt.date(2025, 1, 2)
+    assert cal.date(cal.working_day_of_month(2025, 1, 3)) == dt.date(2025, 1, 6)
+    assert len(cal.months()) == 12
+
+
+def test_horizon_clamps_to_month_end() -> None:
+    assert horizon_days(dt.date(2025, 1, 31), 1) == 28
+    assert horizon_days(dt.date(2025, 1, 1), 12) == 365
