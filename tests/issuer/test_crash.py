@@ -17,7 +17,7 @@ import pytest
 
 from .conftest import make_host, sized
 
-N_CREDITS = sized(40, 1_000)
+N_CREDITS = sized(30, 1_000)
 ITEMS = [(f"B{i:05d}", f"{i:05d}", 200_000) for i in range(N_CREDITS)]
 
 
@@ -114,3 +114,63 @@ def test_killed_process_then_retry(tmp_path, reference):
         assert proc.returncode == 9, proc.stderr
         run_batch(path)
         assert final_digest(path) == digest, f"kill at point {k} ({points[k]}) diverged"
+
+
+def test_clearing_batch_crash_at_every_point(tmp_path):
+    """The same exhaustive crash for a clearing batch of signed purse records."""
+    from kks_emulator.keys import IssuerKeys
+
+    from .purse_kit import TERMINAL, TestCard
+
+    card = TestCard(IssuerKeys.test_issuer("BRI"), "6013010000000001")
+    items = [card.item(c, 1_000) for c in range(1, 11)]
+    body = {"merchant": "W1", "terminal": TERMINAL.hex(), "items": items}
+
+    def prepare(path) -> None:
+        host = make_host(path)
+        host.open_account("o", "0001", "KPM", pan=card.pan, card_id=card.hex_id)
+        host.open_merchant("m", "W1", "e-warong")
+        host.credit("c", "BPNT", "2026-11", "B1", "0001", 200_000)
+        with host.ledger.transaction():
+            jid = host.ledger.post("load", "l", "load", [("SAV-0001", "D", 200_000),
+                                                         (f"FLT-{card.hex_id}", "C", 200_000)])
+            host.ledger.execute("INSERT INTO loads VALUES (?, 0, '00', 200000, ?)",
+                                (card.hex_id, jid))
+        host.close()
+
+    def upload(path, fault=None) -> bytes:
+        host = make_host(path, fault=fault)
+        try:
+            return host.request("clear", "batch-1", body)
+        finally:
+            host.close()
+
+    ref = tmp_path / "ref.db"
+    prepare(ref)
+    points: list[str] = []
+    answer = upload(ref, fault=points.append)
+    digest = final_digest_of(ref)
+    for k in range(len(points)):
+        path = tmp_path / f"c{k}.db"
+        prepare(path)
+        seen = 0
+
+        def fault(point: str, k=k) -> None:
+            nonlocal seen
+            if seen == k:
+                raise SimulatedCrash(point)
+            seen += 1
+
+        with pytest.raises(SimulatedCrash):
+            upload(path, fault=fault)
+        assert upload(path) == answer  # the retry gets the answer a crash-free run gave
+        assert final_digest_of(path) == digest, f"crash at point {k} ({points[k]}) diverged"
+
+
+def final_digest_of(path) -> str:
+    """Digest of a ledger after a successful audit."""
+    host = make_host(path)
+    host.audit()
+    digest = host.ledger.digest()
+    host.close()
+    return digest
