@@ -231,17 +231,25 @@ class Edc:
         arpc = bytes.fromhex(auth["arpc"]) if auth.get("arpc") else bytes(8)
         approved = bool(auth.get("approved"))
         cdol2 = arc + arpc + arc + bytes(5) + un
-        second = parse_tlv(self.ex.transmit(apdus.generate_ac(0x40 if approved else 0x00,
-                                                              cdol2)).expect("GENERATE AC 2"))
-        cid2 = as_int(require(second, 0x9F27, "CID", size=1), "CID", 1)
         journal = auth.get("journal")
+        try:
+            second = parse_tlv(self.ex.transmit(apdus.generate_ac(
+                0x40 if approved else 0x00, cdol2)).expect("GENERATE AC 2"))
+            cid2 = as_int(require(second, 0x9F27, "CID", size=1), "CID", 1)
+        except KksError:
+            if approved:  # the sale did not complete at the card: undo the debit, then report
+                self._reverse(key, journal, "card lost before the second GENERATE AC")
+            raise
         if approved and cid2 & 0xC0 != 0x40:
             # the issuer approved but the card declined: undo the debit at the issuer
-            self.issuer.call("reverse", f"reverse:{key}", {
-                "journal": journal, "memo": "card declined after issuer approval"})
+            self._reverse(key, journal, "card declined after issuer approval")
             return SavingsReceipt(False, auth["arc"], "card declined (AAC)", cid2, None)
         return SavingsReceipt(approved, str(auth.get("arc")), str(auth.get("reason")), cid2,
                               journal if approved else None)
+
+    def _reverse(self, key: str, journal: object, memo: str) -> None:
+        """Reverse an approved debit at the issuer (idempotent on the authorisation's key)."""
+        self.issuer.call("reverse", f"reverse:{key}", {"journal": journal, "memo": memo})
 
     # -- batch ---------------------------------------------------------------------------------
     def upload(self, batch_no: int | None = None) -> dict[str, Any]:

@@ -111,17 +111,32 @@ def test_load_beyond_savings_is_refused_by_issuer():
 
 
 class CutBefore(InProcessTransport):
-    """Loses the card (TransportError) when a command with this INS is sent, once."""
+    """Loses the card (TransportError) at the `nth` command with this INS, once."""
 
-    def __init__(self, card, ins: int) -> None:
+    def __init__(self, card, ins: int, nth: int = 1) -> None:
         super().__init__(card)
         self.ins = ins
+        self.left = nth
 
     def transmit(self, apdu: bytes) -> bytes:
-        if apdu[1] == self.ins and self.ins is not None:
-            self.ins = None
-            raise TransportError("card removed")
+        if apdu[1] == self.ins and self.left:
+            self.left -= 1
+            if not self.left:
+                raise TransportError("card removed")
         return super().transmit(apdu)
+
+
+def test_card_lost_before_second_generate_ac_reverses_the_debit():
+    w = make_world()
+    cut = CutBefore(w.card, 0xAE, nth=2)
+    w.edc.ex.transport = cut
+    cut.connect()
+    with pytest.raises(TransportError):
+        w.edc.purchase_savings(20_000, PIN, date="261118")
+    assert w.host.balance("SAV-0001") == 200_000 and w.host.balance("MER-W1") == 0
+    kinds = [r[0] for r in w.host.ledger.conn.execute("SELECT kind FROM journal ORDER BY id")]
+    assert kinds == ["credit", "purchase", "reversal"]
+    w.host.audit()
 
 
 def test_load_whose_s2_never_reached_the_card_is_voided_on_retry():
