@@ -66,19 +66,49 @@ def empty_result(period: int) -> MonthResult:
     )
 
 
+#: score bins of the histogram ranking; the last value marks "not in DTKS"
+N_BINS = 1 << 16
+OUT_BIN = N_BINS - 1
+#: coarse bins per kab/kota for choosing vacancies (fine bin >> COARSE_SHIFT)
+COARSE_SHIFT = 6
+N_COARSE = N_BINS >> COARSE_SHIFT
+#: rows per block of the whole-registry passes (keeps temporaries in cache)
+BLOCK = 1 << 18
+
+
 @dataclass
 class MonthlyState:
-    """What the engine keeps between decrees of one registry (see the module docstring)."""
+    """What the engine keeps between decrees of one registry (see the module docstring).
+
+    `bins[i]` is row i's score bin (a monotone function of `pmt_score`, fixed at the first
+    decree) or `OUT_BIN` outside DTKS; `hist` counts DTKS rows per bin; `qual` says whether the
+    household has a PKH-qualifying member and `pkh_pay` its PKH amount per payment. All are
+    updated from the rows a decree touches; `invalidate()` forces a full rebuild.
+    """
 
     verified: bool = False
     params_fingerprint: str = ""
     last: MonthResult | None = None
+    lo: float = 0.0
+    scale: float = 1.0
+    bins: np.ndarray | None = field(default=None, repr=False)
+    hist: np.ndarray | None = field(default=None, repr=False)
+    qual: np.ndarray | None = field(default=None, repr=False)
+    pkh_pay: np.ndarray | None = field(default=None, repr=False)
 
     def invalidate(self) -> None:
         """Forget everything: the next decree re-checks every row (after direct column writes)."""
         self.verified = False
         self.params_fingerprint = ""
         self.last = None
+        self.bins = self.hist = self.qual = self.pkh_pay = None
+
+    def bin_of(self, score: np.ndarray) -> np.ndarray:
+        """Score bins 0..N_BINS-2 (monotone non-decreasing in the score)."""
+        x = (np.asarray(score, dtype=np.float64) - self.lo) * self.scale
+        np.nan_to_num(x, copy=False, nan=0.0, posinf=OUT_BIN - 1, neginf=0.0)
+        np.clip(x, 0, OUT_BIN - 1, out=x)
+        return x.astype(np.uint16)
 
 
 def score_key(score: np.ndarray) -> np.ndarray:
@@ -148,14 +178,6 @@ def _member_mask(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rank(registry: Registry, dtks_rows: np.ndarray) -> np.ndarray:
-    """DTKS rows in order of (pmt_score, row): the national ranking of §2.7."""
-    key = score_key(registry["pmt_score"][dtks_rows]).astype(np.uint64)
-    packed = (key << np.uint64(32)) | dtks_rows.astype(np.uint64)
-    packed.sort()
-    return (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-
-
 def _grouped_cumcount(flags: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """1-based running count of `flags` within runs of equal `groups` (already grouped)."""
     c = np.cumsum(flags, dtype=np.int64)
@@ -167,12 +189,280 @@ def _grouped_cumcount(flags: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return c - np.repeat(before, lengths)
 
 
+def _poverty_order(registry: Registry, rows: np.ndarray, *groups: np.ndarray) -> np.ndarray:
+    """`rows` sorted by (groups..., pmt_score, row): the order of §2.7 within each group."""
+    key = score_key(registry["pmt_score"][rows])
+    return rows[np.lexsort((rows, key, *reversed(groups)))]
+
+
+def _duplicate_losers(values: np.ndarray) -> np.ndarray:
+    """Positions i such that a later position j > i holds the same value (sort-based: a full
+    `np.sort`, then exact work only on the values that occur more than once)."""
+    s = np.sort(values)
+    dup = s[1:][s[1:] == s[:-1]]
+    if len(dup) == 0:
+        return np.zeros(0, dtype=np.int64)
+    cand = np.flatnonzero(_member_mask(values, dup))
+    return cand[_later_wins(cand, values[cand])]
+
+
+def _blocks(n: int, block: int = BLOCK):
+    """(lo, hi) ranges covering 0..n in blocks."""
+    for lo in range(0, n, block):
+        yield lo, min(lo + block, n)
+
+
+def _member_stats(registry: Registry, rows: slice | np.ndarray,
+                  params: Params) -> tuple[np.ndarray, np.ndarray]:
+    """(has a PKH-qualifying member, PKH amount per payment as int32) for `rows`."""
+    from sim.disburse import pkh_annual
+
+    counts = {m: registry[m][rows] for m in _MEMBERS}
+    qual = np.zeros(len(counts["n_sd"]), dtype=bool)
+    for c in counts.values():
+        qual |= c > 0
+    pay = pkh_annual(counts, params) * params.pkh_every // 12
+    return qual, pay.astype(np.int32)
+
+
+def _build_state(st: MonthlyState, registry: Registry, params: Params) -> None:
+    """Bins, histogram and member caches for every row (first decree, or after invalidate)."""
+    n = len(registry)
+    status = registry["status"]
+    score = registry["pmt_score"]
+    lo_s, hi_s = np.inf, -np.inf
+    for lo, hi in _blocks(n, 1 << 22):
+        sc = score[lo:hi][(status[lo:hi] == STATUS_IN_DTKS)]
+        sc = sc[np.isfinite(sc)]
+        if len(sc):
+            lo_s, hi_s = min(lo_s, float(sc.min())), max(hi_s, float(sc.max()))
+    st.lo = lo_s if np.isfinite(lo_s) else 0.0
+    st.scale = (OUT_BIN - 1) / (hi_s - lo_s) if hi_s > lo_s else 1.0
+    st.bins = np.empty(n, dtype=np.uint16)
+    st.qual = np.empty(n, dtype=bool)
+    st.pkh_pay = np.empty(n, dtype=np.int32)
+    for lo, hi in _blocks(n, 1 << 20):
+        b = st.bin_of(score[lo:hi])
+        b[status[lo:hi] != STATUS_IN_DTKS] = OUT_BIN
+        st.bins[lo:hi] = b
+        st.qual[lo:hi], st.pkh_pay[lo:hi] = _member_stats(registry, slice(lo, hi), params)
+    st.hist = np.bincount(st.bins, minlength=N_BINS).astype(np.int64)
+    st.hist[OUT_BIN] = 0
+
+
+def _update_state(st: MonthlyState, registry: Registry, params: Params, touched: np.ndarray,
+                  acc_rows: np.ndarray, fingerprint: str) -> None:
+    """Bring bins, histogram and member caches up to date for the rows a decree touched."""
+    if len(touched):
+        t = np.sort(touched)
+        t = t[_last_in_group(t)]
+        old = st.bins[t]
+        new = st.bin_of(registry["pmt_score"][t])
+        new[registry["status"][t] != STATUS_IN_DTKS] = OUT_BIN
+        st.hist += np.bincount(new, minlength=N_BINS) - np.bincount(old, minlength=N_BINS)
+        st.hist[OUT_BIN] = 0
+        st.bins[t] = new
+    if fingerprint != st.params_fingerprint:
+        for lo, hi in _blocks(len(registry), 1 << 20):
+            st.qual[lo:hi], st.pkh_pay[lo:hi] = _member_stats(registry, slice(lo, hi), params)
+    elif len(acc_rows):
+        st.qual[acc_rows], st.pkh_pay[acc_rows] = _member_stats(registry, acc_rows, params)
+
+
+def _deciles(registry: Registry, st: MonthlyState) -> tuple[int, list[int]]:
+    """Write `desil` for every row from the histogram (§2.7); exact sort only in boundary bins."""
+    hist = st.hist
+    big_n = int(hist.sum())
+    desil = registry["desil"]
+    if big_n == 0:
+        desil[:] = 0
+        return 0, [0] * 10
+    cum = np.cumsum(hist)
+    first = cum - hist  # 0-based position of the first row of each bin
+    d_first = 1 + (10 * first) // big_n
+    d_last = 1 + (10 * (cum - 1)) // big_n
+    lut = np.where(hist == 0, 0, np.where(d_first == d_last, d_first, -1)).astype(np.int8)
+    lut[OUT_BIN] = 0
+    bins = st.bins
+    boundary = []
+    for lo, hi in _blocks(len(desil)):
+        d = lut[bins[lo:hi]]
+        desil[lo:hi] = d
+        b = np.flatnonzero(d < 0)
+        if len(b):
+            boundary.append(b + lo)
+    if boundary:
+        rows = np.concatenate(boundary)
+        rows = _poverty_order(registry, rows, bins[rows])
+        rb = bins[rows]
+        pos = first[rb] + _grouped_cumcount(np.ones(len(rows), dtype=bool), rb) - 1
+        desil[rows] = 1 + (10 * pos) // big_n
+    counts = [(d * big_n + 9) // 10 - ((d - 1) * big_n + 9) // 10 for d in range(1, 11)]
+    return big_n, counts
+
+
+def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndarray,
+            res: MonthResult) -> None:
+    """Recipients per programme and kab/kota (§2.8-2.9), entitlement totals (§2.10).
+
+    One blocked pass in row order computes, per programme, who keeps the programme (held and
+    still eligible), the count kept per kab/kota, the candidates (eligible, not held) and the
+    exits; vacancies are then filled from the candidates with a (kab/kota x coarse score bin)
+    histogram, sorting exactly only the candidates in each kab/kota's threshold bin.
+    """
+    n = len(registry)
+    n_kab = quota.shape[1]
+    status = registry["status"]
+    desil = registry["desil"].view(np.uint8)
+    prev = registry["programmes"]
+    earn = registry["earns_umr"]
+    kab = registry["kabkota"]
+    size = registry["size"]
+    qual = st.qual
+    pkh_pay = st.pkh_pay
+    luts = [np.zeros(256, dtype=bool) for _ in range(3)]
+    for p in range(3):
+        luts[p][:11] = params.eligible_desil[p]
+    umr_hits = [bool(params.umr_excludes & bit) for bit in PROG_BITS]
+    new_prog = np.empty(n, dtype=np.uint8)
+    kept_k = np.zeros((3, n_kab), dtype=np.int64)
+    cands: list[list[np.ndarray]] = [[], [], []]
+    sums = [0, 0, 0]  # kept: count (BPNT), PKH pay, PBI persons
+    exits = np.zeros((3, len(ch.EXIT_REASONS) + 1), dtype=np.int64)
+    for lo, hi in _blocks(n):
+        d = desil[lo:hi]
+        pr = prev[lo:hi]
+        um = earn[lo:hi]
+        kb = kab[lo:hi]
+        not_um = ~um
+        bits = np.zeros(hi - lo, dtype=np.uint8)
+        for p, bit in enumerate(PROG_BITS):
+            e = luts[p][d]
+            if umr_hits[p]:
+                e &= not_um
+            if p == PKH:
+                e &= qual[lo:hi]
+            h = (pr & bit).astype(bool)
+            keep = h & e
+            kept_k[p] += np.bincount(kb[keep], minlength=n_kab)
+            c = np.flatnonzero(e > h)
+            if len(c):
+                cands[p].append(c + lo)
+            lost = np.flatnonzero(h > e)
+            if len(lost):
+                _count_exits(exits[p], lost + lo, status, earn, qual, umr_hits[p], p == PKH)
+            np.bitwise_or(bits, np.uint8(bit), out=bits, where=keep)
+            if p == PKH:
+                sums[p] += int(np.sum(pkh_pay[lo:hi], where=keep, dtype=np.int64))
+            elif p == 2:
+                sums[p] += int(np.sum(size[lo:hi], where=keep, dtype=np.int64))
+            else:
+                sums[p] += int(np.count_nonzero(keep))
+        new_prog[lo:hi] = bits
+
+    for p, bit in enumerate(PROG_BITS):
+        pname = PROGRAMMES[p]
+        q = quota[p]
+        n_k = kept_k[p]
+        over = n_k > q
+        if over.any():
+            rows = _kept_rows(registry, st, params, p, over)
+            rows = _poverty_order(registry, rows, kab[rows])
+            rank_k = _grouped_cumcount(np.ones(len(rows), dtype=bool), kab[rows])
+            drop = rows[rank_k > q[kab[rows]]]
+            new_prog[drop] &= np.uint8(~bit & 0xFF)
+            res.left[pname]["quota"] = len(drop)
+            sums[p] -= _amount(p, drop, size, pkh_pay)
+            n_k = np.minimum(n_k, q)
+        vac = q - n_k
+        cand = np.concatenate(cands[p]) if cands[p] else np.zeros(0, dtype=np.int64)
+        ck = kab[cand].astype(np.int64)
+        c_k = np.bincount(ck, minlength=n_kab)
+        take_all = vac >= c_k
+        enter = [cand[take_all[ck]]]
+        part = (vac > 0) & ~take_all
+        if part.any():
+            sel = part[ck]
+            pc, pk = cand[sel], ck[sel]
+            cb = (st.bins[pc] >> COARSE_SHIFT).astype(np.int64)
+            h2 = np.bincount(pk * N_COARSE + cb, minlength=n_kab * N_COARSE)
+            cum2 = np.cumsum(h2.reshape(n_kab, N_COARSE), axis=1)
+            t = np.argmax(cum2 >= vac[:, None], axis=1)
+            below = np.where(t > 0, cum2[np.arange(n_kab), np.maximum(t - 1, 0)], 0)
+            tk = t[pk]
+            enter.append(pc[cb < tk])
+            border = pc[cb == tk]
+            border = _poverty_order(registry, border, kab[border])
+            kb = kab[border]
+            r = _grouped_cumcount(np.ones(len(border), dtype=bool), kb)
+            enter.append(border[r <= (vac - below)[kb]])
+        entering = np.concatenate(enter)
+        new_prog[entering] |= np.uint8(bit)
+        sums[p] += _amount(p, entering, size, pkh_pay)
+        res.entered[pname] = len(entering)
+        res.recipients[pname] = int(n_k.sum()) + len(entering)
+        left = res.left[pname]
+        for code, name in ch.EXIT_REASONS.items():
+            if code != ch.EXIT_QUOTA:
+                left[name] = int(exits[p][code])
+    res.entitlement_total = {
+        "bpnt": sums[0] * params.bpnt_monthly * params.bpnt_every,
+        "pkh": sums[1],
+        "pbi": sums[2] * params.pbi_premium * params.pbi_every,
+    }
+    registry["programmes"][:] = new_prog
+
+
+def _amount(p: int, rows: np.ndarray, size: np.ndarray, pkh_pay: np.ndarray) -> int:
+    """The quantity summed per programme in `_select`: count, PKH pay, or persons."""
+    if p == PKH:
+        return int(pkh_pay[rows].sum(dtype=np.int64))
+    if p == 2:
+        return int(size[rows].sum(dtype=np.int64))
+    return len(rows)
+
+
+def _count_exits(out: np.ndarray, rows: np.ndarray, status: np.ndarray, earn: np.ndarray,
+                 qual: np.ndarray, umr_hit: bool, pkh: bool) -> None:
+    """Add the first exit reason (§2.9) of previous holders `rows` that lost eligibility."""
+    ins = status[rows] == STATUS_IN_DTKS
+    out[ch.EXIT_REMOVED] += int(np.count_nonzero(~ins))
+    umr = ins & earn[rows] if umr_hit else np.zeros(len(rows), dtype=bool)
+    out[ch.EXIT_UMR] += int(np.count_nonzero(umr))
+    rest = ins & ~umr
+    if pkh:
+        nq = rest & ~qual[rows]
+        out[ch.EXIT_NO_MEMBER] += int(np.count_nonzero(nq))
+        rest &= ~nq
+    out[ch.EXIT_DESIL] += int(np.count_nonzero(rest))
+
+
+def _kept_rows(registry: Registry, st: MonthlyState, params: Params, p: int,
+               over: np.ndarray) -> np.ndarray:
+    """Rows of the kab/kota flagged `over` that held programme `p` and are still eligible."""
+    bit = PROG_BITS[p]
+    out = []
+    desil = registry["desil"].view(np.uint8)
+    lut = np.zeros(256, dtype=bool)
+    lut[:11] = params.eligible_desil[p]
+    for lo, hi in _blocks(len(registry)):
+        e = lut[desil[lo:hi]] & over[registry["kabkota"][lo:hi]]
+        e &= (registry["programmes"][lo:hi] & bit).astype(bool)
+        if params.umr_excludes & bit:
+            e &= ~registry["earns_umr"][lo:hi]
+        if p == PKH:
+            e &= st.qual[lo:hi]
+        out.append(np.flatnonzero(e) + lo)
+    return np.concatenate(out)
+
+
 def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, period: int,
               state: MonthlyState | None = None) -> MonthResult:
     """One penetapan of `period` (docs/monthly.md §2): updates `registry` in place.
 
-    `state` (kept by the caller between months) lets the engine check only what changed; with
-    `None` every row is checked, as on a first decree.
+    `state` (kept by the caller between months, one per registry) lets the engine check and
+    re-rank only what changed; with `None`, or on its first use, every row is checked.
+    Returns the counters; `timings` holds seconds per step (validate, dedupe, rank, select).
     """
     from sim.disburse import check_period
 
@@ -188,6 +478,8 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
     quota = params.require_quota()
     check_period(period)
     n = len(registry)
+    if n >= 1 << 31:
+        raise InputError("registry too large: at most 2^31 - 1 rows")
     changes.check_rows(n)
     res = empty_result(period)
     if period % params.cadence_months != 0:
@@ -195,22 +487,23 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
         res.deferred = changes
         return res
     fp = params.fingerprint()
-    if (state is not None and state.verified and state.last is not None and len(changes) == 0
-            and state.params_fingerprint == fp):
-        last = state.last
+    st = state if state is not None else MonthlyState()
+    if st.verified and st.last is not None and len(changes) == 0 and st.params_fingerprint == fp:
+        last = st.last
         res.dtks = last.dtks
         res.desil_counts = list(last.desil_counts)
         res.recipients = dict(last.recipients)
         res.entitlement_total = dict(last.entitlement_total)
         res.timings = {"unchanged": time.perf_counter() - t}
         return res
-    full = state is None or not state.verified
+    full = not st.verified or st.bins is None or len(st.bins) != n
+    if full:
+        st.invalidate()
 
     status = registry["status"]
     kind = changes["kind"]
     row = changes["row"]
-    m = len(changes)
-    reason = np.zeros(m, dtype=np.uint8)
+    reason = np.zeros(len(changes), dtype=np.uint8)
     for code, name in ch.KINDS.items():
         res.records[name] = int(np.count_nonzero(kind == code))
 
@@ -235,7 +528,6 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
     lap("validate")
 
     # 2.4 apply
-    prev_prog = registry["programmes"].copy() if full else None
     acc_rows = row[acc]
     for name in ch.DATA_COLUMNS:
         values = changes[name][acc]
@@ -247,6 +539,7 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
         if code != ch.REMOVE:
             res.accepted[name] = int(np.count_nonzero(kind[acc] == code))
     removed = np.zeros(len(ch.REMOVAL_REASONS) + 1, dtype=np.int64)
+    touched = [acc_rows]
     # 2.5 removal requests
     rj = np.flatnonzero(kind == ch.REMOVE)
     if len(rj):
@@ -259,127 +552,59 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
         res.accepted["remove"] = len(rv)
         removed += np.bincount(changes["reason"][rv], minlength=len(removed))
         status[row[rv]] = STATUS_REMOVED
+        touched.append(row[rv])
     # 2.6 existing rows
+    live = acc_rows[status[acc_rows] == STATUS_IN_DTKS]
     if full:
         is_acc = np.zeros(n, dtype=bool)
         is_acc[acc_rows] = True
         existing = np.flatnonzero((status == STATUS_IN_DTKS) & ~is_acc)
-        bad = record_reasons(registry["nik"][existing], registry["kk"][existing],
-                             registry["dukcapil_match"][existing],
-                             registry["pmt_score"][existing]) != 0
+        del is_acc
+        bad = np.zeros(len(existing), dtype=bool)
+        for lo, hi in _blocks(len(existing), 1 << 22):
+            e = existing[lo:hi]
+            bad[lo:hi] = record_reasons(registry["nik"][e], registry["kk"][e],
+                                        registry["dukcapil_match"][e],
+                                        registry["pmt_score"][e]) != 0
         inv = existing[bad]
         status[inv] = STATUS_REMOVED
         removed[ch.INVALID] += len(inv)
-        existing = existing[~bad]
-        live_acc = acc[status[acc_rows] == STATUS_IN_DTKS]
-        seq = np.concatenate([existing, row[live_acc]])
-        dup = np.zeros(len(seq), dtype=bool)
+        seq = np.concatenate([existing[~bad], live])
+        del existing, bad
+        lose = np.zeros(len(seq), dtype=bool)
         for name in ("nik", "kk"):
-            vals = registry[name][seq]
-            order = np.argsort(vals, kind="stable")  # seq is already in the §2.6 order
-            loses = np.empty(len(seq), dtype=bool)
-            loses[order] = ~_last_in_group(vals[order])
-            dup |= loses
-        drows = seq[dup]
-        status[drows] = STATUS_REMOVED
-        removed[ch.DUPLICATE] += len(drows)
+            lose[_duplicate_losers(registry[name][seq])] = True
+        drows = seq[lose]
+        del seq, lose
     else:
-        live = acc_rows[status[acc_rows] == STATUS_IN_DTKS]
+        drows = np.zeros(0, dtype=np.int64)
         if len(live):
             hit = (_member_mask(registry["nik"], registry["nik"][live])
                    | _member_mask(registry["kk"], registry["kk"][live]))
-            hit &= status == STATUS_IN_DTKS
             hit[live] = False
             drows = np.flatnonzero(hit)
-            status[drows] = STATUS_REMOVED
-            removed[ch.DUPLICATE] += len(drows)
+            drows = drows[status[drows] == STATUS_IN_DTKS]
+    status[drows] = STATUS_REMOVED
+    removed[ch.DUPLICATE] += len(drows)
+    touched.append(drows)
     for code, name in ch.REMOVAL_REASONS.items():
         res.removed[name] = int(removed[code])
     for code, name in ch.REJECT_REASONS.items():
         res.rejected[name] = int(np.count_nonzero(reason == code))
+    if full:
+        _build_state(st, registry, params)
+    else:
+        _update_state(st, registry, params, np.concatenate(touched), acc_rows, fp)
     lap("dedupe")
 
-    # programmes before this decree (removed rows keep their bits until selection)
-    if prev_prog is None:
-        prev_prog = registry["programmes"].copy()
-
     # 2.7 national deciles
-    dtks_rows = np.flatnonzero(status == STATUS_IN_DTKS)
-    order = _rank(registry, dtks_rows)
-    big_n = len(order)
-    desil = registry["desil"]
-    desil[:] = 0
-    desil[order] = (1 + (10 * np.arange(big_n, dtype=np.int64)) // max(big_n, 1)).astype(np.int8)
-    res.dtks = big_n
-    res.desil_counts = np.bincount(desil[order], minlength=11)[1:11].tolist()
+    res.dtks, res.desil_counts = _deciles(registry, st)
     lap("rank")
-
-    # 2.8-2.9 eligibility and recipients, grouped by kab/kota in poverty order
-    kab = registry["kabkota"]
-    g = order[np.argsort(kab[order], kind="stable")]
-    kab_g = kab[g].astype(np.int64)
-    umr_g = registry["earns_umr"][g]
-    desil_g = desil[g]
-    qual_g = np.zeros(len(g), dtype=bool)
-    for name in _MEMBERS:
-        qual_g |= registry[name][g] > 0
-    new_prog = np.zeros(n, dtype=np.uint8)
-    for p, bit in enumerate(PROG_BITS):
-        pname = PROGRAMMES[p]
-        held_all = (prev_prog & bit) != 0
-        elig_g = np.asarray(params.eligible_desil[p], dtype=bool)[desil_g]
-        if params.umr_excludes & bit:
-            elig_g &= ~umr_g
-        if p == PKH:
-            elig_g &= qual_g
-        held_g = held_all[g]
-        k_flag = held_g & elig_g
-        c_flag = elig_g & ~held_g
-        q_g = quota[p][kab_g]
-        ck = _grouped_cumcount(k_flag, kab_g)
-        keep = k_flag & (ck <= q_g)
-        n_k = np.bincount(kab_g[k_flag], minlength=quota.shape[1])
-        vac = quota[p] - np.minimum(n_k, quota[p])
-        cc = _grouped_cumcount(c_flag, kab_g)
-        enter = c_flag & (cc <= vac[kab_g])
-        chosen = g[keep | enter]
-        new_prog[chosen] |= bit
-        res.entered[pname] = int(np.count_nonzero(enter))
-        res.left[pname]["quota"] = int(np.count_nonzero(k_flag & ~keep))
-        # exits of previous holders that are not kept, by first reason
-        lost_g = held_g & ~elig_g
-        left = res.left[pname]
-        umr_lost = lost_g & umr_g & bool(params.umr_excludes & bit)
-        left["umr"] = int(np.count_nonzero(umr_lost))
-        rest = lost_g & ~umr_lost
-        if p == PKH:
-            nq = rest & ~qual_g
-            left["no_qualifying_member"] = int(np.count_nonzero(nq))
-            rest &= qual_g
-        left["desil"] = int(np.count_nonzero(rest))
-        left["removed"] = int(np.count_nonzero(held_all & (status != STATUS_IN_DTKS)))
-        res.recipients[pname] = len(chosen)
-        res.entitlement_total[pname] = _entitlement_total(registry, p, chosen, params)
-    registry["programmes"][:] = new_prog
+    # 2.8-2.10 eligibility, recipients, entitlements
+    _select(registry, st, params, quota, res)
     lap("select")
     res.timings = timings
-    if state is not None:
-        state.verified = True
-        state.params_fingerprint = fp
-        state.last = res
+    st.verified = True
+    st.params_fingerprint = fp
+    st.last = res
     return res
-
-
-def _entitlement_total(registry: Registry, p: int, rows: np.ndarray, params: Params) -> int:
-    """Sum of the per-payment entitlement of programme `p` over `rows` (§2.10)."""
-    from sim.disburse import entitlements
-
-    if len(rows) == 0:
-        return 0
-    return int(entitlements(registry, p, rows, params).sum(dtype=np.int64))
-
-
-def check_input(registry: Registry) -> None:
-    """Raise `InputError` if the registry cannot be ranked (more than 2^32 rows)."""
-    if len(registry) >= 1 << 32:
-        raise InputError("registry too large: at most 2^32 - 1 rows")
