@@ -101,6 +101,24 @@ def terminal() -> None:
     """The EDC terminal: balance, purchases (purse offline or savings online), loads, upload."""
 
 
+@terminal.command("read")
+@CARD
+@_common
+def read_cmd(card_file: Path, **opts) -> None:
+    """Read CARD like an EMV reader: directory, savings records, purse balance."""
+    from kks_emulator.terminal import reader
+
+    with _edc(opts, card_file, issuer=False) as edc:
+        aids = reader.list_applications(edc.ex)
+        data = reader.read_savings(edc.ex)
+        click.echo("applications  " + " ".join(a.hex().upper() for a in aids))
+        click.echo(f"PAN           {data.pan} (PSN {data.psn:02d})")
+        click.echo(f"expiry        {data.expiry}")
+        click.echo(f"name          {data.name}")
+        click.echo(f"AIP           {data.aip.hex().upper()}")
+        click.echo(f"purse balance Rp {edc.balance():,}")
+
+
 @terminal.command()
 @CARD
 @_common

@@ -27,10 +27,16 @@ def setup(tmp_path, capsys):
     return card, db, batch
 
 
-@pytest.mark.parametrize("sub", ["", "balance", "purchase", "load", "upload"])
+@pytest.mark.parametrize("sub", ["", "read", "balance", "purchase", "load", "upload"])
 def test_help(capsys, sub):
     code, out, _ = run(capsys, *(["terminal", sub, "--help"] if sub else ["terminal", "--help"]))
     assert code == 0 and "Usage" in out
+
+
+def test_read(setup, capsys):
+    card, _, _ = setup
+    code, out, _ = run(capsys, "terminal", "read", card, "--protocol", "T=0")
+    assert code == 0 and "A0000006021010" in out and PAN in out and "Rp 0" in out
 
 
 def test_load_buy_upload(setup, capsys):
