@@ -27,9 +27,9 @@ venv-install:
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-## The main job: the demo until the scenario model lands, then the baseline scenario report.
+## The main job: the national baseline scenario; open results/baseline/report.html afterwards.
 run: $(STAMP)
-	$(BIN)/kks demo --out results/demo
+	$(BIN)/kks sim run scenarios/baseline.toml --out results/baseline
 
 ## Every test (unit, property, tearing, fuzz, PC/SC, Dask); benchmarks are deselected.
 test: $(STAMP)

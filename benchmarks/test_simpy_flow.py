@@ -1,0 +1,111 @@
+"""Benchmarks of the SimPy flow model (group `simpy_flow`), each beside raw SimPy of the same run.
+
+- `raw_mmc`: raw SimPy M/M/c with a `Resource` (lambda=8, mu=1, c=10; PERF_BASELINES.md §2:
+  about 3.5e5 events/s), the reference event rate;
+- `model_events`: the flow model's simulation phase (`env.run` over one year of Kota Magelang at
+  full resolution, decree and credit calls to the monthly engine included) in events/s, stored
+  with `ratio_to_raw` = raw events/s / model events/s (goal: <= 3);
+- `kabupaten_year`: wall time of `kabupaten_year.toml` (Kabupaten Banyumas, 1.8 M people, every
+  household, one year), build + run;
+- `national_baseline`: wall time of `baseline.toml` (national at its sampling fraction), build +
+  run + results folder.
+
+Run with `make bench` (or `pytest benchmarks/test_simpy_flow.py -m benchmark --benchmark-only`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import simpy
+
+from sim import outputs
+from sim.model.run import build, run
+from sim.scenario import load
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ('territory.scope="kabkota"', 'territory.codes=["33.71"]', "territory.fraction=1.0")
+
+
+def raw_mmc(customers: int = 100_000, seed: int = 1) -> tuple[int, float]:
+    """Raw SimPy M/M/c: (events, seconds)."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(1 / 8.0, customers).tolist()
+    service = rng.exponential(1.0, customers).tolist()
+    env = simpy.Environment()
+    res = simpy.Resource(env, capacity=10)
+
+    def customer(s: float):
+        with res.request() as req:
+            yield req
+            yield env.timeout(s)
+
+    def source():
+        for g, s in zip(gaps, service, strict=True):
+            yield env.timeout(g)
+            env.process(customer(s))
+
+    env.process(source())
+    t0 = time.perf_counter()
+    env.run()
+    dt = time.perf_counter() - t0
+    return next(env._eid), dt
+
+
+def model_phase() -> tuple[int, float]:
+    """The flow model's simulation phase: (events, seconds)."""
+    ctx = build(load(ROOT / "scenarios" / "baseline.toml", list(SMALL)))
+    t0 = time.perf_counter()
+    ctx.env.run(until=float(ctx.cal.days))
+    dt = time.perf_counter() - t0
+    return next(ctx.env._eid), dt
+
+
+def _rate(fn) -> float:
+    best = 0.0
+    for _ in range(3):
+        ev, dt = fn()
+        best = max(best, ev / dt)
+    return best
+
+
+@pytest.mark.benchmark(group="simpy_flow")
+def test_raw_mmc(benchmark) -> None:
+    ev, _ = raw_mmc()
+    benchmark.extra_info["events"] = ev
+    benchmark.pedantic(raw_mmc, rounds=3, iterations=1)
+    benchmark.extra_info["events_per_s"] = ev / benchmark.stats.stats.median
+
+
+@pytest.mark.benchmark(group="simpy_flow")
+def test_model_events(benchmark) -> None:
+    raw = _rate(raw_mmc)
+    ev, _ = model_phase()
+    benchmark.pedantic(model_phase, rounds=3, iterations=1)
+    rate = ev / benchmark.stats.stats.median
+    benchmark.extra_info.update(events=ev, events_per_s=rate, raw_events_per_s=raw,
+                                ratio_to_raw=raw / rate)
+    assert raw / rate < 6, "model overhead per event far above raw SimPy"
+
+
+@pytest.mark.benchmark(group="simpy_flow")
+def test_kabupaten_year(benchmark) -> None:
+    scen = load(ROOT / "scenarios" / "kabupaten_year.toml")
+    res = benchmark.pedantic(run, args=(scen,), rounds=1, iterations=1)
+    benchmark.extra_info.update(events=res.events, households=len(res.ctx.registry))
+
+
+@pytest.mark.benchmark(group="simpy_flow")
+def test_national_baseline(benchmark, tmp_path) -> None:
+    scen = load(ROOT / "scenarios" / "baseline.toml")
+
+    def whole() -> int:
+        res = run(scen)
+        outputs.write(res, tmp_path / "baseline")
+        return res.events
+
+    events = benchmark.pedantic(whole, rounds=1, iterations=1)
+    benchmark.extra_info.update(events=events)
