@@ -20,7 +20,7 @@ from kks_emulator.errors import InputError, KksError, LedgerInvariantError
 from sim.params import MAX_PERIOD, PBI, PKH, PROG_BITS, PROGRAMMES, Params
 from sim.registry import Registry
 
-BLOCK = 1 << 18
+BLOCK = 1 << 16
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _C1 = np.uint64(0xBF58476D1CE4E5B9)
 _C2 = np.uint64(0x94D049BB133111EB)
@@ -204,18 +204,20 @@ def _settle(registry: Registry, ledger: Ledger, params: Params, period: int, key
     """Redemptions, unspent months and returns of rows [lo, hi) not yet settled this period."""
     st = ledger.stats
     settled = ledger.last_settled[lo:hi]
-    todo = np.flatnonzero(settled < period)
-    if len(todo) == 0:
+    todo = settled < period
+    n_todo = int(np.count_nonzero(todo))
+    if n_todo == 0:
         return
-    rows = todo + lo
-    bal = registry["balance"]
-    unspent = registry["unspent_months"]
-    b = bal[rows]
-    u = unspent[rows].astype(np.int64)
-    spent = np.zeros(len(rows), dtype=np.int64)
-    pos = np.flatnonzero(b > 0)
+    every_row = n_todo == hi - lo
+    b = registry["balance"][lo:hi]
+    u = registry["unspent_months"][lo:hi]
+    positive = b > 0
+    if not every_row:
+        positive &= todo
+    pos = np.flatnonzero(positive)
+    did = np.zeros(hi - lo, dtype=bool)
     if len(pos):
-        h = splitmix(key, rows[pos])
+        h = splitmix(key, pos + lo)
         m16 = np.uint64(0xFFFF)
         redeem = (h >> np.uint64(48)) % np.uint64(10_000) < np.uint64(params.redeem_bp)
         full = ((h >> np.uint64(32)) & m16) % np.uint64(10_000) < np.uint64(params.full_spend_bp)
@@ -224,32 +226,38 @@ def _settle(registry: Registry, ledger: Ledger, params: Params, period: int, key
         bp = b[pos]
         amount = np.where(full, bp, bp * share // 10_000)
         amount *= redeem
-        spent[pos] = amount
-        did = amount > 0
-        n_did = int(np.count_nonzero(did))
+        spent = amount > 0
+        n_did = int(np.count_nonzero(spent))
         if n_did:
             total = int(amount.sum(dtype=np.int64))
             st.redeemers += n_did
             st.redeemed += total
             ledger.redeemed += total
-            day = ((h[did] & m16) % np.uint64(params.redeem_days)).astype(np.int64)
+            day = ((h[spent] & m16) % np.uint64(params.redeem_days)).astype(np.int64)
             days = np.bincount(day, minlength=params.redeem_days)
             st.days = [a + int(c) for a, c in zip(st.days, days.tolist(), strict=True)]
-    b = b - spent
-    u = np.where((b == 0) | (spent > 0), 0, np.minimum(u + 1, 255))
+            b[pos] = bp - amount
+            did[pos[spent]] = True
+    # unspent months: 0 if the balance is 0 or something was spent, else +1 (saturating)
+    inc = (b > 0) & ~did
+    new_u = np.where(inc, np.minimum(u, 254) + 1, 0).astype(np.uint8)
     if params.return_after_months:
-        ret = u >= params.return_after_months
-        n_ret = int(np.count_nonzero(ret))
-        if n_ret:
+        ret = np.flatnonzero(new_u >= params.return_after_months)
+        if not every_row:
+            ret = ret[todo[ret]]
+        if len(ret):
             total = int(b[ret].sum(dtype=np.int64))
-            st.returns += n_ret
+            st.returns += len(ret)
             st.returned += total
             ledger.returned += total
             b[ret] = 0
-            u[ret] = 0
-    bal[rows] = b
-    unspent[rows] = u
-    settled[todo] = period
+            new_u[ret] = 0
+    if every_row:
+        u[:] = new_u
+        settled[:] = period
+    else:
+        u[todo] = new_u[todo]
+        settled[todo] = period
 
 
 def _credit(registry: Registry, ledger: Ledger, params: Params, period: int, lo: int,
@@ -257,30 +265,43 @@ def _credit(registry: Registry, ledger: Ledger, params: Params, period: int, lo:
     """Credit programmes due this period to rows [lo, hi) not yet credited for it."""
     st = ledger.stats
     prog = registry["programmes"][lo:hi]
-    bal = registry["balance"]
+    b = registry["balance"][lo:hi]
+    before = None
     for p, every in enumerate(params.every()):
         if period % every:
             continue
-        holders = (prog & PROG_BITS[p]) != 0
         marks = ledger.last_credit[p, lo:hi]
+        holders = (prog & PROG_BITS[p]).astype(bool)
         fresh = holders & (marks < period)
-        st.skipped[p] += int(np.count_nonzero(holders)) - int(np.count_nonzero(fresh))
-        idx = np.flatnonzero(fresh)
-        if len(idx) == 0:
+        n_fresh = int(np.count_nonzero(fresh))
+        st.skipped[p] += int(np.count_nonzero(holders)) - n_fresh
+        if n_fresh == 0:
             continue
-        rows = idx + lo
-        amount = entitlements(registry, p, rows, params)
-        funded = int(amount.sum(dtype=np.int64))
-        if p == PBI:
-            posted = funded  # to BPJS: no household balance moves
+        f8 = fresh.view(np.uint8)
+        if p == PBI:  # to BPJS: no household balance moves
+            persons = int((registry["size"][lo:hi] * f8).sum(dtype=np.int64))
+            funded = posted = persons * params.pbi_premium * params.pbi_every
         else:
-            before = int(bal[rows].sum(dtype=np.int64))
-            bal[rows] += amount
-            posted = int(bal[rows].sum(dtype=np.int64)) - before
-        marks[idx] = period
+            if before is None:
+                before = int(b.sum(dtype=np.int64))
+            if p == PKH:
+                idx = np.flatnonzero(fresh)
+                amount = entitlements(registry, p, idx + lo, params)
+                funded = int(amount.sum(dtype=np.int64))
+                b[idx] += amount
+            else:
+                unit = params.bpnt_monthly * params.bpnt_every
+                funded = n_fresh * unit
+                b += np.multiply(f8, unit, dtype=np.int64)
+            after = int(b.sum(dtype=np.int64))
+            posted = after - before
+            before = after
+        delta = np.subtract(period, marks, dtype=np.int16)  # marks += (period - marks) * fresh
+        delta *= f8
+        marks += delta
         ledger.funded[p] += funded
         ledger.credited[p] += posted
-        st.credits[p] += len(idx)
+        st.credits[p] += n_fresh
         st.credited[p] += posted
 
 

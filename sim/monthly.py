@@ -95,13 +95,15 @@ class MonthlyState:
     hist: np.ndarray | None = field(default=None, repr=False)
     qual: np.ndarray | None = field(default=None, repr=False)
     pkh_pay: np.ndarray | None = field(default=None, repr=False)
+    #: starts of the runs of equal `kabkota` (rows are grouped by desa, hence by kab/kota)
+    runs: np.ndarray | None = field(default=None, repr=False)
 
     def invalidate(self) -> None:
         """Forget everything: the next decree re-checks every row (after direct column writes)."""
         self.verified = False
         self.params_fingerprint = ""
         self.last = None
-        self.bins = self.hist = self.qual = self.pkh_pay = None
+        self.bins = self.hist = self.qual = self.pkh_pay = self.runs = None
 
     def bin_of(self, score: np.ndarray) -> np.ndarray:
         """Score bins 0..N_BINS-2 (monotone non-decreasing in the score)."""
@@ -152,29 +154,38 @@ def record_reasons(nik: np.ndarray, kk: np.ndarray, match: np.ndarray,
     return reason
 
 
-def _member_mask(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """`np.isin(values, keys)` for a large `values` and a small `keys`: a hash bitmap prefilter
-    (multiplicative hash of the low 32 bits) followed by an exact sorted search on the few hits."""
-    out = np.zeros(len(values), dtype=bool)
+def _member_rows(values: np.ndarray, keys: np.ndarray, step: int = 1 << 18) -> np.ndarray:
+    """Sorted positions i with `values[i]` in `keys`, for a large `values` and a small `keys`.
+
+    One streaming pass: a multiplicative hash of the low 32 bits looks up a byte table of the
+    keys (a prefilter with few false positives), then an exact sorted search on the hits.
+    """
     if len(keys) == 0 or len(values) == 0:
-        return out
-    bits = max(16, min(27, int(len(keys) * 64).bit_length()))
+        return np.zeros(0, dtype=np.int64)
+    bits = max(16, min(26, int(len(keys) * 16).bit_length()))
     shift = np.uint32(32 - bits)
     mult = np.uint32(0x9E3779B1)
     table = np.zeros(1 << bits, dtype=bool)
     table[(keys.astype(np.uint32) * mult) >> shift] = True
     skeys = np.sort(keys)
-    step = 1 << 20
+    low = values.view(np.uint32)[::2] if values.dtype == np.int64 and \
+        np.little_endian and values.flags.c_contiguous else values.astype(np.uint32)
+    out = []
     for lo in range(0, len(values), step):
-        v = values[lo:lo + step]
-        h = v.astype(np.uint32)
-        h *= mult
+        h = low[lo:lo + step] * mult
         h >>= shift
-        hit = np.flatnonzero(table[h])
+        hit = np.flatnonzero(np.take(table, h))
         if len(hit):
-            cand = v[hit]
+            cand = values[lo + hit]
             pos = np.minimum(np.searchsorted(skeys, cand), len(skeys) - 1)
-            out[lo + hit[skeys[pos] == cand]] = True
+            out.append(lo + hit[skeys[pos] == cand])
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def _member_mask(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """`np.isin(values, keys)` through `_member_rows`."""
+    out = np.zeros(len(values), dtype=bool)
+    out[_member_rows(values, keys)] = True
     return out
 
 
@@ -248,6 +259,8 @@ def _build_state(st: MonthlyState, registry: Registry, params: Params) -> None:
         st.qual[lo:hi], st.pkh_pay[lo:hi] = _member_stats(registry, slice(lo, hi), params)
     st.hist = np.bincount(st.bins, minlength=N_BINS).astype(np.int64)
     st.hist[OUT_BIN] = 0
+    kab = registry["kabkota"]
+    st.runs = np.concatenate([[0], np.flatnonzero(kab[1:] != kab[:-1]) + 1]) if n else None
 
 
 def _update_state(st: MonthlyState, registry: Registry, params: Params, touched: np.ndarray,
@@ -286,7 +299,7 @@ def _deciles(registry: Registry, st: MonthlyState) -> tuple[int, list[int]]:
     bins = st.bins
     boundary = []
     for lo, hi in _blocks(len(desil)):
-        d = lut[bins[lo:hi]]
+        d = np.take(lut, bins[lo:hi])
         desil[lo:hi] = d
         b = np.flatnonzero(d < 0)
         if len(b):
@@ -329,33 +342,44 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
     cands: list[list[np.ndarray]] = [[], [], []]
     sums = [0, 0, 0]  # kept: count (BPNT), PKH pay, PBI persons
     exits = np.zeros((3, len(ch.EXIT_REASONS) + 1), dtype=np.int64)
+    runs = st.runs if st.runs is not None and len(st.runs) <= n // 64 + 1 else None
     for lo, hi in _blocks(n):
         d = desil[lo:hi]
         pr = prev[lo:hi]
         um = earn[lo:hi]
-        kb = kab[lo:hi]
         not_um = ~um
         bits = np.zeros(hi - lo, dtype=np.uint8)
+        if runs is not None:  # runs of one kab/kota inside this block
+            i0 = int(np.searchsorted(runs, lo, side="right")) - 1
+            i1 = int(np.searchsorted(runs, hi, side="left"))
+            seg = np.maximum(runs[i0:i1], lo) - lo
+            seg_kab = kab[seg + lo].astype(np.int64)
+        else:
+            kb = kab[lo:hi]
         for p, bit in enumerate(PROG_BITS):
-            e = luts[p][d]
+            e = np.take(luts[p], d)
             if umr_hits[p]:
                 e &= not_um
             if p == PKH:
                 e &= qual[lo:hi]
             h = (pr & bit).astype(bool)
             keep = h & e
-            kept_k[p] += np.bincount(kb[keep], minlength=n_kab)
+            k8 = keep.view(np.uint8)
+            if runs is not None:
+                np.add.at(kept_k[p], seg_kab, np.add.reduceat(k8, seg, dtype=np.int64))
+            else:
+                kept_k[p] += np.bincount(kb[keep], minlength=n_kab)
             c = np.flatnonzero(e > h)
             if len(c):
                 cands[p].append(c + lo)
             lost = np.flatnonzero(h > e)
             if len(lost):
                 _count_exits(exits[p], lost + lo, status, earn, qual, umr_hits[p], p == PKH)
-            np.bitwise_or(bits, np.uint8(bit), out=bits, where=keep)
+            np.bitwise_or(bits, k8 << np.uint8(p), out=bits)
             if p == PKH:
-                sums[p] += int(np.sum(pkh_pay[lo:hi], where=keep, dtype=np.int64))
+                sums[p] += int((pkh_pay[lo:hi] * k8).sum(dtype=np.int64))
             elif p == 2:
-                sums[p] += int(np.sum(size[lo:hi], where=keep, dtype=np.int64))
+                sums[p] += int((size[lo:hi] * k8).sum(dtype=np.int64))
             else:
                 sums[p] += int(np.count_nonzero(keep))
         new_prog[lo:hi] = bits
@@ -579,11 +603,13 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
     else:
         drows = np.zeros(0, dtype=np.int64)
         if len(live):
-            hit = (_member_mask(registry["nik"], registry["nik"][live])
-                   | _member_mask(registry["kk"], registry["kk"][live]))
-            hit[live] = False
-            drows = np.flatnonzero(hit)
-            drows = drows[status[drows] == STATUS_IN_DTKS]
+            hit = np.sort(np.concatenate([
+                _member_rows(registry["nik"], registry["nik"][live]),
+                _member_rows(registry["kk"], registry["kk"][live])]))
+            hit = hit[_last_in_group(hit)]
+            pos = np.minimum(np.searchsorted(live_sorted := np.sort(live), hit), len(live) - 1)
+            is_live = live_sorted[pos] == hit
+            drows = hit[~is_live & (status[hit] == STATUS_IN_DTKS)]
     status[drows] = STATUS_REMOVED
     removed[ch.DUPLICATE] += len(drows)
     touched.append(drows)
