@@ -63,6 +63,18 @@ def console() -> Console:
     return probe if probe.is_terminal else Console(width=max(probe.width, 120))
 
 
+def open_items_table(host: Host) -> Table:
+    """A rich table of the reconciliation open items (empty table when all is settled)."""
+    from kks_emulator.issuer.audit import open_items
+
+    table = Table(title="open items", title_justify="left")
+    for col in ("card", "NT", "amount", "since", "reason"):
+        table.add_column(col, justify="right" if col == "amount" else "left")
+    for card, nt, amount, since, reason in open_items(host.ledger):
+        table.add_row(card, str(nt), rupiah(amount), since, reason)
+    return table
+
+
 def _host(ctx: click.Context, *, create: bool) -> Host:
     db: Path = ctx.obj["db"]
     if not create and not db.exists():
@@ -210,6 +222,7 @@ def audit_cmd(ctx: click.Context) -> None:
     try:
         report = host.audit(strict=False)
         console().print(audit_table(report))
+        console().print(open_items_table(host))
         report.raise_if_failed()
     finally:
         host.close()

@@ -126,7 +126,16 @@ def audit_ledger(led: Ledger) -> AuditReport:
 
 def open_loads(led: Ledger) -> list[tuple[str, int, int]]:
     """Loads authorised but neither confirmed nor voided: (card id, NT, amount), for recon."""
+    return [(card, nt, amount) for card, nt, amount, _, _ in open_items(led)]
+
+
+def open_items(led: Ledger) -> list[tuple[str, int, int, str, str]]:
+    """Reconciliation open items (L-RECON): (card id, NT, amount, since, reason) of every load
+    the issuer authorised whose outcome on the card is not known yet."""
     rows = led.conn.execute(
-        "SELECT l.card_id, l.seq, l.amount FROM loads l LEFT JOIN load_outcomes o "
-        "USING (card_id, seq, challenge) WHERE o.outcome IS NULL ORDER BY l.card_id, l.seq")
-    return [(r[0], int(r[1]), int(r[2])) for r in rows]
+        "SELECT l.card_id, l.seq, l.amount, j.posted FROM loads l JOIN journal j ON "
+        "j.id = l.journal_id LEFT JOIN load_outcomes o USING (card_id, seq, challenge) "
+        "WHERE o.outcome IS NULL ORDER BY j.id")
+    return [(r[0], int(r[1]), int(r[2]), r[3],
+             "load authorised, no S3 from the card and no later load at this NT")
+            for r in rows]

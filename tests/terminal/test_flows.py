@@ -228,3 +228,20 @@ def test_random_walk_against_a_model():
             savings, float_, merchant, paid)
         assert w.edc.balance() == purse_bal == float_ - pending
         w.host.audit()
+
+
+def test_unconfirmed_load_is_an_open_item_until_resolved():
+    from kks_emulator.issuer.audit import open_items
+
+    w = make_world()
+    cut = CutBefore(w.card, 0x52)  # S2 never reaches the card
+    w.edc.ex.transport = cut
+    cut.connect()
+    with pytest.raises(TransportError):
+        w.edc.load(100_000, PIN)
+    items = open_items(w.host.ledger)
+    assert [(i[0], i[1], i[2]) for i in items] == [(w.card_hex, 0, 100_000)]
+    assert "no S3" in items[0][4]
+    w.edc.load(50_000, PIN)  # the card asks again at NT 0: the first load is voided
+    assert open_items(w.host.ledger) == []
+    assert w.host.balance("SAV-0001") == 150_000
