@@ -55,7 +55,7 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
         raise InputError(f"--replications must be >= 1, got {replications}")
     t0 = time.perf_counter()
     if replications > 1 or scheduler:
-        from sim.replicate import run_replications
+        from sim.model.replicate import run_replications
 
         rows = run_replications(scenario, list(sets), seed, replications, target, scheduler)
         console.print(f"{replications} replications written to {target}/ "
