@@ -294,6 +294,10 @@ class PcscTransport:
         """Send one command APDU; return the raw response (data ‖ SW1 SW2)."""
         if self._card is None:
             raise PcscError("pcsc transport: transmit before connect")
+        if len(apdu) < 4:
+            # ISO 7816-4 minimum; also, a 1-byte APDU would reach a vpcd card as a control code.
+            raise PcscError(f"command APDU of {len(apdu)} byte(s) is shorter than its 4-byte "
+                            "header; not sent")
         hresult, response = _scard.SCardTransmit(self._card, self._protocol, list(apdu))
         if hresult != 0:
             error = pcsc_error(hresult, "transmit", self.reader)

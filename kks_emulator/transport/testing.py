@@ -143,6 +143,22 @@ class PcscdDaemon:
         self._log = None
 
 
+#: Card servers started by `ServedProcess` and not yet stopped (for watchdogs and cleanup).
+LIVE: set[ServedProcess] = set()
+
+
+def kill_live_servers() -> int:
+    """SIGKILL every card server still running; return how many there were.
+
+    A PC/SC call has no timeout of its own: if a served card never answers, `SCardTransmit`
+    waits forever. Killing the server closes its vpcd socket, which makes that call fail.
+    """
+    victims = list(LIVE)
+    for server in victims:
+        server.kill()
+    return len(victims)
+
+
 class ServedProcess:
     """A card server in a subprocess, serving vpcd slot `slot`.
 
@@ -173,8 +189,13 @@ class ServedProcess:
         env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        LIVE.add(self)
         if wait_present:
-            self.wait_present(True, timeout_s)
+            try:
+                self.wait_present(True, timeout_s)
+            except BaseException:
+                self.kill()
+                raise
         return self
 
     def wait_present(self, present: bool = True, timeout_s: float = 15.0) -> bytes:
@@ -204,6 +225,7 @@ class ServedProcess:
                     self.proc.kill()
                     self.proc.wait(timeout_s)
             code = self.proc.returncode
+        LIVE.discard(self)
         self._close_log()
         return code
 
@@ -218,6 +240,7 @@ class ServedProcess:
             if self.proc.poll() is None:
                 self.proc.kill()
             code = self.proc.wait(timeout_s)
+        LIVE.discard(self)
         self._close_log()
         return code
 

@@ -275,8 +275,17 @@ class VpcdServer:
                 else:
                     self._power_on()
             else:
-                log.warning("unknown vpcd control code 0x%02X ignored", code)
+                # Not a control code, so a 1-byte command APDU that a PC/SC program sent.
+                # vpcd's framing cannot tell them apart; answering (the card says 6700) keeps
+                # vpcd from waiting forever for a reply. 00/01/02/04 cannot be sent at all:
+                # PcscTransport refuses APDUs shorter than a 4-byte header.
+                log.warning("1-byte payload 0x%02X is no vpcd control code: answered as an APDU",
+                            code)
+                return self._command(payload)
             return None
+        return self._command(payload)
+
+    def _command(self, payload: bytes) -> bytes:
         self.stats.apdus += 1
         if not self._powered:
             # pcscd powers the card before any transmit; answer anyway, as a reader would after

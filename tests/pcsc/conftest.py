@@ -18,6 +18,7 @@ import pytest
 from kks_emulator.transport.testing import (
     PcscdDaemon,
     ServedProcess,
+    kill_live_servers,
     kks_command,
     missing_components,
     virtual_reader,
@@ -25,6 +26,29 @@ from kks_emulator.transport.testing import (
 )
 from kks_emulator.transport.vpcd import VPCD_BASE_PORT, VpcdServer
 from tests.conftest import skip_or_fail  # the loud-skip policy
+
+#: No single PC/SC test may take longer than this (the whole directory targets ~1-2 minutes).
+WATCHDOG_S = 120
+
+
+@pytest.fixture(autouse=True)
+def _watchdog():
+    """Kill the card servers of a test that hangs, so its blocked PC/SC call fails instead.
+
+    `SCardTransmit` has no timeout; a served card that never answers would hang CI forever.
+    """
+    fired = threading.Event()
+
+    def bite() -> None:
+        fired.set()
+        kill_live_servers()
+
+    timer = threading.Timer(WATCHDOG_S, bite)
+    timer.daemon = True
+    timer.start()
+    yield
+    timer.cancel()
+    assert not fired.is_set(), f"test hung for {WATCHDOG_S} s: its card servers were killed"
 
 
 @pytest.fixture(scope="session")

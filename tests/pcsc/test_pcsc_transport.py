@@ -193,3 +193,17 @@ def test_kks_readers_json_from_a_fresh_process_is_parseable(recording_server):
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert {"index", "name", "card", "atr"} <= set(rows[0])
     assert any(r["name"] == SLOT1 and r["card"] and r["atr"] == "3B800181" for r in rows)
+
+
+def test_apdus_shorter_than_a_header_are_refused_before_sending(recording_server):
+    _, card = recording_server
+    transport = PcscTransport(SLOT1, timeout_s=5)
+    try:
+        transport.connect()
+        card.calls.clear()
+        for short in (b"", b"\x01", b"\x00\xa4\x04"):
+            with pytest.raises(PcscError, match="shorter than its 4-byte header"):
+                transport.transmit(short)
+        assert card.calls == [], "a 1-byte APDU would reach the card as a vpcd control code"
+    finally:
+        transport.close()

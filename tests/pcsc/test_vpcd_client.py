@@ -220,3 +220,11 @@ def test_parse_vpcd_address(text, expected):
 def test_parse_vpcd_address_rejects_bad_ports(text):
     with pytest.raises(VpcdError):
         parse_vpcd_address(text)
+
+
+def test_one_byte_payload_that_is_no_control_code_is_answered_as_an_apdu(served):
+    fake, _, card, _ = served
+    fake.send(bytes([CTRL_ON]))
+    fake.send(b"\xae")
+    assert fake.recv() == b"\xae\x90\x00", "vpcd would wait forever for this answer"
+    assert card.calls == ["on", "apdu"]
