@@ -17,7 +17,7 @@ from kks_emulator.card import nvm, records
 from kks_emulator.card.store import Store
 from kks_emulator.crypto import purse
 from kks_emulator.errors import CardError, InputError
-from kks_emulator.keys import IssuerKeys, card_id, test_card_signing_key
+from kks_emulator.keys import IssuerKeys, card_id, card_signing_key_for_tests
 from kks_emulator.policy import BI_2022_07, EmoneyPolicy
 
 STATIC_VERSION = 1
@@ -163,7 +163,7 @@ def personalize(store: Store, profile: CardProfile, issuer_keys: IssuerKeys) -> 
     if store.read(records.STATIC):
         raise CardError("card is already personalised (personalisation is closed)")
     if profile.test_mode:
-        sign_key = test_card_signing_key(profile.bank, profile.pan, profile.psn)
+        sign_key = card_signing_key_for_tests(profile.bank, profile.pan, profile.psn)
         record_key = purse.cmac(issuer_keys.purse_master, b"KKS-TEST-RECORD" +
                                 card_id(profile.pan, profile.psn))
     else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from kks_emulator.card import CUT_MODES, PowerCut
 from kks_emulator.crypto import purse
 
@@ -43,7 +45,15 @@ def test_purse_counter_at_max_blocks_value_commands():
 
 
 def test_counter_strictly_increasing_with_tears():
-    n = scale("KKS_ATC_N", 2_000)
+    _counter_run(scale("KKS_ATC_N", 2_000))
+
+
+@pytest.mark.long
+def test_counter_strictly_increasing_with_tears_long():
+    _counter_run(scale("KKS_ATC_LONG_N", 70_000))
+
+
+def _counter_run(n: int) -> None:
     rng = random.Random(99)
     store = fresh_store()
     t = powered(store)

@@ -12,6 +12,8 @@ import random
 import struct
 from pathlib import Path
 
+import pytest
+
 from kks_emulator.apdu import encode_command
 from kks_emulator.card import Card, MemoryStore
 from kks_emulator.card.apps.pin import plain_pin_block
@@ -128,3 +130,8 @@ def test_corpus_regressions():
         for line in path.read_text().split():
             resp = card.transmit(bytes.fromhex(line))
             assert resp[-2:] != b"\x6F\x00", f"{path.name}: {line}"
+
+
+@pytest.mark.long
+def test_c_fuzz_long():
+    _fuzz(scale("KKS_FUZZ_LONG_N", 10_000_000), 2)
