@@ -56,8 +56,8 @@ def _edc(opts: dict, card_file: Path | None, *, issuer: bool) -> Iterator:
     transport = open_transport(card_file, opts["protocol"]) if card_file else None
     batch_path = opts["batch"] or Path(f"kks-edc-{opts['terminal_id']}.jsonl")
     try:
-        ex = Exchange(transport, transcript) if transport else None  # type: ignore[arg-type]
-        edc = Edc(ex, terminal_id, opts["merchant"], host, _ca_keys(),  # type: ignore[arg-type]
+        ex = Exchange(transport, transcript) if transport else None
+        edc = Edc(ex, terminal_id, opts["merchant"], host, _ca_keys(),
                   batch=Batch.open(batch_path))
         if transport is not None:
             edc.insert()

@@ -74,17 +74,17 @@ class SavingsReceipt:
 class Edc:
     """One EDC terminal: its id, merchant, CA keys, clock and random source."""
 
-    def __init__(self, exchange: Exchange, terminal_id: bytes, merchant: str,
-                 issuer: IssuerLink, ca_keys: dict[str, ec.EllipticCurvePublicKey], *,
+    def __init__(self, exchange: Exchange | None, terminal_id: bytes, merchant: str,
+                 issuer: IssuerLink | None, ca_keys: dict[str, ec.EllipticCurvePublicKey], *,
                  clock: Callable[[], int] | None = None,
                  rng: Callable[[int], bytes] = secrets.token_bytes,
                  batch: Batch | None = None, verify_offline: bool = True) -> None:
         if len(terminal_id) != 8:
             raise KksError("terminal id must be 8 bytes")
-        self.ex = exchange
+        self._ex = exchange
         self.terminal_id = terminal_id
         self.merchant = merchant
-        self.issuer = issuer
+        self._issuer = issuer
         self.ca_keys = ca_keys
         self.clock = clock or (lambda: int(dt.datetime.now(dt.UTC).timestamp()))
         self.rng = rng
@@ -92,6 +92,28 @@ class Edc:
         self.verify_offline = verify_offline
         self._certs: dict[bytes, ec.EllipticCurvePublicKey] = {}  # certificate -> card key
         self._cert_of: dict[bytes, bytes] = {}  # card id -> its certificate
+
+    @property
+    def ex(self) -> Exchange:
+        """The exchange to the card; an EDC built without a card (upload only) has none."""
+        if self._ex is None:
+            raise KksError("no card in this terminal")
+        return self._ex
+
+    @ex.setter
+    def ex(self, exchange: Exchange) -> None:
+        self._ex = exchange
+
+    @property
+    def issuer(self) -> IssuerLink:
+        """The link to the issuer; an offline-only terminal has none."""
+        if self._issuer is None:
+            raise KksError("this terminal has no issuer link (offline only)")
+        return self._issuer
+
+    @issuer.setter
+    def issuer(self, link: IssuerLink) -> None:
+        self._issuer = link
 
     # -- card session --------------------------------------------------------------------------
     def insert(self) -> bytes:
