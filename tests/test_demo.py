@@ -44,3 +44,11 @@ def test_demo_through_the_console_script(tmp_path):
 
 def test_demo_help():
     assert main(["demo", "--help"]) == 0
+
+
+def test_demo_out_is_a_file_one_line_exit_2(tmp_path, capsys):
+    bad = tmp_path / "file"
+    bad.write_text("x")
+    assert main(["demo", "--out", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "demo directory" in err

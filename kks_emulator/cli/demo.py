@@ -56,6 +56,7 @@ class DemoResult:
 def run_demo(out: Path) -> DemoResult:
     """Run the whole story into directory `out` (files listed in OUTPUTS are replaced)."""
     from kks_emulator.card import Card, CardProfile, FileStore, personalize
+    from kks_emulator.errors import InputError
     from kks_emulator.issuer.host import Host
     from kks_emulator.issuer.ledger import Ledger
     from kks_emulator.keys import IssuerKeys, card_id
@@ -64,7 +65,10 @@ def run_demo(out: Path) -> DemoResult:
     from kks_emulator.terminal.exchange import Exchange
     from kks_emulator.terminal.transport import InProcessTransport
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot use as the demo directory ({exc.strerror})") from None
     for name in OUTPUTS:
         (out / name).unlink(missing_ok=True)
     steps: list[tuple[str, str]] = []
