@@ -46,9 +46,11 @@ def test_demo_help():
     assert main(["demo", "--help"]) == 0
 
 
-def test_demo_out_is_a_file_one_line_exit_2(tmp_path, capsys):
+def test_demo_unusable_out_exits_2(tmp_path, capsys):
     bad = tmp_path / "file"
     bad.write_text("x")
-    assert main(["demo", "--out", str(bad)]) == 2
+    assert main(["demo", "--out", str(bad)]) == 2  # click's own check: a file, not a directory
+    assert "is a file" in capsys.readouterr().err
+    assert main(["demo", "--out", str(bad / "sub")]) == 2  # parent is a file: our one line
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "demo directory" in err
