@@ -32,6 +32,7 @@ from kks_emulator.card.session import Session
 from kks_emulator.card.store import PowerCut, Store
 from kks_emulator.card.sw import SwError
 from kks_emulator.errors import CardError, InputError
+from kks_emulator.policy import EmoneyPolicy
 
 PROTOCOLS = ("T=0", "T=1")
 
@@ -122,6 +123,14 @@ class Card:
         """The purse record."""
         return records.PurseRecord.decode(self.read(records.PURSE))
 
+    def policy(self) -> EmoneyPolicy:
+        """The e-money policy in force: the personalised one, with the registration status
+        the issuer last set by PUT DATA (cap and monthly limit follow the status)."""
+        assert self.static is not None
+        if self.store.read(records.KYC) is None:
+            return self.static.policy
+        return self.static.policy.with_registered(self.read(records.KYC) == b"\x01")
+
     def commit(self, updates: dict[str, bytes]) -> None:
         """Seal and write record payloads in one NVM transaction."""
         key = self._key()
@@ -163,7 +172,7 @@ class Card:
         if name != "GET RESPONSE":
             s.out_buffer = b""
             s.pending_load = None
-            if name != "PIN UNBLOCK":
+            if name not in ("PIN UNBLOCK", "PUT DATA"):
                 s.challenge = None
         if early is not None:
             return b"", early

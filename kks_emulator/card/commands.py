@@ -90,6 +90,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "optional", OUT_CASE4, purse_app.credit_for_load),
     CommandSpec("PURCHASE", 0x80, 0x54, frozenset({"purse"}), _eq(0, 0), frozenset({24}),
                 "optional", OUT_CASE4, purse_app.purchase),
+    CommandSpec("PUT DATA", 0x84, 0xDA, frozenset({"purse"}), _eq(0xDF, 0x01), frozenset({9}),
+                "forbidden", OUT_NONE, purse_app.put_registration),
     CommandSpec("GET CERTIFICATE", 0x80, 0x5A, frozenset({"purse"}), _eq(0, 0), NONE,
                 "required", OUT_CASE2, purse_app.get_certificate),
 )

@@ -21,8 +21,7 @@ def card_info(store: Store) -> dict[str, object]:
     out: dict[str, object] = {
         "lifecycle": card.lifecycle, "bank": st.bank, "pan": st.pan, "psn": st.psn,
         "name": st.name, "expiry": st.expiry, "card_id": st.card_id.hex().upper(),
-        "policy": st.policy.name, "registered": st.policy.registered, "cap": st.policy.cap,
-        "monthly_limit": st.policy.monthly_limit, "limit_basis": st.policy.limit_basis,
+        "policy": st.policy.name,
         "pin_threshold": st.pin_threshold, "test_mode": st.test_mode,
     }
     try:
@@ -32,7 +31,14 @@ def card_info(store: Store) -> dict[str, object]:
     except SwError:
         out["integrity"] = "FAILED"
         return out
+    try:
+        policy = card.policy()
+    except SwError:
+        out["integrity"] = "FAILED"
+        return out
     out.update({
+        "registered": policy.registered, "cap": policy.cap,
+        "monthly_limit": policy.monthly_limit, "limit_basis": policy.limit_basis,
         "balance": wallet.balance, "counter": wallet.counter, "month": wallet.month,
         "month_incoming": wallet.month_incoming, "month_all": wallet.month_all,
         "log_records": min(wallet.log_count, st.log_size), "atc": emv.atc,

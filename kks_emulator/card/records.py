@@ -15,6 +15,9 @@ STATIC = "static"
 PIN = "pin"
 EMV = "emv"
 PURSE = "purse"
+#: Registration status (1 byte: 00 unregistered, 01 registered) written by the issuer's PUT DATA;
+#: absent until the first change, then it overrides the personalised policy's status.
+KYC = "kyc"
 
 
 def log_cell(index: int) -> str:

@@ -124,3 +124,42 @@ def test_e_basis(basis):
         assert r.ok  # purchases do not count
         assert t.load(500, time=T0).ok
         assert t.init_load(1, time=T0).sw == 0x6985
+
+
+def _set_registered(t, value: bytes, key: bytes | None = None):
+    from kks_emulator.card.apps.purse_app import registration_mac_input
+    from kks_emulator.crypto import emv
+
+    from .helpers import CARD_KEYS
+
+    ch = t.send(0x00, 0x84, 0, 0, b"", 8).data
+    mac = emv.mac_alg3(key or CARD_KEYS.mk_smi, registration_mac_input(ch, value))
+    return t.send(0x84, 0xDA, 0xDF, 0x01, value + mac)
+
+
+def test_e_reg_upgrade_mid_month():
+    t = card_with(BI_2022_07)  # unregistered: cap 2 jt, 20 jt a month
+    day = wib(2026, 11, 10, 9)
+    assert t.load(2_000_000, time=day).ok
+    assert t.init_load(1, time=day).sw == 0x6985
+    for _ in range(9):  # 18 jt more incoming this month
+        spend(t, 2_000_000, day)
+        assert t.load(2_000_000, time=day).ok
+    spend(t, 2_000_000, day)
+    assert t.init_load(1, time=day).sw == 0x6985  # 20 jt monthly limit reached
+    before = t.card.store.snapshot()
+    assert _set_registered(t, b"\x01", key=bytes(16)).sw == 0x6982
+    assert t.send(0x84, 0xDA, 0xDF, 0x01, bytes(9)).sw == 0x6985  # no challenge
+    assert _set_registered(t, b"\x02").sw == 0x6A80
+    assert t.card.store.snapshot() == before
+    assert _set_registered(t, b"\x01").ok
+    # new cap (20 jt) and limit (40 jt) from now; the month's 20 jt incoming carries over
+    assert t.load(20_000_000, time=day).ok
+    assert t.init_load(1, time=day).sw == 0x6985  # cap
+    spend(t, 20_000_000, day)
+    assert t.init_load(1, time=day).sw == 0x6985  # 40 jt incoming this month
+    assert t.load(20_000_000, time=wib(2026, 12, 1)).ok
+    from kks_emulator.card.info import card_info
+    info = card_info(t.card.store)
+    assert (info["registered"], info["cap"], info["monthly_limit"]) == (True, 20_000_000,
+                                                                         40_000_000)

@@ -65,8 +65,8 @@ def test_c_sw_sweep(state):
 
 def _valid(spec) -> tuple[int, int, bytes, int | None]:
     """P1, P2, data and Ne that pass the generic checks of `spec`."""
-    p1p2 = {"SELECT": (4, 0), "READ RECORD": (1, 0x0C), "VERIFY": (0, 0x80),
-            "CHANGE REFERENCE DATA": (0, 0x80), "GET DATA": (0x9F, 0x17),
+    p1p2 = {"PUT DATA": (0xDF, 0x01), "SELECT": (4, 0), "READ RECORD": (1, 0x0C),
+            "VERIFY": (0, 0x80), "CHANGE REFERENCE DATA": (0, 0x80), "GET DATA": (0x9F, 0x17),
             "GET BALANCE": (0, 2), "GENERATE AC": (0x80, 0)}.get(spec.name, (0, 0))
     n = max(spec.data_lens)
     ne = None if spec.le == "forbidden" else 256
@@ -125,7 +125,7 @@ def test_c_sw_order_security_before_conditions():
     assert t.card.store.write_count == writes
 
 
-ABUSE_INS = [0xE2, 0xE4, 0xE6, 0xE8, 0xF0, 0xD6, 0xDC, 0x0E, 0x44, 0x04, 0xDA, 0xDB, 0x82, 0x88,
+ABUSE_INS = [0xE2, 0xE4, 0xE6, 0xE8, 0xF0, 0xD6, 0xDC, 0x0E, 0x44, 0x04, 0xDB, 0x82, 0x88,
              0xB0, 0xD0, 0xE0, 0x10]
 
 

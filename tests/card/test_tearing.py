@@ -84,6 +84,18 @@ def _unblock(t: Terminal) -> None:
     assert t.send(0x84, 0x24, 0, 0, mac).ok
 
 
+def _reg_setup(t: Terminal) -> None:
+    t.select_purse()
+    t.challenge = t.send(0x00, 0x84, 0, 0, b"", 8).data
+
+
+def _register(t: Terminal) -> None:
+    from kks_emulator.card.apps.purse_app import registration_mac_input
+
+    mac = emv.mac_alg3(CARD_KEYS.mk_smi, registration_mac_input(t.challenge, b"\x00"))
+    assert t.send(0x84, 0xDA, 0xDF, 0x01, b"\x00" + mac).ok
+
+
 CASES: dict[str, tuple[Callable[[Terminal], None], Callable[[Terminal], None]]] = {
     "purchase": (_purchase_setup, _purchase),
     "load": (_load_setup, _load),
@@ -91,6 +103,7 @@ CASES: dict[str, tuple[Callable[[Terminal], None], Callable[[Terminal], None]]] 
     "generate_ac_1": (_gac_setup, _gac1),
     "generate_ac_2": (_gac2_setup, _gac2),
     "pin_unblock": (_unblock_setup, _unblock),
+    "put_data_registration": (_reg_setup, _register),
 }
 
 

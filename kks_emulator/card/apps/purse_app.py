@@ -22,12 +22,13 @@ from kks_emulator.apdu import (
 from kks_emulator.card import records
 from kks_emulator.card.session import PendingLoad
 from kks_emulator.card.sw import SwError
-from kks_emulator.crypto import purse
+from kks_emulator.crypto import emv, purse
 from kks_emulator.policy import month_key
 
 if TYPE_CHECKING:
     from kks_emulator.card.card import Card
     from kks_emulator.card.profile import StaticData
+    from kks_emulator.policy import EmoneyPolicy
 
 COUNTER_MAX = 0xFFFFFFFF
 BALANCE_MAX = 0xFFFFFFFF
@@ -66,10 +67,10 @@ def _month_totals(wallet: records.PurseRecord, time: int) -> tuple[int, int, int
     return wallet.month, wallet.month_incoming, wallet.month_all
 
 
-def _check_load(st: StaticData, wallet: records.PurseRecord, amount: int, time: int) -> None:
+def _check_load(policy: EmoneyPolicy, wallet: records.PurseRecord, amount: int, time: int
+                ) -> None:
     if wallet.counter >= COUNTER_MAX:
         raise SwError(SW_CONDITIONS)
-    policy = st.policy
     if wallet.balance + amount > policy.cap:
         raise SwError(SW_CONDITIONS)
     _, incoming, everything = _month_totals(wallet, time)
@@ -87,7 +88,7 @@ def initialize_for_load(card: Card, cmd: Command) -> bytes:
     st = card.static
     assert st is not None
     wallet = card.purse_record()
-    _check_load(st, wallet, amount, time)
+    _check_load(card.policy(), wallet, amount, time)
     challenge = card.random(8)
     s1 = purse.load_s1(st.load_key, st.card_id, wallet.counter, wallet.balance, amount,
                        terminal_id, time, challenge)
@@ -116,7 +117,7 @@ def credit_for_load(card: Card, cmd: Command) -> bytes:
     wallet = card.purse_record()
     if wallet.counter != pending.counter:
         raise SwError(SW_CONDITIONS)
-    _check_load(st, wallet, pending.amount, pending.time)
+    _check_load(card.policy(), wallet, pending.amount, pending.time)
     month, incoming, everything = _month_totals(wallet, pending.time)
     counter = wallet.counter + 1
     balance = wallet.balance + pending.amount
@@ -144,8 +145,10 @@ def purchase(card: Card, cmd: Command) -> bytes:
     if wallet.counter >= COUNTER_MAX or amount > wallet.balance:
         raise SwError(SW_CONDITIONS)
     month, incoming, everything = _month_totals(wallet, time)
-    if st.policy.limit_basis == "all" and everything + amount > st.policy.monthly_limit:
-        raise SwError(SW_CONDITIONS)
+    if st.policy.limit_basis == "all":
+        policy = card.policy()
+        if everything + amount > policy.monthly_limit:
+            raise SwError(SW_CONDITIONS)
     counter = wallet.counter + 1
     balance = wallet.balance - amount
     record = purse.TransactionRecord(st.card_id, counter, amount, balance, terminal_id, nonce,
@@ -155,3 +158,30 @@ def purchase(card: Card, cmd: Command) -> bytes:
     card.commit({records.PURSE: new.encode(), cell: record})
     card.s.pin_verified = False  # one PIN entry per purchase
     return record + purse.sign(st.sign_key, record)
+
+
+def registration_mac_input(challenge: bytes, value: bytes) -> bytes:
+    """What the issuer MACs for PUT DATA DF01: header with Lc, card challenge, new status."""
+    return bytes((0x84, 0xDA, 0xDF, 0x01, 0x09)) + challenge + value
+
+
+def put_registration(card: Card, cmd: Command) -> bytes:
+    """PUT DATA DF01 (issuer script): set the registration status (00/01). Data = status(1) ||
+    MAC alg. 3 under the card's script key over header || challenge || status, the challenge
+    from the GET CHALLENGE just before. Balance and month-to-date totals are kept; the new cap
+    and monthly limit apply from the next command."""
+    challenge = card.s.challenge
+    card.s.challenge = None
+    if challenge is None:
+        raise SwError(SW_CONDITIONS)
+    st = card.static
+    assert st is not None
+    value, mac = cmd.data[:1], cmd.data[1:]
+    expected = emv.mac_alg3(st.mk_smi, registration_mac_input(challenge, value))
+    if not purse.mac_equal(expected, mac):
+        raise SwError(SW_SECURITY)
+    if value not in (b"\x00", b"\x01"):
+        raise SwError(SW_WRONG_DATA)
+    card.purse_record()  # refuse on a corrupted purse (6581) like every value command
+    card.commit({records.KYC: value})
+    return b""
