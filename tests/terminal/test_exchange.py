@@ -6,6 +6,8 @@ import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kks_emulator.errors import CardError, TransportError
 from kks_emulator.terminal.exchange import (
@@ -140,3 +142,52 @@ def test_in_process_transport_power_cycle():
     assert t.transmit(b"\x00\xa4\x04\x00") == b"\x90\x00"
     t.disconnect(unpower=True)
     assert not card.on and not t.connected
+
+
+class ChainingCard:
+    """Answers one command with `data` split into 61xx chunks (optionally after a 6Cxx)."""
+
+    def __init__(self, data: bytes, first: int, chunks: list[int], wrong_le: bool) -> None:
+        self.out = data
+        self.first = first
+        self.chunks = chunks
+        self.wrong_le = wrong_le
+        self.sent: list[bytes] = []
+
+    def connect(self) -> bytes:
+        return b"\x3b\x00"
+
+    def disconnect(self, unpower: bool = False) -> None:
+        return None
+
+    def _next(self, n: int) -> bytes:
+        chunk, self.out = self.out[:n], self.out[n:]
+        if not self.out:
+            return chunk + b"\x90\x00"
+        announce = self.chunks.pop(0) if self.chunks else len(self.out)
+        announce = min(announce, len(self.out), 256)
+        return chunk + bytes([0x61, announce & 0xFF])
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.sent.append(apdu)
+        if self.wrong_le:
+            self.wrong_le = False
+            return bytes([0x6C, 0x10])
+        if apdu[1] == 0xC0:
+            return self._next(apdu[4] or 256)
+        return self._next(self.first)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(min_size=1, max_size=600), first=st.integers(0, 40),
+       chunks=st.lists(st.integers(1, 256), max_size=20), wrong_le=st.booleans())
+def test_any_61xx_chain_is_reassembled_exactly(data, first, chunks, wrong_le):
+    card = ChainingCard(data, first, chunks, wrong_le)
+    try:
+        r = Exchange(card).transmit(bytes.fromhex("80CA9F1700"))
+    except ExchangeError:
+        # only legitimate refusal: the card needed more than 16 GET RESPONSE
+        assert sum(1 for a in card.sent if a[1] == 0xC0) == MAX_GET_RESPONSE
+        return
+    assert r.data == data and r.sw == 0x9000
+    assert sum(1 for a in card.sent if a[1] == 0xC0) <= MAX_GET_RESPONSE
