@@ -305,6 +305,13 @@ class PcscTransport:
                 self._on_event(f"card removed from {self.reader} during a transaction")
                 self._drop()
             raise error
+        if not response:
+            # vpcd returns success with 0 bytes when the card's socket closes mid-command (power
+            # cut, process killed); a real answer always carries SW1 SW2.
+            self._on_event(f"card in {self.reader} gave no answer: removed or lost power")
+            self._drop()
+            raise CardRemoved(f"transmit ({self.reader}): the card gave no answer; it was "
+                              "removed or lost power during the command")
         return bytes(response)
 
     def reconnect(self, unpower: bool = False) -> bytes:
