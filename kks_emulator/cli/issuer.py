@@ -76,7 +76,9 @@ def open_items_table(host: Host) -> Table:
 
 
 def _host(ctx: click.Context, *, create: bool) -> Host:
-    db: Path = ctx.obj["db"]
+    db: Path | None = ctx.obj["db"]
+    if db is None:
+        raise InputError("give the issuer ledger with --db FILE (or KKS_ISSUER_DB)")
     if not create and not db.exists():
         raise InputError(f"no issuer ledger at {db} (open an account first)")
     if create:
@@ -96,13 +98,13 @@ def _show(result: dict[str, Any]) -> None:
 
 
 @click.group()
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Issuer ledger (SQLite file).")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="KKS_ISSUER_DB", help="Issuer ledger (SQLite file; env KKS_ISSUER_DB).")
 @click.option("--bank", type=click.Choice(BANKS + tuple(BANK_ALIASES), case_sensitive=False),
               default="BRI",
               show_default=True, help="HIMBARA bank the ledger belongs to.")
 @click.pass_context
-def issuer(ctx: click.Context, db: Path, bank: str) -> None:
+def issuer(ctx: click.Context, db: Path | None, bank: str) -> None:
     """The issuer host of one HIMBARA bank: accounts, credits, statements, audit."""
     ctx.obj = {"db": db, "bank": BANK_ALIASES.get(bank.upper(), bank.upper())}
 

@@ -18,8 +18,8 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize("sub", ["", "open", "open-merchant", "credit", "settle", "statement",
                                  "ledger", "audit"])
 def test_help(capsys, sub):
-    args = ["issuer", "--db", "x.db", sub, "--help"] if sub else ["issuer", "--help"]
-    code, out, _ = run(capsys, *[a for a in args if a])
+    args = ["issuer", sub, "--help"] if sub else ["issuer", "--help"]
+    code, out, _ = run(capsys, *args)
     assert code == 0 and "Usage" in out
 
 
@@ -40,6 +40,12 @@ def test_open_credit_statement_audit(tmp_path, capsys):
     assert code == 0 and "FAILED" not in out
     code, out, _ = run(capsys, "issuer", "--db", db, "ledger")
     assert code == 0 and "-Rp 200,000" in out
+
+
+def test_db_is_needed(capsys, monkeypatch):
+    monkeypatch.delenv("KKS_ISSUER_DB", raising=False)
+    code, _, err = run(capsys, "issuer", "audit")
+    assert code == 2 and err.count("\n") == 1 and "--db" in err
 
 
 @pytest.mark.parametrize("args, needle", [
