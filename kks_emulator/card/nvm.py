@@ -19,6 +19,7 @@ import struct
 import zlib
 
 from kks_emulator.card.store import Store
+from kks_emulator.crypto import ct
 from kks_emulator.errors import StoreError
 
 JOURNAL = "jnl"
@@ -47,8 +48,7 @@ def unseal(name: str, sealed: bytes | None, mac_key: bytes | None = None) -> byt
     tagged = name.encode() + payload
     if zlib.crc32(tagged + mac) != struct.unpack(">I", sealed[-4:])[0]:
         raise IntegrityError(f"record {name} failed its CRC-32 check")
-    if mac_key and not hmac.compare_digest(
-            hmac.digest(mac_key, tagged, "sha256")[:8], mac):
+    if mac_key and not ct.equal(hmac.digest(mac_key, tagged, "sha256")[:8], mac):
         raise IntegrityError(f"record {name} failed its MAC check")
     return payload
 

@@ -11,11 +11,10 @@
 
 from __future__ import annotations
 
-import hmac
-
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
+from kks_emulator.crypto import ct
 from kks_emulator.errors import InputError
 
 
@@ -101,7 +100,7 @@ def compute_arqc(session_key: bytes, data: bytes) -> bytes:
 
 def verify_arqc(session_key: bytes, data: bytes, arqc: bytes) -> bool:
     """Constant-time check of a cryptogram."""
-    return hmac.compare_digest(compute_arqc(session_key, data), bytes(arqc))
+    return ct.equal(compute_arqc(session_key, data), arqc)
 
 
 def compute_arpc(session_key: bytes, arqc: bytes, arc: bytes) -> bytes:
@@ -114,4 +113,4 @@ def compute_arpc(session_key: bytes, arqc: bytes, arc: bytes) -> bytes:
 
 def verify_arpc(session_key: bytes, arqc: bytes, arc: bytes, arpc: bytes) -> bool:
     """Constant-time check of an ARPC (method 1)."""
-    return hmac.compare_digest(compute_arpc(session_key, arqc, arc), bytes(arpc))
+    return ct.equal(compute_arpc(session_key, arqc, arc), arpc)

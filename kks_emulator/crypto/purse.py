@@ -16,7 +16,6 @@ signature whose bytes are not the canonical DER re-encoding of (r, s) (no BER, n
 
 from __future__ import annotations
 
-import hmac
 import struct
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from cryptography.hazmat.primitives.ciphers.algorithms import AES
 from cryptography.hazmat.primitives.cmac import CMAC
 
+from kks_emulator.crypto import ct
 from kks_emulator.errors import InputError
 
 CARD_ID_LEN = 9
@@ -87,7 +87,7 @@ def load_s3(load_key: bytes, card_id: bytes, nt_after: int, balance_after: int) 
 
 def mac_equal(a: bytes, b: bytes) -> bool:
     """Constant-time MAC comparison."""
-    return hmac.compare_digest(bytes(a), bytes(b))
+    return ct.equal(a, b)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,12 @@
 
 Rules (RELIABILITY.md §1.3): 6 digits, try counter decremented and committed *before* the
 comparison, reset only after a successful comparison, `63Cx` for a wrong PIN and `6983` once the
-counter is 0; comparisons with `hmac.compare_digest`; the verified flag is RAM only.
+counter is 0; comparisons with `hmac.compare_digest`, twice (`crypto.ct.equal`); the
+verified flag is RAM only.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import TYPE_CHECKING
 
 from kks_emulator.apdu import (
@@ -20,7 +20,7 @@ from kks_emulator.apdu import (
 )
 from kks_emulator.card import records
 from kks_emulator.card.sw import SwError
-from kks_emulator.crypto import emv
+from kks_emulator.crypto import ct, emv
 
 if TYPE_CHECKING:
     from kks_emulator.card.card import Card
@@ -50,7 +50,7 @@ def _check(card: Card, candidate: bytes) -> records.PinRecord | None:
     if rec.ptc == 0:
         raise SwError(SW_BLOCKED)
     card.commit({records.PIN: records.PinRecord(rec.ptl, rec.ptc - 1, rec.pin_bcd).encode()})
-    if not hmac.compare_digest(candidate, rec.pin_bcd):
+    if not ct.equal(candidate, rec.pin_bcd):
         card.s.pin_verified = False
         card.s.pin_failed = True
         raise SwError(SW_PIN_TRIES | (rec.ptc - 1))
@@ -99,7 +99,7 @@ def pin_unblock(card: Card, cmd: Command) -> bytes:
         raise SwError(SW_CONDITIONS)
     assert card.static is not None
     expected = emv.mac_alg3(card.static.mk_smi, unblock_mac_input(challenge))
-    if not hmac.compare_digest(expected, cmd.data):
+    if not ct.equal(expected, cmd.data):
         raise SwError(SW_SECURITY)
     rec = card.pin_record()
     card.commit({records.PIN: records.PinRecord(rec.ptl, rec.ptl, rec.pin_bcd).encode()})
