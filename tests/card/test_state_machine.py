@@ -32,7 +32,7 @@ class CardMachine(RuleBasedStateMachine):
         self.gpo_done = False
         self.ac_state = 0
         self.atc = 0
-        self.arpc = b""
+        self.arpc = bytes(8)
 
     def _deselect_state(self):
         self.verified = False
@@ -172,7 +172,7 @@ class CardMachine(RuleBasedStateMachine):
 
     @rule(good=st.booleans(), p1=st.sampled_from([0x00, 0x40]))
     def gac2(self, good, p1):
-        arpc = self.arpc if good else bytes(8)
+        arpc = self.arpc if good else b"\xEE" * 8
         r = self.t.gac(p1, b"00" + arpc + b"00" + bytes(9))
         if self.selected != "savings":
             assert r.sw in (0x6D00, 0x6E00)
