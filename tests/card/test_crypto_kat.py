@@ -209,3 +209,38 @@ def test_card_signature_and_certificate():
     other = IssuerKeys.test_issuer("BNI")
     with pytest.raises(purse.RecordError):
         purse.verify_certificate(cert_raw.data, other.ca_public_key)
+
+
+def _der(r_bytes: bytes, s_bytes: bytes) -> bytes:
+    body = b"\x02" + bytes((len(r_bytes),)) + r_bytes + b"\x02" + bytes((len(s_bytes),)) + s_bytes
+    return b"\x30" + bytes((len(body),)) + body
+
+
+def test_signature_encoding_edge_cases_rejected():
+    pub = purse.load_public_point(bytes.fromhex(CARD_POINT_HEX))
+    msg = bytes.fromhex(RECORD_HEX)
+    r, s = decode_dss_signature(bytes.fromhex(SIG_HEX))
+    rb, sb = r.to_bytes(33, "big"), s.to_bytes(33, "big")  # both have the top bit set
+    assert purse.verify(pub, msg, _der(rb, sb))
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    bad = [
+        _der(b"\x00" + rb, sb),  # extra leading zero (non-minimal INTEGER)
+        _der(rb[1:], sb),  # negative r (missing zero byte)
+        _der(b"\x00", sb),  # r = 0
+        _der(rb, b"\x01"),  # s = 1
+        _der(b"\x00" + n.to_bytes(32, "big"), sb),  # r = n
+        _der(rb, sb)[:-1],  # truncated
+        _der(rb, sb) + b"\x00",  # trailing byte
+        b"",
+    ]
+    for sig in bad:
+        assert not purse.verify(pub, msg, sig), sig.hex()
+    # (r, n - s) is a valid signature too: replay protection must not rely on signature bytes
+    high = encode_dss(r, n - s)
+    assert purse.verify(pub, msg, high)
+
+
+def encode_dss(r: int, s: int) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    return encode_dss_signature(r, s)
