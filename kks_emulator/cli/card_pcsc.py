@@ -97,17 +97,24 @@ class TearingCard:
 @click.option("--reinsert-after", type=click.FloatRange(min=0.45), default=0.6,
               show_default=True, hidden=True,
               help="After a power cut, seconds until the card is back in the reader.")
+@click.option("--no-fsync", is_flag=True,
+              help="Skip fsync on card writes: the file stays consistent if this process dies "
+                   "(temp file + rename), but an OS crash may roll back recent writes.")
+@click.option("--volatile", is_flag=True,
+              help="Serve a copy of CARD held in memory; every change is discarded at exit "
+                   "(for benchmarks and demos that must not touch the file).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not report connection events.")
 def serve(card_file: Path, vpcd_address: str | None, slot: int, protocol: str,
           insert_after: float | None, remove_after: float | None, test_rng: int | None,
-          tear_plan: str | None, reinsert_after: float, quiet: bool) -> None:
+          tear_plan: str | None, reinsert_after: float, no_fsync: bool, volatile: bool,
+          quiet: bool) -> None:
     """Serve card file CARD to pcscd as the reader "Virtual PCD 00 0<slot>" until stopped.
 
     Needs pcscd with the vsmartcard-vpcd driver. The card reconnects with back-off when pcscd
     restarts. SIGINT/SIGTERM stop it cleanly between commands; SIGUSR1 inserts the card and
     SIGUSR2 pulls it out. Power off and reset from PC/SC act like a real power cycle.
     """
-    from kks_emulator.card import Card, FileStore, PowerCut
+    from kks_emulator.card import Card, FileStore, MemoryStore, PowerCut
     from kks_emulator.transport.vpcd import VPCD_BASE_PORT, VPCD_HOST, VpcdServer
     from kks_emulator.transport.vpcd import parse_vpcd_address as parse_address
 
@@ -117,7 +124,9 @@ def serve(card_file: Path, vpcd_address: str | None, slot: int, protocol: str,
         if ":" not in vpcd_address:
             port = VPCD_BASE_PORT + slot
     plan = parse_tear_plan(tear_plan)
-    store = FileStore(card_file, create=False)
+    store = FileStore(card_file, create=False, fsync=not no_fsync)
+    if volatile:
+        store = MemoryStore(store.snapshot())
     rng = random.Random(test_rng).randbytes if test_rng is not None else None
     card = Card(store, rng=rng, protocol=protocol)
     served = TearingCard(card, plan) if plan else card
