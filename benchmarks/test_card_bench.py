@@ -5,7 +5,8 @@
   log, ECDSA signature), and the card's part of a terminal purchase (SELECT + VERIFY + PURCHASE).
 - `raw-sign`: ECDSA P-256 / SHA-256 of a 64-byte message, building the ECDSA context per call.
 
-The raw signature is also timed in-process (best of 7 x 2,000) so every benchmark stores
+The raw signature is also timed in-process (best of 7 x 2,000 before, best of 7 x 1,000 right
+after each benchmark; the faster figure is used) so every benchmark stores
 `ratio_to_raw_sign` (its median / raw sign) in extra_info. Goal (issue 2): a full offline purse
 purchase at most 3x one raw signature; the card side must stay well below that.
 """
@@ -65,6 +66,9 @@ def _card(pin_threshold: int) -> Card:
 
 
 def _report(benchmark, raw: float) -> None:
+    # re-time the raw signature right after the benchmark and keep the faster figure, so a
+    # burst of load on the shared machine during one measurement cannot flatter the ratio
+    raw = min(raw, min(timeit.repeat(raw_sign, number=1_000, repeat=7)) / 1_000)
     median = benchmark.stats.stats.median
     benchmark.extra_info["raw_sign_us"] = round(raw * 1e6, 2)
     benchmark.extra_info["ratio_to_raw_sign"] = round(median / raw, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
 from kks_emulator import tlv
@@ -34,12 +35,14 @@ def _entry(aid: bytes, label: bytes, priority: int) -> bytes:
                                              (0x87, bytes((priority,)))]))
 
 
+@cache
 def pse_fci() -> bytes:
     """FCI of the PSE: DF name, SFI of the directory file, language."""
     return tlv.encode(0x6F, tlv.encode(0x84, PSE_NAME) + tlv.encode(
         0xA5, tlv.encode_many([(0x88, bytes((DIRECTORY_SFI,))), (0x5F2D, b"iden")])))
 
 
+@cache
 def ppse_fci() -> bytes:
     """FCI of the PPSE: both applications in the FCI issuer discretionary data (BF0C)."""
     entries = b"".join(_entry(*a) for a in _APPS)
@@ -47,11 +50,13 @@ def ppse_fci() -> bytes:
                       + tlv.encode(0xA5, tlv.encode(0xBF0C, entries)))
 
 
+@cache
 def directory_record() -> bytes:
     """Record 1 of the PSE directory file: one entry (61) per application."""
     return tlv.encode(0x70, b"".join(_entry(*a) for a in _APPS))
 
 
+@cache
 def app_fci(aid: bytes, label: bytes, priority: int) -> bytes:
     """FCI of an application: DF name, label, priority, language."""
     prop = tlv.encode_many([(0x50, label), (0x87, bytes((priority,))), (0x5F2D, b"iden")])

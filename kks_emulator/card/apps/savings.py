@@ -9,6 +9,7 @@ CDOL2 and, if it verifies, records the ATC as the last online ATC (9F13).
 from __future__ import annotations
 
 import calendar
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from kks_emulator import tlv
@@ -27,6 +28,7 @@ from kks_emulator.crypto import emv
 
 if TYPE_CHECKING:
     from kks_emulator.card.card import Card
+    from kks_emulator.card.profile import StaticData
 
 AIP = bytes.fromhex("1800")  # cardholder verification + terminal risk management
 SFI = 1
@@ -53,8 +55,12 @@ def _bcd(s: str) -> bytes:
 
 def card_records(card: Card) -> dict[int, bytes]:
     """Records of SFI 1 (record number -> template 70)."""
-    st = card.static
-    assert st is not None
+    assert card.static is not None
+    return _records(card.static)
+
+
+@lru_cache(maxsize=16)
+def _records(st: StaticData) -> dict[int, bytes]:
     yy, mm = int(st.expiry[:2]), int(st.expiry[2:])
     last_day = calendar.monthrange(2000 + yy, mm)[1]
     track2 = f"{st.pan}D{st.expiry}2200000000000"
