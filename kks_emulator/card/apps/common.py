@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from kks_emulator.card.card import Card
 
 CHALLENGE_LEN = 8
+#: How many challenges of the session are remembered to refuse repeats.
+MAX_REMEMBERED = 1 << 16
 TAG_PTC = 0x9F17
 TAG_ATC = 0x9F36
 TAG_LAST_ONLINE_ATC = 0x9F13
@@ -40,6 +42,8 @@ def get_challenge(card: Card, cmd: Command) -> bytes:
                                                     and cmd.ne != CHALLENGE_LEN):
         raise SwError(SW_WRONG_LE | CHALLENGE_LEN)
     seen = card.s.seen_challenges
+    if len(seen) >= MAX_REMEMBERED:  # bounded RAM; 64-bit challenges from a CSPRNG anyway
+        seen.clear()
     challenge = card.random(CHALLENGE_LEN)
     while challenge in seen:  # never repeat within a session
         challenge = card.random(CHALLENGE_LEN)
