@@ -135,9 +135,10 @@ def compare(dir_a: str, dir_b: str, plot: str | None) -> None:
     a, b = read_kpis(Path(dir_a)), read_kpis(Path(dir_b))
     table = Table(title=f"{Path(dir_b).name} vs {Path(dir_a).name}")
     for col in ("kpi", "A", "B", "B - A", "change"):
-        table.add_column(col, justify="left" if col == "kpi" else "right")
+        table.add_column(col, justify="left" if col == "kpi" else "right", no_wrap=True)
     rel: list[tuple[str, float]] = []
-    for name in sorted(set(a) & set(b), key=lambda n: (n not in COMPARE_KPIS, n)):
+    rank = {n: i for i, n in enumerate(COMPARE_KPIS)}
+    for name in sorted(set(a) & set(b), key=lambda n: (rank.get(n, len(rank)), n)):
         va, vb = a[name], b[name]
         if va is None or vb is None:
             continue
@@ -147,7 +148,9 @@ def compare(dir_a: str, dir_b: str, plot: str | None) -> None:
             rel.append((name, pct))
         table.add_row(name, f"{va:,.6g}", f"{vb:,.6g}", f"{diff:+,.6g}",
                       "" if pct != pct else f"{pct:+.1f}%")
-    Console().print(table)
+    console = Console()
+    console.width = max(console.width, 110)  # KPI names stay whole when piped
+    console.print(table)
     target = Path(plot) if plot else Path(dir_b).parent / (
         f"compare_{Path(dir_a).name}_vs_{Path(dir_b).name}.png")
     _compare_plot(rel, target, Path(dir_a).name, Path(dir_b).name)
