@@ -106,6 +106,7 @@ class RecordingCard:
 @pytest.fixture
 def recording_server(pcscd) -> Iterator[tuple[VpcdServer, RecordingCard]]:
     """An in-thread server on vpcd slot 1 with a `RecordingCard`; stopped at the end."""
+    wait_for_reader(virtual_reader(1), present=False, timeout_s=10)  # a previous card is gone
     card = RecordingCard()
     server = VpcdServer(card, port=VPCD_BASE_PORT + 1)
     thread = threading.Thread(target=server.serve_forever, name="vpcd-slot1", daemon=True)
