@@ -55,6 +55,30 @@ def _q(values: list[float] | np.ndarray, q: float) -> float:
     return float(np.quantile(arr, q)) if len(arr) else float("nan")
 
 
+def time_in_state(ctx: Context) -> dict[str, float]:
+    """Mean days a proposal spent in each pipeline state (finished stays only).
+
+    Unlike the queue waits of the pools this includes waiting for the monthly musdes, Bupati
+    sign-off and decree, and the whole of issuance: it is where lead time goes.
+    """
+    tr = ctx.props.transitions
+    if not tr:
+        return {}
+    arr = np.array(tr, dtype=np.float64)
+    order = np.lexsort((arr[:, 2], arr[:, 0]))  # by proposal, then time (stable)
+    arr = arr[order]
+    same = arr[1:, 0] == arr[:-1, 0]
+    dur = arr[1:, 2] - arr[:-1, 2]
+    state = arr[:-1, 1].astype(np.int64)[same]
+    dur = dur[same]
+    out = {}
+    for s in PIPELINE:
+        d = dur[state == s]
+        if len(d):
+            out[STATES[s]] = float(d.mean())
+    return out
+
+
 def furthest(ctx: Context) -> np.ndarray:
     """Per proposal, the furthest pipeline state reached (failures map to where they failed)."""
     st = np.asarray(ctx.props.state, dtype=np.int64)
@@ -125,6 +149,12 @@ def kpis(res: ModelResult) -> dict[str, Any]:
         k[f"wait_{s}_p90_days"] = _q(mon.waits[s], 0.9) if mon.waits[s] else 0.0
         servers = mon.servers[s]
         k[f"utilisation_{s}"] = min(1.0, mon.work[s] / (servers * wd)) if servers and wd else 0.0
+    for name, days in time_in_state(ctx).items():
+        k[f"time_in_{name}_mean_days"] = days
+    open_hours = (ctx.p["disbursement"]["close_hour"] - ctx.p["disbursement"]["open_hour"]) / 24
+    agents = mon.servers["redeem"]
+    k["utilisation_agents"] = (min(1.0, mon.work["redeem"] / (agents * wd * open_hours))
+                               if agents and wd else 0.0)
     tg = targeting(ctx)
     k["inclusion_error"] = tg["inclusion_error_bpnt"]
     k["exclusion_error"] = tg["exclusion_error_bpnt"]

@@ -48,11 +48,17 @@ def plot_funnel(summary: dict, path: Path) -> None:
         _save(fig, path)
 
 
-def plot_lead_time(props, path: Path) -> None:
-    """Histograms of proposal -> DTKS, -> first credit, -> first redemption (days)."""
+def plot_lead_time(props, kpi: dict, path: Path) -> None:
+    """Histograms of proposal -> DTKS, -> first credit, -> first redemption (days), and the
+    mean days spent in each stage (where the lead time goes)."""
     t0 = np.asarray(props.t_arrive)
     with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, (ax, a2) = plt.subplots(2, 1, figsize=(7, 6.5), height_ratios=(3, 2))
+        stages = [k[len("time_in_"):-len("_mean_days")] for k in kpi
+                  if k.startswith("time_in_") and kpi[k] is not None]
+        a2.barh(stages[::-1], [kpi[f"time_in_{s}_mean_days"] for s in stages][::-1],
+                color="#3b6ea5")
+        a2.set_xlabel("mean days spent in the stage (batch waits included)")
         bins = np.arange(0, 370, 10)
         for label, t, color in (("in DTKS", props.t_dtks, "#999999"),
                                 ("first credit", props.t_credit, "#3b6ea5"),
@@ -141,7 +147,7 @@ def write(res, kpi: dict[str, Any], summary: dict, out: Path) -> None:
     plots.mkdir()
     ctx = res.ctx
     plot_funnel(summary, plots / "funnel.png")
-    plot_lead_time(ctx.props, plots / "lead_time.png")
+    plot_lead_time(ctx.props, kpi, plots / "lead_time.png")
     plot_queues(ctx.mon.samples, kpi, plots / "queues.png")
     plot_deciles(summary, kpi, plots / "deciles.png")
     plot_money(ctx.mon.months, ctx.frame.weight, plots / "money.png")

@@ -57,9 +57,15 @@ STAGES: tuple[str, ...] = ("verval", "siks", "dinsos", "kemensos", "burekol", "p
 
 
 class Proposals:
-    """The per-proposal table, as plain lists (scalar access from processes is fastest)."""
+    """The per-proposal table, as plain lists (scalar access from processes is fastest).
 
-    def __init__(self) -> None:
+    Every state change is also logged as ``(proposal, state, time)`` in `transitions`, so the
+    time spent in each stage (batch waits included) can be measured afterwards.
+    """
+
+    def __init__(self, env: simpy.Environment | None = None) -> None:
+        self.env = env
+        self.transitions: list[tuple[int, int, float]] = []
         self.row: list[int] = []        # registry row of the household
         self.source: list[int] = []     # SOURCE_KEYS value
         self.serial: list[int] = []     # index within its source (for per-entity CRN)
@@ -79,11 +85,13 @@ class Proposals:
             return
         if state > cur:
             self.state[i] = state
+            self.transitions.append((i, state, self.env.now if self.env else float("nan")))
 
     def fail(self, i: int, state: int) -> None:
         """End proposal *i* in failure *state* unless it already reached its first redemption."""
         if self.state[i] != S["redeemed"]:
             self.state[i] = state
+            self.transitions.append((i, state, self.env.now if self.env else float("nan")))
 
     def add(self, row: int, source: int, serial: int, t: float) -> int:
         """Append a proposal in state prelist and return its index."""
@@ -96,6 +104,7 @@ class Proposals:
         self.t_dtks.append(nan)
         self.t_credit.append(nan)
         self.t_redeem.append(nan)
+        self.transitions.append((len(self.row) - 1, S["prelist"], t))
         return len(self.row) - 1
 
 

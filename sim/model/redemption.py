@@ -125,6 +125,7 @@ def _visit(ctx: Context, row: int, service_days: float, agent: Agent, first: boo
     if agent.stock is not None and agent.stock <= 0:
         mon.count("stockout_waits")
     yield from agent.visit(service_days, mon.redeem_wait_days)
+    mon.work["redeem"] += service_days
     mon.count("visits")
     if first:
         i = ctx.proposal_of_row.get(row, -1)

@@ -11,7 +11,7 @@ import simpy
 
 from sim import calendar as _calendar
 from sim.model import churn, frame, issuance, penetapan, redemption, registration, verification
-from sim.model.context import STAGES, Context, Stage
+from sim.model.context import STAGES, Context, Proposals, Stage
 from sim.model.engine import Engine, params_from, quotas
 from sim.scenario import Scenario
 from sim.streams import Streams
@@ -52,7 +52,7 @@ def build(scen: Scenario) -> Context:
                           p["calendar"]["weekend"], p["calendar"]["holidays"])
     env = simpy.Environment()
     ctx = Context(env=env, cal=cal, streams=Streams(p["scenario"]["seed"]), p=p,
-                  registry=registry, frame=fr)
+                  registry=registry, frame=fr, props=Proposals(env))
     n = len(registry)
     ctx.card_active = np.zeros(n, dtype=bool)
     ctx.log_c = np.log(np.maximum(registry["consumption"].astype(np.float64), 1.0))
