@@ -184,7 +184,10 @@ class VpcdServer:
                 try:
                     sock = socket.create_connection((self.host, self.port), timeout=1.0)
                 except OSError as exc:
-                    log.debug("vpcd %s:%d not reachable: %s", self.host, self.port, exc)
+                    if delay == self.backoff[0]:  # once per outage, not at every retry
+                        self._on_event(f"vpcd at {self.host}:{self.port} not reachable "
+                                       f"({exc.strerror or exc}); is pcscd running with "
+                                       "vsmartcard-vpcd? retrying with back-off")
                     self._stop.wait(delay)
                     delay = min(delay * 2, self.backoff[1])
                     continue
