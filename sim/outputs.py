@@ -185,7 +185,8 @@ def kpis(res: ModelResult) -> dict[str, Any]:
     for name in ("sanggah_received", "sanggah_upheld", "sanggah_rejected",
                  "sanggah_dismissed_late", "pbi_needs_care", "pbi_reactivated_quick",
                  "pbi_reproposed", "accounts_opened", "cards_printed", "cards_activated",
-                 "cards_returned", "burekol_failed", "graduations"):
+                 "cards_returned", "burekol_failed", "graduations", "status_checks_app",
+                 "status_checks_operator"):
         k[name] = round(mon.counts.get(name, 0) * w)
     k["pbi_quick_days_mean"] = float(np.mean(ctx.pbi_quick_days)) if ctx.pbi_quick_days else 0.0
     st = np.asarray(props.state, dtype=np.int64)

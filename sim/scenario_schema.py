@@ -181,6 +181,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                       lo=0),
         "pbi_window_months": Key("int", "months of inactivity allowing quick reactivation", lo=0),
     },
+    "status": {
+        "checks_per_proposal_month": Key("float", "status checks per open proposal per month "
+                                         "(Cek Bansos app, site or village operator)", lo=0),
+        "app_share": Key("prob", "share of checks made in the app or on the site (no staff)"),
+        "operator_days": Key("float", "village-operator days per check in SIKS-NG", lo=0),
+    },
     "programmes": {
         "bpnt_share": Key("prob", "Sembako/BPNT KPM as a share of households"),
         "pkh_share": Key("prob", "PKH KPM as a share of households"),

@@ -41,6 +41,7 @@ STREAM_KEYS: dict[str, int] = {
     "graduation": 52,        # welfare improves
     "pbi": 53,               # KIS PBI reactivation
     "ewarong.validation": 60,  # M/M/c validity runs (tests, benchmarks)
+    "status": 61,            # status checks by NIK / name (Cek Bansos, village operator)
 }
 
 #: sub-keys for the four proposal sources, so each source has its own per-entity draws.

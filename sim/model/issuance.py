@@ -151,6 +151,7 @@ def issue(ctx: Context, row: int):
             ctx.issuing.discard(row)
             if i >= 0:
                 ctx.props.fail(i, S["burekol_failed"])
+                ctx.proposal_of_row.pop(row, None)
             return
         yield env.timeout(iss["burekol_retry_days"])
     reg["bank"][row] = bank
@@ -175,6 +176,7 @@ def issue(ctx: Context, row: int):
             ctx.issuing.discard(row)
             if i >= 0:
                 ctx.props.fail(i, S["card_returned"])
+                ctx.proposal_of_row.pop(row, None)
             return
     ctx.card_active[row] = True
     ctx.issuing.discard(row)

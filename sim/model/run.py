@@ -10,7 +10,16 @@ import numpy as np
 import simpy
 
 from sim import calendar as _calendar
-from sim.model import churn, frame, issuance, penetapan, redemption, registration, verification
+from sim.model import (
+    churn,
+    frame,
+    issuance,
+    penetapan,
+    redemption,
+    registration,
+    status,
+    verification,
+)
 from sim.model.context import STAGES, Context, Proposals, Stage
 from sim.model.engine import Engine, params_from, quotas
 from sim.scenario import Scenario
@@ -83,6 +92,7 @@ def build(scen: Scenario) -> Context:
         env.process(redemption.restocking(ctx))
     env.process(churn.sanggah(ctx))
     env.process(churn.pbi_lapses(ctx, flow))
+    env.process(status.checks(ctx))
     env.process(_sampler(ctx))
     return ctx
 

@@ -68,9 +68,10 @@ def check_conservation(res) -> None:
         if credited:
             assert p.t_credit[i] >= p.t_dtks[i] >= p.t_arrive[i]
         assert s in TERMINAL or s in PIPELINE
-    # open proposals are exactly those not finished
+    # open proposals are exactly those not finished (or credited, awaiting first redemption)
     for row, i in ctx.proposal_of_row.items():
         assert p.row[i] == row
+        assert p.state[i] not in TERMINAL or p.state[i] == S["credited"], STATES[p.state[i]]
     # arrivals recorded = proposals counted per source
     arrived = sum(v for n, v in ctx.mon.counts.items() if n.startswith("proposals_"))
     assert arrived == len(p)
