@@ -255,6 +255,15 @@ class VpcdServer:
                 self._on_event(f"power cut during a command ({exc}): card pulled, back in "
                                f"{self.reinsert_after_s:g} s")
                 return
+            if reply is not None and not reply:
+                # A card that answers nothing is mute. A zero-length frame would wedge vpcd
+                # (see the module docstring), so treat it like a card that stopped responding:
+                # drop the connection; the PC/SC caller sees the card gone.
+                self._inserted = False
+                self.schedule(self.reinsert_after_s, insert=True)
+                self._on_event(f"card gave an empty answer: pulled, back in "
+                               f"{self.reinsert_after_s:g} s")
+                return
             if reply is not None:
                 sock.sendall(_LEN.pack(len(reply)) + reply)
 

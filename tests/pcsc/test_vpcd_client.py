@@ -228,3 +228,30 @@ def test_one_byte_payload_that_is_no_control_code_is_answered_as_an_apdu(served)
     fake.send(b"\xae")
     assert fake.recv() == b"\xae\x90\x00", "vpcd would wait forever for this answer"
     assert card.calls == ["on", "apdu"]
+
+
+def test_an_empty_card_answer_drops_the_connection_instead_of_wedging_vpcd():
+    """vpcd blocks forever on a zero-length frame; a mute card is pulled and comes back."""
+
+    class MuteCard(RecordingCard):
+        def transmit(self, apdu: bytes) -> bytes:
+            super().transmit(apdu)
+            return b""
+
+    port = _free_port()
+    fake = FakeVpcd(port)
+    server = VpcdServer(MuteCard(), port=port, backoff=(0.01, 0.05), reinsert_after_s=0.2)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        fake.accept()
+        fake.send(bytes([CTRL_ON]))
+        fake.send(bytes.fromhex("80500000"))
+        assert fake.conn.recv(2) == b"", "no zero-length frame: the connection is closed"
+        fake.conn.close()
+        fake.accept()  # back in the reader after reinsert_after_s
+        _wait_for(lambda: server.stats.connections == 2)
+    finally:
+        server.stop()
+        thread.join(5)
+        fake.close()
