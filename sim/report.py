@@ -90,7 +90,7 @@ def plot_queues(samples: list, kpi: dict, path: Path) -> None:
         a1.set_yscale("symlog")
         a1.set_title("Queues over time (working days, midday)")
         a1.legend(ncol=4, fontsize=7)
-        names = [s for s in STAGES if f"utilisation_{s}" in kpi]
+        names = [s for s in (*STAGES, "agents") if f"utilisation_{s}" in kpi]
         a2.bar(names, [kpi[f"utilisation_{s}"] for s in names], color="#3b6ea5")
         a2.set_ylim(0, 1)
         a2.set_ylabel("utilisation")
