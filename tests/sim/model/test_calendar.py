@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from sim.calendar import build
 from sim.model.run import horizon_days
 
@@ -41,3 +44,22 @@ def test_nth_working_day_of_month() -> None:
 def test_horizon_clamps_to_month_end() -> None:
     assert horizon_days(dt.date(2025, 1, 31), 1) == 28
     assert horizon_days(dt.date(2025, 1, 1), 12) == 365
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.floats(0, 300), work=st.floats(0, 40),
+       holidays=st.lists(st.integers(0, 360), max_size=20))
+def test_add_working_spends_exactly_the_work_on_working_days(start, work, holidays) -> None:
+    cal = build(dt.date(2025, 1, 1), 365, (6, 7),
+                [dt.date(2025, 1, 1) + dt.timedelta(days=h) for h in holidays])
+    end = cal.add_working(start, work)
+    assert end >= start
+    # the working time inside [start, end] equals the work asked for
+    t0 = cal.next_working(start)
+    spent = 0.0
+    d = int(t0)
+    while d < end:
+        if cal.is_working(d):
+            spent += min(end, d + 1) - max(t0, d)
+        d += 1
+    assert abs(spent - work) < 1e-6 or (work == 0 and spent == 0)
