@@ -79,7 +79,7 @@ def plot_lead_time(props, kpi: dict, path: Path) -> None:
 def plot_queues(samples: list, kpi: dict, path: Path) -> None:
     """Queue length per stage over time (top) and utilisation per stage (bottom)."""
     with plt.rc_context(_RC):
-        fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), height_ratios=(2, 1))
+        fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 7), height_ratios=(3, 2))
         for s in STAGES:
             pts = [(x[0], x[2]) for x in samples if x[1] == s]
             if pts:
@@ -90,10 +90,21 @@ def plot_queues(samples: list, kpi: dict, path: Path) -> None:
         a1.set_yscale("symlog")
         a1.set_title("Queues over time (working days, midday)")
         a1.legend(ncol=4, fontsize=7)
-        names = [s for s in (*STAGES, "agents") if f"utilisation_{s}" in kpi]
-        a2.bar(names, [kpi[f"utilisation_{s}"] for s in names], color="#3b6ea5")
-        a2.set_ylim(0, 1)
-        a2.set_ylabel("utilisation")
+        for s in STAGES:
+            pts = [(x[0], x[3] / x[4]) for x in samples if x[1] == s and x[4] > 0]
+            if not pts:
+                continue
+            d, u = (np.asarray(v, dtype=np.float64) for v in zip(*pts, strict=True))
+            week = d // 7
+            weeks = np.unique(week)
+            mean = np.array([u[week == w].mean() for w in weeks])
+            overall = kpi.get(f"utilisation_{s}", kpi.get("utilisation_agents", 0.0))
+            a2.plot(weeks * 7, mean, linewidth=1, label=f"{s} ({overall:.0%} overall)")
+        a2.set_ylim(0, 1.05)
+        a2.set_xlabel("day")
+        a2.set_ylabel("busy / servers (weekly mean)")
+        a2.set_title("Utilisation over time (midday samples)")
+        a2.legend(ncol=4, fontsize=6)
         fig.tight_layout()
         _save(fig, path)
 

@@ -6,8 +6,9 @@ code order). Queues must see a real unit's load, so below fraction 0.5 registry 
 into *virtual* desa, kecamatan and kab/kota: as many units as the real territory has times the
 fraction, each a run of consecutive rows of equal size, so a virtual desa holds about a real
 desa's households and a virtual kab/kota a real kab/kota's, and each gets a real unit's staff.
-At fraction >= 0.5 the real units are used. Only the national pools (Kemensos, the card printer)
-are scaled by the fraction (`context.Stage`).
+At fraction >= 0.5 the real units are used. The national pools (Kemensos, the card printer)
+serve the whole country, so they are scaled by the simulated share of the country's households
+(`national_share`, `context.Stage`): one kab/kota competes with everyone else's proposals.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Frame:
     households: int            # registry rows simulated
     fraction: float            # households / real_households (the scenario's fraction)
     weight: float              # real households per simulated one
+    national_share: float      # simulated households / households of the whole country
     vdesa: np.ndarray          # int32 per registry row: virtual desa
     n_vdesa: int
     vkec: np.ndarray           # int32 per registry row: virtual kecamatan
@@ -80,6 +82,8 @@ def build(scen: Scenario) -> tuple[Frame, Registry]:
     vkab, n_vkab = _virtual(kab, regs.n_kabkota, len(rows), t["fraction"])
     frame = Frame(kab_rows=rows, real_households=real, households=households,
                   fraction=households / real, weight=real / households,
+                  national_share=households / (int(regs.kabkota_population.sum())
+                                               / t["household_size"]),
                   vdesa=vdesa, n_vdesa=n_vdesa, vkec=vkec, vkab=vkab, n_vkab=n_vkab)
     return frame, registry
 

@@ -70,7 +70,7 @@ class Printer:
         cal = ctx.cal
         self.outages = sorted((cal.day_of(o["start"]), cal.day_of(o["end"]) + 1)
                               for o in iss["printer_outages"])
-        self.rate = ctx.p["capacity"]["printer_cards_per_day"] * ctx.frame.fraction
+        self.rate = ctx.p["capacity"]["printer_cards_per_day"] * ctx.frame.national_share
         ctx.mon.servers["printing"] += 1
 
     def order(self):

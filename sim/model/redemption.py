@@ -12,7 +12,7 @@ Channels (``disbursement.channel``):
   food packages restocked every ``restock_every`` working days; a KPM who finds no stock comes
   back after the next restock. PKH-only households cash out at an ATM (not queued);
 * ``pos``: PT Pos pays cash at community points on ``pos_pay_days`` scheduled days, by paying
-  officers per kecamatan (scaled by the fraction);
+  officers per (virtual) kecamatan;
 * ``bank``: cash-out at ATM or branch; a KPM who has not collected within ``bank_collect_days``
   is paid by PT Pos instead (Kemensos 2023 rule).
 

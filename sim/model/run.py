@@ -70,7 +70,7 @@ def build(scen: Scenario) -> Context:
     ctx.frame_z = (ctx.log_c - float(ctx.log_c.mean())) / sd
     ctx.row_draws = issuance.row_draws(ctx)
     ctx.national["kemensos"] = Stage(ctx, "kemensos", p["capacity"]["kemensos_officers"],
-                                     fr.fraction)
+                                     fr.national_share)
     ctx.printer = issuance.Printer(ctx)
     ctx.agents = redemption.Agents(ctx)
     from sim import regions
