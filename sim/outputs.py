@@ -117,6 +117,37 @@ def targeting(ctx: Context) -> dict[str, Any]:
     return out
 
 
+def by_province(ctx: Context) -> dict[str, dict[str, Any]]:
+    """Per province: households and BPNT recipients (territory totals), BPNT errors.
+
+    The target group is defined nationally (the poorest households of the whole simulated
+    territory), so a province's exclusion error is the share of its nationally-poorest
+    households not receiving.
+    """
+    reg, regs = ctx.registry, regions.load()
+    n = len(reg)
+    w = ctx.frame.weight
+    order = np.argsort(ctx.log_c, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    target = rank < round(ctx.p["programmes"]["bpnt_share"] * n)
+    rec = (reg["programmes"] & PROG_BPNT) != 0
+    prov = reg["province"].astype(np.int64)
+    out: dict[str, dict[str, Any]] = {}
+    for p in np.unique(prov).tolist():
+        m = prov == p
+        r, t = rec & m, target & m
+        out[f"{int(regs.province_code[p]):02d}"] = {
+            "households": round(int(m.sum()) * w),
+            "recipients_bpnt": round(int(r.sum()) * w),
+            "inclusion_error_bpnt": _clean(float((r & ~target).sum() / r.sum()) if r.any()
+                                           else 0.0),
+            "exclusion_error_bpnt": _clean(float((t & ~rec).sum() / t.sum()) if t.any()
+                                           else 0.0),
+        }
+    return out
+
+
 def kpis(res: ModelResult) -> dict[str, Any]:
     """Every KPI of the run, as name -> value (floats rounded for stable text output)."""
     ctx = res.ctx
@@ -337,7 +368,8 @@ def write(res: ModelResult, out: Path) -> dict[str, Any]:
         summary = {"scenario": res.scenario.name,
                    "question": res.scenario["scenario"]["question"],
                    "kpis": k, "funnel": flow_table(res.ctx),
-                   "decile_coverage": tg["decile_coverage"], "counts": dict(sorted(
+                   "decile_coverage": tg["decile_coverage"],
+                   "by_province": by_province(res.ctx), "counts": dict(sorted(
                        res.ctx.mon.counts.items()))}
         (tmp / "summary.json").write_text(_dump(summary), encoding="utf-8")
         buf = io.StringIO()

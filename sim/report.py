@@ -165,6 +165,10 @@ def write(res, kpi: dict[str, Any], summary: dict, out: Path) -> None:
     scen = res.scenario
     rows = "\n".join(f"<tr><td>{html.escape(k)}</td><td>{'' if v is None else html.escape(str(v))}"
                      "</td></tr>" for k, v in kpi.items())
+    prov_rows = "\n".join(
+        f"<tr><td>{code}</td><td>{v['households']:,}</td><td>{v['recipients_bpnt']:,}</td>"
+        f"<td>{v['inclusion_error_bpnt']}</td><td>{v['exclusion_error_bpnt']}</td></tr>"
+        for code, v in summary.get("by_province", {}).items())
     imgs = "\n".join(
         f'<h2>{name.replace("_", " ")}</h2><img alt="{name}" src="data:image/png;base64,'
         f'{base64.b64encode((plots / f"{name}.png").read_bytes()).decode()}">' for name in PLOTS)
@@ -185,6 +189,10 @@ Money and counts are territory totals (simulated values times {ctx.frame.weight:
 {imgs}
 <h2>KPIs</h2>
 <table>{rows}</table>
+<h2>By province (BPNT; target group defined over the whole territory)</h2>
+<table><tr><td>province</td><td>households</td><td>recipients</td><td>inclusion error</td>
+<td>exclusion error</td></tr>
+{prov_rows}</table>
 </body></html>
 """
     (out / "report.html").write_text(doc, encoding="utf-8")
