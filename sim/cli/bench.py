@@ -1,0 +1,323 @@
+"""`kks bench monthly`: time the monthly penetapan + disbursement and compare it, in one run, with
+the plain-Python reference (on a sample), the DuckDB peer (results asserted equal) and a memory
+bandwidth floor (one streaming pass over the columns a cycle touches).
+
+The measuring function `measure_monthly` returns a dict (the `--json` output); the command prints
+it. Large runs should use the glibc settings of PERF_BASELINES.md §1 (no mmap for big blocks):
+the command re-executes itself with them unless `--no-malloc-env` is given or they are set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from kks_emulator.errors import InputError
+
+MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "68719476736",
+              "MALLOC_TOP_PAD_": "1073741824", "OMP_NUM_THREADS": "1",
+              "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+STEPS = ("validate", "dedupe", "rank", "select", "disburse")
+#: goals of issue 3 for the national cycle
+GOAL_SECONDS, GOAL_RSS_GIB, GOAL_VS_DUCKDB, GOAL_VS_FLOOR = 5.0, 8.0, 5.0, 10.0
+
+
+def peak_rss_gib() -> float:
+    """Peak resident set size of this process so far, GiB (Linux ru_maxrss is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def sample(registry, rows: int):
+    """Every k-th household (all kab/kota represented), at most `rows`, as a new registry."""
+    from sim.registry import Registry
+
+    n = len(registry)
+    step = max(n // max(rows, 1), 1)
+    return Registry({c: np.ascontiguousarray(registry[c][::step][:rows]) for c in registry},
+                    dict(registry.meta))
+
+
+def streaming_floor(registry, ledger, repeats: int = 3) -> dict:
+    """Seconds of one pass that reads every column a cycle reads and rewrites those it writes."""
+    read = ["nik", "kk", "kabkota", "size", "n_pregnant", "n_early_child", "n_sd", "n_smp",
+            "n_sma", "n_disabled", "n_elderly", "earns_umr", "pmt_score", "status"]
+    write = [registry["desil"], registry["programmes"], registry["balance"],
+             registry["unspent_months"], ledger.last_credit, ledger.last_settled]
+
+    def words(a: np.ndarray) -> np.ndarray:
+        flat = a.reshape(-1).view(np.uint8)
+        return flat[: len(flat) // 8 * 8].view(np.uint64)
+
+    nbytes = sum(registry[c].nbytes for c in read) + 2 * sum(a.nbytes for a in write)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        acc = np.uint64(0)
+        for c in read:
+            acc ^= np.bitwise_xor.reduce(words(registry[c]))
+        for a in write:
+            w = words(a)
+            np.bitwise_xor(w, np.uint64(0), out=w)
+        times.append(time.perf_counter() - t)
+    sec = statistics.median(times)
+    return {"seconds": sec, "bytes": nbytes, "gb_per_s": nbytes / sec / 1e9}
+
+
+def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: int = 1,
+                    cycles: int = 4, churn: float = 0.01, reference_rows: int = 20_000,
+                    duckdb_rows: int | None = None, duckdb_threads: int = 2,
+                    floor: bool = True, progress=None) -> dict:
+    """The whole benchmark; see the module docstring. `progress(msg)` reports as it goes."""
+    from sim import changes, disburse, monthly, population, reference
+    from sim import registry as reg_io
+    from sim.params import params_for
+
+    say = progress or (lambda msg: None)
+    out: dict = {"households": households, "seed": seed, "cycles": cycles, "churn": churn}
+    t = time.perf_counter()
+    if registry_dir is not None:
+        reg = reg_io.load(registry_dir)
+        out["households"] = households = len(reg)
+        out["registry"] = {"source": str(registry_dir)}
+    else:
+        reg = population.generate(households, seed)
+        out["registry"] = {"source": "generated"}
+    out["registry"]["seconds"] = time.perf_counter() - t
+    say(f"registry of {households:,} households ready in {out['registry']['seconds']:.1f} s")
+    params = params_for(reg)
+    records = max(int(households * churn), 1)
+    periods = list(range(300, 300 + cycles + 1))
+
+    # the engine: a first full decree (builds the state), then `cycles` timed cycles
+    steps: list[dict] = []
+    state = monthly.MonthlyState()
+    ledger = disburse.Ledger.open(reg)
+    for i, period in enumerate(periods):
+        batch = changes.random_batch(reg, records, seed * 1000 + i)
+        t0 = time.perf_counter()
+        res = monthly.run_month(reg, batch, params, period, state)
+        t1 = time.perf_counter()
+        dres = disburse.disburse(reg, ledger, params, period, seed)
+        t2 = time.perf_counter()
+        row = {k: res.timings.get(k, 0.0) for k in STEPS[:-1]}
+        row.update(disburse=t2 - t1, cycle=t2 - t0)
+        steps.append(row)
+        say(f"cycle {i} ({'first, full checks' if i == 0 else 'steady'}): {t2 - t0:.2f} s "
+            f"{ {k: round(v, 3) for k, v in row.items()} }")
+        if i == len(periods) - 1:
+            out["recipients"] = res.recipients
+            out["dtks"] = res.dtks
+            out["credited"] = dres.credited
+    timed = steps[1:]
+    out["first_decree_seconds"] = steps[0]["cycle"]
+    out["steps"] = {}
+    for k in (*STEPS, "cycle"):
+        med = statistics.median(r[k] for r in timed)
+        out["steps"][k] = {"median_s": med, "households_per_s": households / med if med else None}
+    out["cycle_seconds"] = out["steps"]["cycle"]["median_s"]
+    out["peak_rss_gib_engine"] = peak_rss_gib()
+
+    if floor:
+        out["floor"] = streaming_floor(reg, ledger)
+        out["floor"]["cycle_over_floor"] = out["cycle_seconds"] / out["floor"]["seconds"]
+        say(f"streaming floor {out['floor']['seconds']:.3f} s "
+            f"({out['floor']['gb_per_s']:.1f} GB/s)")
+    del ledger, state
+
+    # the reference on a sample: per-household time, and equality with numpy on that sample
+    if reference_rows:
+        base = sample(reg, reference_rows)
+        out["reference"] = _compare_reference(base, reference, seed, periods[:3], churn)
+        out["reference"]["ratio_per_household"] = (
+            out["reference"]["seconds_per_household"] / (out["cycle_seconds"] / households))
+        say(f"reference: {out['reference']['seconds_per_household'] * 1e6:.1f} µs/household, "
+            f"{out['reference']['ratio_per_household']:.0f}x the engine")
+
+    if duckdb_rows is None:
+        duckdb_rows = households if households <= 20_000_000 else 10_000_000
+    if duckdb_rows:
+        out["duckdb"] = _compare_duckdb(reg, duckdb_rows, seed, periods, churn, duckdb_threads,
+                                        households, out["cycle_seconds"], say)
+    return out
+
+
+def _compare_reference(base, reference, seed: int, periods: list[int], churn: float) -> dict:
+    """Time the reference cycles on `base` and assert numpy gives the same on a copy."""
+    from sim import changes, disburse, monthly
+    from sim.params import params_for
+
+    params = params_for(base)
+    a, b = base.copy(), base.copy()
+    state = monthly.MonthlyState()
+    la, lb = disburse.Ledger.open(a), disburse.Ledger.open(b)
+    ref_s = []
+    for i, period in enumerate(periods):
+        batch = changes.random_batch(b, max(int(len(b) * churn), 1), seed * 7 + i)
+        t = time.perf_counter()
+        rb = reference.run_month(b, batch, params, period)
+        db = reference.disburse(b, lb, params, period, seed)
+        ref_s.append(time.perf_counter() - t)
+        ra = monthly.run_month(a, batch, params, period, state)
+        da = disburse.disburse(a, la, params, period, seed)
+        if ra.counters() != rb.counters() or da.counters() != db.counters() or any(
+                not np.array_equal(a[c], b[c], equal_nan=True) for c in a.columns):
+            raise InputError(f"reference and numpy disagree on the sample (period {period})")
+    sec = statistics.median(ref_s[1:] or ref_s)
+    return {"households": len(base), "seconds_per_cycle": sec,
+            "seconds_per_household": sec / len(base), "identical": True}
+
+
+def _compare_duckdb(reg, rows: int, seed: int, periods: list[int], churn: float,
+                    threads: int, households: int, cycle_s: float, say) -> dict:
+    """DuckDB on `rows` households (the registry itself when rows >= its size, else an every-k-th
+    sample), numpy on the same rows; results asserted identical; seconds per steady cycle."""
+    from sim import changes, disburse, monthly
+    from sim.duckdb_peer import DuckPeer
+    from sim.params import params_for
+
+    # both start from the registry as the timed cycles left it (a valid decree state)
+    base = sample(reg, rows) if rows < len(reg) else reg.copy()
+    params = params_for(base)
+    mine = base.copy()
+    t = time.perf_counter()
+    peer = DuckPeer(base, params, threads=threads)
+    load_s = time.perf_counter() - t
+    del base
+    state = monthly.MonthlyState()
+    ledger = disburse.Ledger.open(mine)
+    duck_s, np_s = [], []
+    for i, period in enumerate(periods[:3]):
+        batch = changes.random_batch(mine, max(int(len(mine) * churn), 1), seed * 13 + i)
+        t = time.perf_counter()
+        theirs = peer.run_month(batch, period)
+        d_theirs = peer.disburse(period, seed)
+        duck_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ours = monthly.run_month(mine, batch, params, period, state)
+        d_ours = disburse.disburse(mine, ledger, params, period, seed)
+        np_s.append(time.perf_counter() - t)
+        d_theirs.pop("seconds")
+        if ours.counters() != theirs.counters() or d_ours.counters() != d_theirs:
+            raise InputError(f"DuckDB and numpy disagree (period {period})")
+        cols = peer.columns()
+        for name in ("status", "desil", "programmes", "balance", "unspent_months"):
+            if not np.array_equal(cols[name], mine[name]):
+                raise InputError(f"DuckDB and numpy disagree on {name} (period {period})")
+        say(f"duckdb cycle {i}: {duck_s[-1]:.2f} s (numpy {np_s[-1]:.2f} s), identical")
+    d_med = statistics.median(duck_s[1:])
+    n_med = statistics.median(np_s[1:])
+    n = len(mine)
+    return {"households": n, "threads": threads, "load_s": load_s, "seconds_per_cycle": d_med,
+            "numpy_same_rows_seconds": n_med, "identical": True,
+            "ratio_same_rows": d_med / n_med,
+            "ratio_per_household": (d_med / n) / (cycle_s / households)}
+
+
+def _reexec_with_malloc_env() -> None:
+    """Restart this command with the glibc settings if they are missing (real CLI runs only)."""
+    if os.environ.get("MALLOC_MMAP_MAX_") is not None or os.environ.get("KKS_BENCH_REEXEC"):
+        return
+    if Path(sys.argv[0]).name != "kks":
+        return
+    env = dict(os.environ, **MALLOC_ENV, KKS_BENCH_REEXEC="1")
+    os.execve(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]], env)
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks of the monthly hot path."""
+
+
+@bench.command()
+@click.option("--households", "-n", type=int, default=1_000_000, show_default=True,
+              help="Households to generate (ignored with --registry).")
+@click.option("--registry", "registry_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Load this registry (kks registry generate) instead of generating one.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--cycles", type=int, default=4, show_default=True,
+              help="Timed cycles after the first (full) decree; the median is reported.")
+@click.option("--churn", type=float, default=0.01, show_default=True,
+              help="Change records per month as a share of households.")
+@click.option("--reference-rows", type=int, default=20_000, show_default=True,
+              help="Households of the sample the reference is timed on (0 = skip).")
+@click.option("--duckdb-rows", type=int, default=None,
+              help="Households for the DuckDB comparison (default: all up to 20M, else 10M "
+                   "sampled every k-th; 0 = skip).")
+@click.option("--duckdb-threads", type=int, default=2, show_default=True)
+@click.option("--no-malloc-env", is_flag=True, help="Do not restart with the glibc settings.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def monthly(households: int, registry_dir: Path | None, seed: int, cycles: int, churn: float,
+            reference_rows: int, duckdb_rows: int | None, duckdb_threads: int,
+            no_malloc_env: bool, as_json: bool) -> None:
+    """Time full monthly cycles and print households/s per step, peak RSS and the ratios."""
+    if not no_malloc_env:
+        _reexec_with_malloc_env()
+    if cycles < 2:
+        raise InputError("--cycles must be at least 2")
+    if not 0 < churn < 1:
+        raise InputError("--churn must lie in (0, 1)")
+
+    def say(msg: str) -> None:
+        if not as_json:
+            click.echo(f"  {msg}", err=True)
+
+    out = measure_monthly(households, registry_dir=registry_dir, seed=seed, cycles=cycles,
+                          churn=churn, reference_rows=reference_rows, duckdb_rows=duckdb_rows,
+                          duckdb_threads=duckdb_threads, progress=say)
+    out["peak_rss_gib_process"] = peak_rss_gib()
+    if as_json:
+        click.echo(json.dumps(out, indent=2, sort_keys=True))
+        return
+    _print(out)
+
+
+def _print(out: dict) -> None:
+    n = out["households"]
+    click.echo(f"kks bench monthly: {n:,} households, churn {out['churn']:.1%} per month, "
+               f"median of {out['cycles']} cycles after the first decree")
+    click.echo(f"  DTKS {out['dtks']:,}; recipients " + ", ".join(
+        f"{k} {v:,}" for k, v in out["recipients"].items()))
+    click.echo(f"  {'step':<10}{'median s':>10}{'households/s':>16}")
+    for k, v in out["steps"].items():
+        click.echo(f"  {k:<10}{v['median_s']:>10.3f}{v['households_per_s']:>16.3g}")
+    click.echo(f"  first decree (checks every row, builds the state): "
+               f"{out['first_decree_seconds']:.2f} s")
+    click.echo(f"  peak RSS (engine, incl. registry): {out['peak_rss_gib_engine']:.2f} GiB; "
+               f"process at the end: {out['peak_rss_gib_process']:.2f} GiB")
+    cyc = out["cycle_seconds"]
+    if "reference" in out:
+        r = out["reference"]
+        click.echo(f"  reference: {r['seconds_per_household'] * 1e6:.2f} µs/household on "
+                   f"{r['households']:,} households (identical results) -> engine is "
+                   f"{r['ratio_per_household']:.0f}x faster per household")
+    if "duckdb" in out:
+        d = out["duckdb"]
+        click.echo(f"  duckdb ({d['threads']} threads) on {d['households']:,} households: "
+                   f"{d['seconds_per_cycle']:.2f} s/cycle vs numpy "
+                   f"{d['numpy_same_rows_seconds']:.2f} s on the same rows (identical results) "
+                   f"-> {d['ratio_same_rows']:.1f}x; "
+                   f"per household vs this run: {d['ratio_per_household']:.1f}x")
+    if "floor" in out:
+        f = out["floor"]
+        click.echo(f"  streaming floor: {f['seconds']:.3f} s ({f['bytes'] / 1e9:.2f} GB at "
+                   f"{f['gb_per_s']:.1f} GB/s) -> cycle is {f['cycle_over_floor']:.1f}x the floor")
+    verdict = [f"cycle {cyc:.2f} s {'<=' if cyc <= GOAL_SECONDS else '>'} {GOAL_SECONDS:g} s",
+               f"RSS {out['peak_rss_gib_engine']:.2f} GiB "
+               f"{'<=' if out['peak_rss_gib_engine'] <= GOAL_RSS_GIB else '>'} {GOAL_RSS_GIB:g}"]
+    if "duckdb" in out:
+        r = out["duckdb"]["ratio_per_household"]
+        verdict.append(f"vs DuckDB {r:.1f}x {'>=' if r >= GOAL_VS_DUCKDB else '<'} "
+                       f"{GOAL_VS_DUCKDB:g}x")
+    if "floor" in out:
+        r = out["floor"]["cycle_over_floor"]
+        verdict.append(f"vs floor {r:.1f}x {'<=' if r <= GOAL_VS_FLOOR else '>'} "
+                       f"{GOAL_VS_FLOOR:g}x")
+    click.echo("  goals (national cycle): " + "; ".join(verdict))
