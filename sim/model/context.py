@@ -194,6 +194,9 @@ class Context:
     #: standardised log consumption at the start (registration targeting weights)
     frame_z: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pending: list[int] = field(default_factory=list)
+    #: verval assessments and Dukcapil corrections waiting to go to the engine with a PROPOSE
+    assessed: dict[int, float] = field(default_factory=dict)
+    dukcapil_fixed: set[int] = field(default_factory=set)
     issuing: set[int] = field(default_factory=set)
     sanggah_upheld: list[int] = field(default_factory=list)
     pbi_quick_days: list[float] = field(default_factory=list)

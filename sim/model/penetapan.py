@@ -45,6 +45,12 @@ def _batch(ctx: Context, proposals: list[int], updates: list, removes: list) -> 
         vals = np.zeros(len(rows), dtype=reg[name].dtype)
         vals[: len(data_rows)] = reg[name][data_rows]
         cols[name] = vals
+    for j, row in enumerate(rows_p.tolist()):
+        if row in ctx.assessed:
+            cols["pmt_score"][j] = ctx.assessed.pop(row)
+        if row in ctx.dukcapil_fixed:
+            cols["dukcapil_match"][j] = True
+            ctx.dukcapil_fixed.discard(row)
     off = len(rows_p)
     for j, (_, column, value) in enumerate(updates):
         if column == "members":

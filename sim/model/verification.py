@@ -59,8 +59,9 @@ def proposal(ctx: Context, i: int, d: Draws, s: int):
         vd = int(ctx.frame.vdesa[row])
         yield from ctx.desa_stage("verval", vd, c["verval_per_desa"]).serve(d.verval_work[s])
         assessed = ctx.log_c[row] + v["verval_noise"] * d.verval_err[s]
-        # verval writes the household's welfare assessment: the score the ranking will use
-        reg["pmt_score"][row] = assessed
+        # the verval assessment is the score the ranking will use; it reaches the registry
+        # through the PROPOSE record (the engine owns the score column)
+        ctx.assessed[row] = float(assessed)
         if assessed > ctx.pass_log_c:
             _end(ctx, i, "rejected_verval")
             return
@@ -72,13 +73,13 @@ def proposal(ctx: Context, i: int, d: Draws, s: int):
     fixed = False
     while True:
         yield from dinsos.serve(v["dinsos_days"])
-        if reg["dukcapil_match"][row]:
+        if reg["dukcapil_match"][row] or row in ctx.dukcapil_fixed:
             break
         if fixed or d.fix_u[s] >= v["dukcapil_fix_prob"]:
             _end(ctx, i, "rejected_dukcapil")
             return
         yield env.timeout(float(d.fix_days[s]))
-        reg["dukcapil_match"][row] = True  # corrected at Dukcapil, resubmitted
+        ctx.dukcapil_fixed.add(row)  # corrected at Dukcapil, resubmitted with the record
         fixed = True
     if not pmks:
         props.advance(i, S["bupati"])

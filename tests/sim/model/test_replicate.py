@@ -11,10 +11,14 @@ from tests.sim.model.conftest import SCENARIOS, SMALL
 PATH = str(SCENARIOS / "baseline.toml")
 
 
-def _sequential(tmp_path, n: int) -> list[dict]:
-    seeds = replication_seeds(20250101, n)
-    return [run_one((PATH, list(SMALL), s, str(tmp_path / f"seq{i}"))) for i, s in
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory) -> tuple[list[dict], object]:
+    """Two replications run one after the other in this process: (KPIs, folder)."""
+    folder = tmp_path_factory.mktemp("seq")
+    seeds = replication_seeds(20250101, 2)
+    rows = [run_one((PATH, list(SMALL), s, str(folder / f"seq{i}"))) for i, s in
             enumerate(seeds)]
+    return rows, folder
 
 
 def test_seeds_are_spawned_and_distinct() -> None:
@@ -22,22 +26,22 @@ def test_seeds_are_spawned_and_distinct() -> None:
     assert len(set(s)) == 4 and s == replication_seeds(5, 4)
 
 
-def test_process_pool_equals_sequential(tmp_path) -> None:
-    seq = _sequential(tmp_path, 2)
+def test_process_pool_equals_sequential(tmp_path, sequential) -> None:
+    seq, folder = sequential
     rows = run_replications(PATH, list(SMALL), None, 2, tmp_path / "pool", workers=2)
     assert rows == seq
     assert rows[0] != rows[1]
     assert (tmp_path / "pool" / "rep_001" / "kpi.csv").read_bytes() == (
-        tmp_path / "seq1" / "kpi.csv").read_bytes()
+        folder / "seq1" / "kpi.csv").read_bytes()
 
 
 @pytest.mark.dask
-def test_dask_cluster_equals_sequential(tmp_path, missing_component) -> None:
+def test_dask_cluster_equals_sequential(tmp_path, sequential, missing_component) -> None:
     try:
         from dask.distributed import LocalCluster
     except ImportError:
         missing_component("dask.distributed is not installed (extra `distributed`)")
-    seq = _sequential(tmp_path, 2)
+    seq, folder = sequential
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
         rows = run_replications(PATH, list(SMALL), None, 2, tmp_path / "dask",
@@ -45,4 +49,4 @@ def test_dask_cluster_equals_sequential(tmp_path, missing_component) -> None:
     assert rows == seq
     for i in range(2):
         assert (tmp_path / "dask" / f"rep_{i:03d}" / "kpi.csv").read_bytes() == (
-            tmp_path / f"seq{i}" / "kpi.csv").read_bytes()
+            folder / f"seq{i}" / "kpi.csv").read_bytes()
