@@ -88,3 +88,20 @@ def check_conservation(res) -> None:
                                       "no_self_registration"])
 def test_conservation_after_every_run(scenario: str) -> None:
     check_conservation(run_small(scenario))
+
+
+@pytest.mark.parametrize("extra", [
+    ("disbursement.channel=bank",),
+    ("disbursement.tahap_months=3",),
+    ("scenario.months=3", "scenario.start=2025-01-31"),
+    ("penetapan.cadence=quarterly", "disbursement.channel=pos"),
+], ids=["bank", "quarterly_tahap", "short_midmonth", "quarterly_pos"])
+def test_conservation_of_variants(extra) -> None:
+    res = run_small("baseline", *extra)
+    check_conservation(res)
+    counts = res.ctx.mon.counts
+    if "disbursement.channel=bank" in extra:
+        assert counts.get("atm_cashouts", 0) > 0 and counts.get("pos_takeover", 0) > 0
+    if "disbursement.tahap_months=3" in extra:
+        bpnt = [m["bpnt_credits"] for m in res.ctx.mon.months]
+        assert bpnt[0] > 0 and bpnt[1] == 0 and bpnt[3] > 0, bpnt
