@@ -184,7 +184,9 @@ def kpis(res: ModelResult) -> dict[str, Any]:
         k[f"time_in_{name}_mean_days"] = days
     open_hours = (ctx.p["disbursement"]["close_hour"] - ctx.p["disbursement"]["open_hour"]) / 24
     agents = mon.servers["redeem"]
-    k["utilisation_agents"] = (min(1.0, mon.work["redeem"] / (agents * wd * open_hours))
+    all_agents = [*ctx.agents.ewarong.values(), *ctx.agents.pos.values()]
+    agent_work = sum(a.work for a in all_agents)
+    k["utilisation_agents"] = (min(1.0, agent_work / (agents * wd * open_hours))
                                if agents and wd else 0.0)
     tg = targeting(ctx)
     k["inclusion_error"] = tg["inclusion_error_bpnt"]
@@ -211,8 +213,8 @@ def kpis(res: ModelResult) -> dict[str, Any]:
     k["ewarong_wait_p50_min"] = k["agent_wait_p50_min"] if ch == "ewarong" else 0.0
     k["ewarong_wait_p90_min"] = k["agent_wait_p90_min"] if ch == "ewarong" else 0.0
     k["travel_p50_min"] = _q(mon.travel_min, 0.5) if mon.travel_min else 0.0
-    k["visits"] = round(mon.counts.get("visits", 0) * w)
-    k["stockout_waits"] = round(mon.counts.get("stockout_waits", 0) * w)
+    k["visits"] = round(sum(a.visits for a in all_agents) * w)
+    k["stockout_waits"] = round(sum(a.stockouts for a in all_agents) * w)
     for name in ("sanggah_received", "sanggah_upheld", "sanggah_rejected",
                  "sanggah_dismissed_late", "pbi_needs_care", "pbi_reactivated_quick",
                  "pbi_reproposed", "accounts_opened", "cards_printed", "cards_activated",
