@@ -9,7 +9,6 @@ the reference NVM, and equal to the state before or after the command.
 
 from __future__ import annotations
 
-import copy
 import random
 import struct
 
@@ -67,6 +66,18 @@ class _Counting:
         return answer
 
 
+class _BeforeCommand:
+    """A card proxy that snapshots the NVM just before the command with INS `ins`."""
+
+    def __init__(self, card: Card, ins: int) -> None:
+        self.card, self.ins, self.before = card, ins, None
+
+    def transmit(self, apdu: bytes) -> bytes:
+        if apdu[1] == self.ins:
+            self.before = self.card.store.snapshot()
+        return self.card.transmit(apdu)
+
+
 def _writes_of(ins: int, cells: dict[str, bytes]) -> int:
     """How many NVM writes the torn command makes when nothing goes wrong."""
     card = Card(MemoryStore(dict(cells)), rng=random.Random(1).randbytes)
@@ -86,18 +97,24 @@ def test_c_tear_pcsc_every_write_of_purchase_and_load(pcscd, pcsc_logs, tmp_path
     assert len(cases) >= 2 * 3 * 3, "each command writes NVM at least 3 times"
     plan = ",".join(f"{ins:02X}:{k}:{mode}" for ins, k, mode in cases)
 
-    reference = Card(MemoryStore(dict(cells)), rng=random.Random(7).randbytes)
+    ref_rng = random.Random(7)  # what `kks card serve --test-rng 7` uses
+    reference = Card(MemoryStore(dict(cells)), rng=ref_rng.randbytes)
     reference.power_on()
     server = ServedProcess(serve_argv(path, 1, "--tear", plan, "--reinsert-after", "0.45"),
                            slot=1, log_path=pcsc_logs / "tear.log").start()
     seen = {"before": 0, "after": 0}
     try:
         for n, (ins, k, mode) in enumerate(cases):
-            # In process: the expected outcome of this cut, and the two allowed end states.
-            pre = reference.store.snapshot()
-            twin = copy.deepcopy(reference, {id(reference.static): reference.static})
-            FLOWS[ins](Terminal(twin), n)
-            post = twin.store.snapshot()
+            # In process: the two allowed end states, from an uncut twin of the reference
+            # (same NVM, same random state): just before and just after the torn command.
+            twin_rng = random.Random()
+            twin_rng.setstate(ref_rng.getstate())
+            twin = Card(MemoryStore(reference.store.snapshot()), rng=twin_rng.randbytes)
+            twin.power_on()
+            spy = _BeforeCommand(twin, ins)
+            FLOWS[ins](Terminal(spy), n)
+            pre, post = spy.before, twin.store.snapshot()
+            assert pre is not None and pre != post
             with pytest.raises(PowerCut):
                 FLOWS[ins](Terminal(TearingCard(reference, [(ins, k, mode)])), n)
             reference.power_on()  # recovery, as when the card is next powered
