@@ -24,6 +24,8 @@ POLICY_EFFECTS = [
     ("province_quota", "exclusion_error", -1),
     ("no_self_registration", "proposals", -1),
     ("no_self_registration", "wait_verval_mean_days", -1),
+    ("dtsen_2025", "lead_time_dtks_p50_days", +1),
+    ("dtsen_2025", "unspent_rp", -1),
 ]
 
 
@@ -85,7 +87,7 @@ def check_conservation(res) -> None:
 
 @pytest.mark.parametrize("scenario", ["baseline", "verval_officers", "quarterly_penetapan",
                                       "printer_outage", "pos_delivery", "province_quota",
-                                      "no_self_registration"])
+                                      "no_self_registration", "dtsen_2025"])
 def test_conservation_after_every_run(scenario: str) -> None:
     check_conservation(run_small(scenario))
 
@@ -105,3 +107,19 @@ def test_conservation_of_variants(extra) -> None:
     if "disbursement.tahap_months=3" in extra:
         bpnt = [m["bpnt_credits"] for m in res.ctx.mon.months]
         assert bpnt[0] > 0 and bpnt[1] == 0 and bpnt[3] > 0, bpnt
+
+
+@pytest.mark.long
+def test_common_random_numbers_reduce_the_variance_of_differences() -> None:
+    """S-CRN: paired differences (same seed) vary less than differences of independent runs."""
+    kpi = "lead_time_dtks_p50_days"
+    seeds = [11, 12, 13, 14, 15, 16]
+
+    def k(name: str, seed: int) -> float:
+        return outputs.kpis(run_small(name, f"scenario.seed={seed}"))[kpi]
+
+    base = np.array([k("baseline", s) for s in seeds])
+    paired = np.array([k("verval_officers", s) for s in seeds]) - base
+    independent = np.array([k("verval_officers", s + 1000) for s in seeds]) - base
+    ratio = paired.var(ddof=1) / independent.var(ddof=1)
+    assert ratio < 1, f"variance ratio {ratio:.2f}"
