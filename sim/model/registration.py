@@ -89,7 +89,10 @@ def schedule(ctx: Context, kind: str) -> tuple[np.ndarray, np.ndarray]:
     times = np.sort(rng.uniform(0.0, ctx.cal.days, n))
     # only households outside DTKS are proposed; the rest of the draws stay identical (CRN)
     w = _weights(ctx, kind) * (ctx.registry["status"] != STATUS_IN_DTKS)
-    rows = rng.choice(len(w), size=n, p=w / w.sum()) if n else np.zeros(0, dtype=np.int64)
+    total = float(w.sum())
+    if total <= 0:  # everybody is already in DTKS: nobody left to propose
+        return times[:0], np.zeros(0, dtype=np.int64)
+    rows = rng.choice(len(w), size=n, p=w / total) if n else np.zeros(0, dtype=np.int64)
     return times, rows
 
 
