@@ -250,3 +250,37 @@ def test_kks_readers_wait_reports_insert_and_remove(pcscd, pcsc_logs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"{virtual_reader(1)}: card inserted, ATR {KKS_ATR}" in proc.stdout, proc.stdout
     assert f"{virtual_reader(1)}: card removed" in proc.stdout, proc.stdout
+
+
+def _proc_fds_rss(pid: int) -> tuple[int, int]:
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    with open(f"/proc/{pid}/status") as fh:
+        rss = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+    return fds, rss
+
+
+def test_storm_against_kks_card_serve_leaks_nothing(served_card):
+    """1,000 connect/SELECT+GET BALANCE/disconnect cycles; the server's fds and RSS stay flat."""
+    pid = served_card.proc.pid
+
+    def cycle(i: int) -> None:
+        transport = PcscTransport(READER, timeout_s=5)
+        try:
+            transport.connect()
+            assert transport.transmit(bytes.fromhex(SELECT_PURSE))[-2:] == b"\x90\x00"
+            assert transport.transmit(bytes.fromhex(GET_BALANCE)) == bytes.fromhex(
+                BALANCE_HEX + "9000")
+            transport.disconnect(unpower=(i % 10 == 0))
+        finally:
+            transport.close()
+
+    for i in range(50):
+        cycle(i)
+    fds, rss = _proc_fds_rss(pid)
+    started = time.monotonic()
+    for i in range(1_000):
+        cycle(i)
+    assert time.monotonic() - started < 90
+    fds_after, rss_after = _proc_fds_rss(pid)
+    assert fds_after <= fds, f"kks card serve holds {fds_after - fds} more descriptors"
+    assert rss_after < rss + 4 * 1024, f"kks card serve grew by {rss_after - rss} KiB"
