@@ -204,7 +204,8 @@ class PcscTransport:
             a card.
         timeout_s: how long `connect()` waits for a card to be inserted.
         exclusive: connect in exclusive mode (others get a sharing violation) instead of shared.
-        protocols: "T0", "T1" or "any" (what the card's ATR offers; the reader negotiates).
+        protocols: "T0"/"T=0", "T1"/"T=1" or "any" (what the ATR offers; the reader
+            negotiates).
         on_event: called with a short text when a card is inserted or removed while waiting.
     """
 
@@ -216,7 +217,10 @@ class PcscTransport:
         self.timeout_s = timeout_s
         self.share = s.SCARD_SHARE_EXCLUSIVE if exclusive else s.SCARD_SHARE_SHARED
         self.protocols = {"T0": s.SCARD_PROTOCOL_T0, "T1": s.SCARD_PROTOCOL_T1,
-                          "any": s.SCARD_PROTOCOL_T0 | s.SCARD_PROTOCOL_T1}[protocols]
+                          "any": s.SCARD_PROTOCOL_T0 | s.SCARD_PROTOCOL_T1}.get(
+                              protocols.replace("=", ""))
+        if self.protocols is None:
+            raise PcscError(f"unknown protocol {protocols!r}: use T=0, T=1 or any")
         self._on_event = on_event or (lambda text: None)
         self._ctx: PcscContext | None = None
         self._card = None

@@ -239,11 +239,11 @@ def test_card_comes_back_when_pcscd_restarts(pcscd, served_card):
 
 def test_kks_readers_wait_reports_insert_and_remove(pcscd, pcsc_logs, tmp_path):
     path = make_card_file(tmp_path / "watch.kks", balance=0)
-    server = ServedProcess(serve_argv(path, 1, "--insert-after", "1.0", "--remove-after", "2.2"),
+    server = ServedProcess(serve_argv(path, 1, "--insert-after", "1.5", "--remove-after", "3.0"),
                            slot=1, log_path=pcsc_logs / "watch.log")
     server.start(wait_present=False)
     try:
-        proc = subprocess.run([*kks_command(), "readers", "--wait", "3.5"], capture_output=True,
+        proc = subprocess.run([*kks_command(), "readers", "--wait", "5"], capture_output=True,
                               text=True, timeout=30)
     finally:
         assert server.stop() == 0, server.tail()
