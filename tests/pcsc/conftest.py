@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kks_emulator.errors import TransportError
 from kks_emulator.transport.testing import (
     PcscdDaemon,
     ServedProcess,
@@ -65,7 +66,11 @@ def pcscd(pcsc_logs) -> Iterator[PcscdDaemon]:
         skip_or_fail("PC/SC stack incomplete: " + "; ".join(missing)
                           + " (run scripts/system-deps.sh)")
     daemon = PcscdDaemon(pcsc_logs / "pcscd.log")
-    daemon.ensure()
+    try:
+        daemon.ensure()
+    except TransportError as exc:  # e.g. not root: pcscd cannot create /run/pcscd
+        daemon.stop()
+        skip_or_fail(f"cannot start pcscd ({exc}); start it yourself: sudo pcscd --foreground &")
     yield daemon
     daemon.stop()
 
