@@ -76,6 +76,62 @@ N_COARSE = N_BINS >> COARSE_SHIFT
 BLOCK = 1 << 18
 
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+class KeyIndex:
+    """Rows by NIK (or KK): sorted `hash(value) << row_bits | row` words, for exact lookups.
+
+    Entries are only added (the rows of accepted records go to a small sorted `delta`, merged
+    into `base` when it grows); an entry whose row has since changed its value or left DTKS is
+    stale, and `lookup` drops it by checking the row's current value. 8 bytes per entry.
+    """
+
+    def __init__(self, values: np.ndarray, rows: np.ndarray, n_rows: int) -> None:
+        self.row_bits = max(27, int(n_rows).bit_length())
+        self.base = self._pack(values, rows)
+        self.base.sort()
+        self.delta = np.zeros(0, dtype=np.uint64)
+
+    def _fp(self, values: np.ndarray) -> np.ndarray:
+        return (values.astype(np.uint64) * _MIX) >> np.uint64(self.row_bits)
+
+    def _pack(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return (self._fp(values) << np.uint64(self.row_bits)) | rows.astype(np.uint64)
+
+    def add(self, values: np.ndarray, rows: np.ndarray) -> None:
+        """Index `rows` under their (new) `values`."""
+        if len(rows) == 0:
+            return
+        self.delta = np.sort(np.concatenate([self.delta, self._pack(values, rows)]))
+        if len(self.delta) * 16 > len(self.base):
+            self.base = np.sort(np.concatenate([self.base, self.delta]))
+            self.delta = np.zeros(0, dtype=np.uint64)
+
+    def lookup(self, keys: np.ndarray, column: np.ndarray) -> np.ndarray:
+        """Rows (maybe repeated) whose current `column` value is one of `keys`."""
+        if len(keys) == 0:
+            return np.zeros(0, dtype=np.int64)
+        fp = self._fp(keys)
+        order = np.argsort(fp)
+        fp, keys = fp[order], keys[order]
+        shift = np.uint64(self.row_bits)
+        mask = np.uint64((1 << self.row_bits) - 1)
+        out = []
+        for words in (self.base, self.delta):
+            if len(words) == 0:
+                continue
+            pos = np.searchsorted(words, fp << shift)
+            qi = np.arange(len(fp))
+            while len(pos):
+                e = words[np.minimum(pos, len(words) - 1)]
+                m = (pos < len(words)) & ((e >> shift) == fp[qi])
+                rows = (e[m] & mask).astype(np.int64)
+                out.append(rows[column[rows] == keys[qi[m]]])
+                pos, qi = pos[m] + 1, qi[m]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
 @dataclass
 class MonthlyState:
     """What the engine keeps between decrees of one registry (see the module docstring).
@@ -97,6 +153,9 @@ class MonthlyState:
     pkh_pay: np.ndarray | None = field(default=None, repr=False)
     #: starts of the runs of equal `kabkota` (rows are grouped by desa, hence by kab/kota)
     runs: np.ndarray | None = field(default=None, repr=False)
+    #: DTKS rows by NIK and by KK, for the collision check of accepted records (§2.6)
+    nik_index: KeyIndex | None = field(default=None, repr=False)
+    kk_index: KeyIndex | None = field(default=None, repr=False)
 
     def invalidate(self) -> None:
         """Forget everything: the next decree re-checks every row (after direct column writes)."""
@@ -104,6 +163,7 @@ class MonthlyState:
         self.params_fingerprint = ""
         self.last = None
         self.bins = self.hist = self.qual = self.pkh_pay = self.runs = None
+        self.nik_index = self.kk_index = None
 
     def bin_of(self, score: np.ndarray) -> np.ndarray:
         """Score bins 0..N_BINS-2 (monotone non-decreasing in the score)."""
@@ -261,6 +321,9 @@ def _build_state(st: MonthlyState, registry: Registry, params: Params) -> None:
     st.hist[OUT_BIN] = 0
     kab = registry["kabkota"]
     st.runs = np.concatenate([[0], np.flatnonzero(kab[1:] != kab[:-1]) + 1]) if n else None
+    dtks = np.flatnonzero(status == STATUS_IN_DTKS)
+    st.nik_index = KeyIndex(registry["nik"][dtks], dtks, n)
+    st.kk_index = KeyIndex(registry["kk"][dtks], dtks, n)
 
 
 def _update_state(st: MonthlyState, registry: Registry, params: Params, touched: np.ndarray,
@@ -604,12 +667,14 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
         drows = np.zeros(0, dtype=np.int64)
         if len(live):
             hit = np.sort(np.concatenate([
-                _member_rows(registry["nik"], registry["nik"][live]),
-                _member_rows(registry["kk"], registry["kk"][live])]))
+                st.nik_index.lookup(registry["nik"][live], registry["nik"]),
+                st.kk_index.lookup(registry["kk"][live], registry["kk"])]))
             hit = hit[_last_in_group(hit)]
-            pos = np.minimum(np.searchsorted(live_sorted := np.sort(live), hit), len(live) - 1)
-            is_live = live_sorted[pos] == hit
-            drows = hit[~is_live & (status[hit] == STATUS_IN_DTKS)]
+            live_sorted = np.sort(live)
+            pos = np.minimum(np.searchsorted(live_sorted, hit), len(live) - 1)
+            drows = hit[(live_sorted[pos] != hit) & (status[hit] == STATUS_IN_DTKS)]
+        st.nik_index.add(registry["nik"][acc_rows], acc_rows)
+        st.kk_index.add(registry["kk"][acc_rows], acc_rows)
     status[drows] = STATUS_REMOVED
     removed[ch.DUPLICATE] += len(drows)
     touched.append(drows)

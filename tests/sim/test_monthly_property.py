@@ -213,3 +213,43 @@ def test_engines_agree_on_a_generated_registry() -> None:
         assert fast_d.disburse(a, la, params, t, 7).counters() == \
             reference.disburse(b, lb, params, t, 7).counters()
         assert_same(a, b, f"period {t} disbursed")
+
+
+def test_key_index_finds_current_values_and_drops_stale_entries() -> None:
+    values = np.arange(1000, 1100, dtype=np.int64)
+    column = values.copy()
+    index = monthly.KeyIndex(values[:50], np.arange(50), 100)
+    column[5], column[6] = 7777, 8888  # rows 5 and 6 change their values
+    index.add(column[[5, 6]], np.array([5, 6]))
+    assert len(index.delta) == 2  # small additions stay in the delta
+    found = index.lookup(np.array([7777, 1006, 1010, 1070], dtype=np.int64), column)
+    assert sorted(found.tolist()) == [5, 10]  # 1006 is stale (row 6 moved on), 1070 never added
+
+
+def test_collision_with_a_row_accepted_in_an_earlier_month() -> None:
+    """Small batches keep accepted rows in the index's delta: collisions must still be found."""
+    from sim.params import params_for
+
+    reg = population.generate(6000, 4)
+    params = params_for(reg)
+    a, b = reg.copy(), reg.copy()
+    state = monthly.MonthlyState()
+    outside = np.flatnonzero(reg["status"] != 1)
+    first = ch.ChangeBatch.from_columns({
+        "kind": [ch.PROPOSE], "row": [outside[0]],
+        **{c: [reg[c][outside[0]]] for c in ch.DATA_COLUMNS}})
+    first.columns["dukcapil_match"][:] = True
+    for t, batch in enumerate([ch.random_batch(reg, 10, 1), first]):
+        ra = monthly.run_month(a, batch, params, t, state)
+        assert ra.counters() == reference.run_month(b, batch, params, t).counters()
+    assert a["status"][outside[0]] == 1 and len(state.nik_index.delta) > 0
+    dup = ch.ChangeBatch.from_columns({
+        "kind": [ch.PROPOSE], "row": [outside[1]],
+        **{c: [a[c][outside[1]]] for c in ch.DATA_COLUMNS}})
+    dup.columns["nik"][:] = a["nik"][outside[0]]
+    dup.columns["dukcapil_match"][:] = True
+    ra = monthly.run_month(a, dup, params, 2, state)
+    rb = reference.run_month(b, dup, params, 2)
+    assert ra.counters() == rb.counters()
+    assert ra.removed["duplicate"] == 1 and a["status"][outside[0]] == 2
+    assert_same(a, b, "delta collision")
