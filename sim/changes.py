@@ -153,15 +153,13 @@ def random_batch(registry: Registry, records: int, seed: int, *, propose: float 
     u = rng.random(records)
     kind = np.where(u < propose, PROPOSE, np.where(u < propose + update, UPDATE, REMOVE))
     # targets: proposals prefer rows outside DTKS, updates/removals rows inside (if any exist)
-    in_rows = np.flatnonzero(status == STATUS_IN_DTKS)
-    out_rows = np.flatnonzero(status != STATUS_IN_DTKS)
     row = rng.integers(0, n, records)
-    if len(out_rows):
-        pick = out_rows[rng.integers(0, len(out_rows), records)]
-        row = np.where(kind == PROPOSE, pick, row)
-    if len(in_rows):
-        pick = in_rows[rng.integers(0, len(in_rows), records)]
-        row = np.where(kind != PROPOSE, pick, row)
+    in_pick = _pick(rng, status, records, inside=True)
+    out_pick = _pick(rng, status, records, inside=False)
+    if len(out_pick):
+        row = np.where(kind == PROPOSE, out_pick, row)
+    if len(in_pick):
+        row = np.where(kind != PROPOSE, in_pick, row)
     dup = rng.random(records) < dup_row
     if dup.any():
         row[dup] = row[rng.integers(0, records, int(dup.sum()))]
@@ -181,8 +179,8 @@ def random_batch(registry: Registry, records: int, seed: int, *, propose: float 
     bad = rng.random(records) < invalid_nik
     cols["nik"] = np.where(bad, cols["nik"] % 10**15, cols["nik"])  # 15 digits: LENGTH
     cols["dukcapil_match"] &= ~(rng.random(records) < dukcapil)
-    if len(in_rows):
-        other = in_rows[rng.integers(0, len(in_rows), records)]
+    if len(in_pick):
+        other = _pick(rng, status, records, inside=True)
         dn = rng.random(records) < dup_nik
         cols["nik"] = np.where(dn, registry["nik"][other], cols["nik"])
         dk = rng.random(records) < dup_kk
@@ -190,3 +188,18 @@ def random_batch(registry: Registry, records: int, seed: int, *, propose: float 
     for name in DATA_COLUMNS:
         cols[name] = np.where(data, cols[name], np.zeros(1, dtype=cols[name].dtype))
     return ChangeBatch.from_columns(cols)
+
+
+def _pick(rng: np.random.Generator, status: np.ndarray, k: int, *, inside: bool) -> np.ndarray:
+    """`k` random rows in DTKS (`inside`) or not, by rejection sampling (no index of all rows);
+    empty if there is no such row."""
+    n = len(status)
+    out = np.zeros(0, dtype=np.int64)
+    for _ in range(8):
+        cand = rng.integers(0, n, 4 * k + 64)
+        cand = cand[(status[cand] == STATUS_IN_DTKS) == inside]
+        out = np.concatenate([out, cand])
+        if len(out) >= k:
+            return out[:k]
+    rows = np.flatnonzero((status == STATUS_IN_DTKS) == inside)
+    return rows[rng.integers(0, len(rows), k)] if len(rows) else rows

@@ -202,16 +202,10 @@ class DuckPeer:
             if code != ch.REMOVE:
                 res.accepted[name] = q("SELECT count(*) FROM acc WHERE kind = ?", [code])[0][0]
         lap("validate")
-        # 2.4 apply, 2.5 removal requests
-        data = ", ".join(f"coalesce(acc.{c}, hh.{c}) AS {c}" if c != "pmt_score" else
-                         "coalesce(acc.pmt_score + 0.0::FLOAT, hh.pmt_score) AS pmt_score"
-                         for c in ch.DATA_COLUMNS)
-        self.con.execute(f"""
-          CREATE OR REPLACE TABLE hh AS
-          SELECT hh.* REPLACE ({data},
-                 CASE WHEN acc.row IS NOT NULL THEN 1 ELSE hh.status END::TINYINT AS status),
-                 acc.row IS NOT NULL AS is_acc
-          FROM hh LEFT JOIN acc ON acc.row = hh.row ORDER BY hh.row""")
+        # 2.4 apply, 2.5 removal requests (UPDATE in place: they touch few rows)
+        data = ", ".join(f"{c} = acc.{c}" if c != "pmt_score" else
+                         "pmt_score = acc.pmt_score + 0.0::FLOAT" for c in ch.DATA_COLUMNS)
+        self.con.execute(f"UPDATE hh SET {data}, status = 1 FROM acc WHERE hh.row = acc.row")
         self.con.execute(f"""
           CREATE OR REPLACE TABLE rm AS
           SELECT b.j, b.row, b.reason, hh.status = 1 AS ok FROM b JOIN hh ON hh.row = b.row
@@ -224,38 +218,30 @@ class DuckPeer:
                                 " - (SELECT count(*) FROM rml)")[0][0]
         removed = dict(q("SELECT reason, count(*) FROM rml GROUP BY reason"))
         res.accepted["remove"] = q("SELECT count(*) FROM rml")[0][0]
-        self.con.execute("""
-          CREATE OR REPLACE TABLE hh AS
-          SELECT hh.* REPLACE (CASE WHEN rml.row IS NOT NULL THEN 2 ELSE hh.status END::TINYINT
-                               AS status)
-          FROM hh LEFT JOIN rml ON rml.row = hh.row ORDER BY hh.row""")
+        self.con.execute("UPDATE hh SET status = 2 FROM rml WHERE hh.row = rml.row")
         # 2.6 existing rows
         if not self.verified:
-            removed[ch.INVALID] = q("""SELECT count(*) FROM hh WHERE status = 1 AND NOT is_acc
-                AND rec_reason(nik, kk, dukcapil_match, pmt_score) <> 0""")[0][0]
-            self.con.execute("""
-              CREATE OR REPLACE TABLE hh AS SELECT * REPLACE (CASE WHEN status = 1 AND NOT is_acc
-                AND rec_reason(nik, kk, dukcapil_match, pmt_score) <> 0 THEN 2 ELSE status
-                END::TINYINT AS status) FROM hh ORDER BY row""")
+            existing = ("status = 1 AND row NOT IN (SELECT row FROM acc) AND "
+                        "rec_reason(nik, kk, dukcapil_match, pmt_score) <> 0")
+            removed[ch.INVALID] = q(f"SELECT count(*) FROM hh WHERE {existing}")[0][0]
+            self.con.execute(f"UPDATE hh SET status = 2 WHERE {existing}")
             self.con.execute(f"""
               CREATE OR REPLACE TABLE dup AS
               WITH s AS (SELECT hh.row, hh.nik, hh.kk,
-                           CASE WHEN hh.is_acc THEN {self.n} + acc.j ELSE hh.row END AS seq
+                           CASE WHEN acc.row IS NOT NULL THEN {self.n} + acc.j ELSE hh.row
+                           END AS seq
                          FROM hh LEFT JOIN acc ON acc.row = hh.row WHERE hh.status = 1)
               SELECT row FROM s QUALIFY max(seq) OVER (PARTITION BY nik) > seq
                                      OR max(seq) OVER (PARTITION BY kk) > seq""")
         else:
             self.con.execute("""
               CREATE OR REPLACE TABLE dup AS
-              WITH live AS (SELECT nik, kk FROM hh WHERE is_acc AND status = 1)
-              SELECT row FROM hh WHERE status = 1 AND NOT is_acc
+              WITH live AS (SELECT hh.row, hh.nik, hh.kk FROM hh JOIN acc ON acc.row = hh.row
+                            WHERE hh.status = 1)
+              SELECT row FROM hh WHERE status = 1 AND row NOT IN (SELECT row FROM live)
                 AND (nik IN (SELECT nik FROM live) OR kk IN (SELECT kk FROM live))""")
         removed[ch.DUPLICATE] = q("SELECT count(*) FROM dup")[0][0]
-        self.con.execute("""
-          CREATE OR REPLACE TABLE hh AS
-          SELECT hh.* EXCLUDE (is_acc) REPLACE (CASE WHEN dup.row IS NOT NULL THEN 2
-                                                ELSE hh.status END::TINYINT AS status)
-          FROM hh LEFT JOIN dup ON dup.row = hh.row ORDER BY hh.row""")
+        self.con.execute("UPDATE hh SET status = 2 WHERE row IN (SELECT row FROM dup)")
         for code, name in ch.REMOVAL_REASONS.items():
             res.removed[name] = int(removed.get(code, 0))
         for code, name in ch.REJECT_REASONS.items():
@@ -268,7 +254,7 @@ class DuckPeer:
           SELECT * REPLACE (CASE WHEN status = 1 THEN 1 + (10 * (row_number() OVER
               (PARTITION BY status = 1 ORDER BY pmt_score, row) - 1)) // {max(res.dtks, 1)}
               ELSE 0 END::TINYINT AS desil)
-          FROM hh ORDER BY row""")
+          FROM hh""")
         counts = dict(q("SELECT desil, count(*) FROM hh WHERE desil > 0 GROUP BY desil"))
         res.desil_counts = [int(counts.get(d, 0)) for d in range(1, 11)]
         lap("rank")
@@ -317,7 +303,7 @@ class DuckPeer:
         self.con.execute("""
           CREATE OR REPLACE TABLE hh AS
           SELECT hh.* REPLACE (coalesce(newp.bits, 0)::UTINYINT AS programmes)
-          FROM hh LEFT JOIN newp ON newp.row = hh.row ORDER BY hh.row""")
+          FROM hh LEFT JOIN newp ON newp.row = hh.row""")
         tot = q(f"""SELECT count(*) FILTER (WHERE programmes & 1 <> 0),
                            sum(pkh_pay) FILTER (WHERE programmes & 2 <> 0),
                            sum(size) FILTER (WHERE programmes & 4 <> 0)
@@ -392,7 +378,7 @@ class DuckPeer:
             CASE WHEN c1 THEN {period} ELSE lc1 END::SMALLINT AS lc1,
             CASE WHEN c2 THEN {period} ELSE lc2 END::SMALLINT AS lc2,
             CASE WHEN settle THEN {period} ELSE ls END::SMALLINT AS ls
-          FROM d ORDER BY row""")
+          FROM d""")
         credited = [n0 * unit, pkh_sum, persons * pbi_unit]
         return {
             "period": period,

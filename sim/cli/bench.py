@@ -253,7 +253,8 @@ def bench() -> None:
                    "sampled every k-th; 0 = skip).")
 @click.option("--duckdb-threads", type=int, default=2, show_default=True)
 @click.option("--no-malloc-env", is_flag=True, help="Do not restart with the glibc settings.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result as JSON on stdout (progress still goes to stderr).")
 def monthly(households: int, registry_dir: Path | None, seed: int, cycles: int, churn: float,
             reference_rows: int, duckdb_rows: int | None, duckdb_threads: int,
             no_malloc_env: bool, as_json: bool) -> None:
@@ -266,8 +267,7 @@ def monthly(households: int, registry_dir: Path | None, seed: int, cycles: int, 
         raise InputError("--churn must lie in (0, 1)")
 
     def say(msg: str) -> None:
-        if not as_json:
-            click.echo(f"  {msg}", err=True)
+        click.echo(f"  {msg}", err=True)
 
     out = measure_monthly(households, registry_dir=registry_dir, seed=seed, cycles=cycles,
                           churn=churn, reference_rows=reference_rows, duckdb_rows=duckdb_rows,
