@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kks_emulator.apdu import (
     SW_BYTES_REMAINING,
@@ -26,7 +27,13 @@ from kks_emulator.apdu import (
 )
 from kks_emulator.card import nvm, records
 from kks_emulator.card.atr import ATR
-from kks_emulator.card.commands import OUT_CASE2, OUT_CASE4, CommandSpec, table_for
+from kks_emulator.card.commands import (
+    OUT_CASE2,
+    OUT_CASE4,
+    TABLES,
+    CommandSpec,
+    table_for,
+)
 from kks_emulator.card.profile import StaticData, decode_static
 from kks_emulator.card.session import Session
 from kks_emulator.card.store import PowerCut, Store
@@ -35,6 +42,7 @@ from kks_emulator.errors import CardError, InputError
 from kks_emulator.policy import EmoneyPolicy
 
 PROTOCOLS = ("T=0", "T=1")
+_R = TypeVar("_R")
 
 
 class Card:
@@ -55,6 +63,12 @@ class Card:
         self.static: StaticData | None = None
         self.lifecycle = "off"
         self.s = Session()
+        self._mac: nvm.MacKey | None = None
+        # Per-power-session memo of checked records: cell -> (the exact sealed bytes object
+        # that passed its CRC + MAC check or that this card wrote, payload, decoded record or
+        # None). A hit needs the store to still hold that very object (bytes are immutable),
+        # so it returns exactly what a fresh check of the same bytes would.
+        self._memo: dict[str, tuple[bytes, bytes, Any]] = {}
 
     # -- power -------------------------------------------------------------------------------
     def set_protocol(self, protocol: str) -> None:
@@ -72,7 +86,7 @@ class Card:
         """Cold start: finish or discard an interrupted NVM transaction, load static data,
         return the ATR."""
         self._powered = False
-        self.s = Session()
+        self._wipe_ram()
         nvm.recover(self.store)
         raw = self.store.read(records.STATIC)
         if not raw:
@@ -80,11 +94,18 @@ class Card:
         else:
             try:
                 self.static = decode_static(nvm.unseal(records.STATIC, raw))
+                self._mac = nvm.MacKey(self.static.record_key)
                 self.lifecycle = "personalised"
             except (nvm.IntegrityError, ValueError, KeyError, TypeError, InputError):
                 self.static, self.lifecycle = None, "broken"
         self._powered = True
         return ATR
+
+    def _wipe_ram(self) -> None:
+        """Forget all RAM state: session, record memo and the session's MAC key."""
+        self.s = Session()
+        self._memo = {}
+        self._mac = None
 
     def reset(self) -> bytes:
         """Warm reset: RAM state is wiped, the ATR is returned."""
@@ -93,35 +114,53 @@ class Card:
     def power_off(self) -> None:
         """Remove power: all RAM state is lost."""
         self._powered = False
-        self.s = Session()
+        self._wipe_ram()
 
     # -- persistent helpers used by the handlers ----------------------------------------------
     def random(self, n: int) -> bytes:
         """n random bytes from the card's generator."""
         return self._rng(n)
 
-    def _key(self) -> bytes:
-        assert self.static is not None
-        return self.static.record_key
+    def _key(self) -> nvm.MacKey:
+        assert self._mac is not None
+        return self._mac
 
     def read(self, name: str) -> bytes:
         """Payload of a sealed record; `6581` if its integrity check fails."""
+        raw = self.store.read(name)
+        hit = self._memo.get(name)
+        if hit is not None and hit[0] is raw:
+            return hit[1]
         try:
-            return nvm.unseal(name, self.store.read(name), self._key())
+            payload = nvm.unseal(name, raw, self._key())
         except nvm.IntegrityError:
             raise SwError(SW_MEMORY_FAILURE) from None
+        if type(raw) is bytes:
+            self._memo[name] = (raw, payload, None)
+        return payload
+
+    def _record(self, name: str, decode: Callable[[bytes], _R]) -> _R:
+        """A sealed record, checked and decoded once per distinct stored value."""
+        raw = self.store.read(name)
+        hit = self._memo.get(name)
+        if hit is not None and hit[0] is raw and hit[2] is not None:
+            return hit[2]
+        rec = decode(self.read(name))
+        if type(raw) is bytes:
+            self._memo[name] = (raw, self._memo[name][1], rec)
+        return rec
 
     def pin_record(self) -> records.PinRecord:
         """The PIN record."""
-        return records.PinRecord.decode(self.read(records.PIN))
+        return self._record(records.PIN, records.PinRecord.decode)
 
     def emv_record(self) -> records.EmvRecord:
         """The EMV counters record."""
-        return records.EmvRecord.decode(self.read(records.EMV))
+        return self._record(records.EMV, records.EmvRecord.decode)
 
     def purse_record(self) -> records.PurseRecord:
         """The purse record."""
-        return records.PurseRecord.decode(self.read(records.PURSE))
+        return self._record(records.PURSE, records.PurseRecord.decode)
 
     def policy(self) -> EmoneyPolicy:
         """The e-money policy in force: the personalised one, with the registration status
@@ -131,10 +170,21 @@ class Card:
             return self.static.policy
         return self.static.policy.with_registered(self.read(records.KYC) == b"\x01")
 
-    def commit(self, updates: dict[str, bytes]) -> None:
-        """Seal and write record payloads in one NVM transaction."""
-        key = self._key()
-        nvm.commit(self.store, {n: nvm.seal(n, p, key) for n, p in updates.items()})
+    def commit(self, updates: dict[str, bytes], decoded: dict[str, Any] | None = None) -> None:
+        """Seal and write record payloads in one NVM transaction.
+
+        `decoded` optionally gives the record objects the payloads encode (e.g. the new
+        `PurseRecord`), so the next read of those cells needs no decode.
+        """
+        mac = self._mac
+        assert mac is not None
+        seal = mac.seal
+        sealed = {n: seal(n, p) for n, p in updates.items()}
+        nvm.commit(self.store, sealed)
+        memo = self._memo
+        known = decoded or {}
+        for n, value in sealed.items():
+            memo[n] = (value, updates[n], known.get(n))
 
     # -- APDU processing ---------------------------------------------------------------------
     def transmit(self, apdu: bytes) -> bytes:
@@ -145,7 +195,7 @@ class Card:
             data, sw = self._process(bytes(apdu))
         except PowerCut:
             self._powered = False
-            self.s = Session()
+            self._wipe_ram()
             raise
         except Exception:  # the card never dies: anything unexpected is 6F00
             s = self.s
@@ -199,7 +249,8 @@ class Card:
 
     def _lookup(self, cla: int, ins: int, p1: int, p2: int
                 ) -> tuple[CommandSpec | None, int | None]:
-        table = table_for(self.context())
+        ctx = self.s.selected if self.lifecycle == "personalised" else self.lifecycle
+        table = TABLES.get(ctx) or table_for(ctx)
         if cla not in table.clas:
             return None, SW_CLA_NOT_SUPPORTED
         if ins not in table.inss:

@@ -112,3 +112,7 @@ def table_for(context: str) -> Table:
     specs = [c for c in COMMANDS if context in c.contexts]
     return Table(frozenset(c.cla for c in specs), frozenset(c.ins for c in specs),
                  {(c.cla, c.ins): c for c in specs})
+
+
+#: Every context's table, built once (the card looks one up per APDU).
+TABLES: dict[str, Table] = {ctx: table_for(ctx) for ctx in ALL}

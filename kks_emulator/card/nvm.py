@@ -9,12 +9,14 @@ across a power cut at any write, like a Java Card transaction:
 
 `recover()` runs at every power-on: a journal whose CRC holds is re-applied (idempotent) and then
 cleared; a torn journal (bad CRC) means the commit point was never reached and is discarded.
-Records are sealed as payload || [HMAC-SHA256(key, name || payload)[:8]] || CRC-32(name || payload).
+Records are sealed as payload || [HMAC-SHA256(key, name || payload)[:8]] || CRC-32(name || payload
+|| MAC). A powered card seals and checks with a `MacKey` built once per power session (the HMAC
+key schedule precomputed); a raw key is accepted too and gives the same bytes.
 """
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import struct
 import zlib
 
@@ -29,18 +31,69 @@ class IntegrityError(StoreError):
     """A record failed its CRC-32 or MAC check; the card refuses value operations."""
 
 
-def seal(name: str, payload: bytes, mac_key: bytes | None = None) -> bytes:
+_HMAC_BLOCK = 64  # SHA-256 block size
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+class MacKey:
+    """HMAC-SHA256/64 record MAC under one record key, its key schedule computed once.
+
+    `tag(data)` equals `hmac.digest(key, data, "sha256")[:8]` (RFC 2104): the inner and outer
+    SHA-256 states after the padded key block are kept and copied per MAC, which saves the two
+    key-block compressions and the digest lookup of every `hmac.digest` call.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        key = bytes(key)
+        if len(key) > _HMAC_BLOCK:
+            key = hashlib.sha256(key).digest()
+        block = key.ljust(_HMAC_BLOCK, b"\x00")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def tag(self, data: bytes) -> bytes:
+        """The first 8 bytes of HMAC-SHA256(key, data)."""
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:8]
+
+    def seal(self, name: str, payload: bytes) -> bytes:
+        """`seal(name, payload, key)` under this key: payload || MAC(8) || CRC-32(4)."""
+        tagged = name.encode() + payload
+        inner = self._inner.copy()
+        inner.update(tagged)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        mac = outer.digest()[:8]
+        return payload + mac + zlib.crc32(mac, zlib.crc32(tagged)).to_bytes(4, "big")
+
+
+def _mac_key(mac_key: bytes | MacKey | None) -> MacKey | None:
+    if mac_key is None or isinstance(mac_key, MacKey):
+        return mac_key
+    return MacKey(mac_key) if mac_key else None
+
+
+def seal(name: str, payload: bytes, mac_key: bytes | MacKey | None = None) -> bytes:
     """Append the integrity tags to a record payload."""
+    mk = _mac_key(mac_key)
+    if mk is not None:
+        return mk.seal(name, payload)
     tagged = name.encode() + payload
-    mac = hmac.digest(mac_key, tagged, "sha256")[:8] if mac_key else b""
-    return payload + mac + struct.pack(">I", zlib.crc32(tagged + mac))
+    return payload + struct.pack(">I", zlib.crc32(tagged))
 
 
-def unseal(name: str, sealed: bytes | None, mac_key: bytes | None = None) -> bytes:
+def unseal(name: str, sealed: bytes | None, mac_key: bytes | MacKey | None = None) -> bytes:
     """Check and strip the integrity tags; raise `IntegrityError` on any mismatch."""
     if sealed is None:
         raise IntegrityError(f"record {name} is missing")
-    extra = 12 if mac_key else 4
+    mk = _mac_key(mac_key)
+    extra = 12 if mk is not None else 4
     if len(sealed) < extra:
         raise IntegrityError(f"record {name} is truncated")
     payload = sealed[:-extra]
@@ -48,18 +101,22 @@ def unseal(name: str, sealed: bytes | None, mac_key: bytes | None = None) -> byt
     tagged = name.encode() + payload
     if zlib.crc32(tagged + mac) != struct.unpack(">I", sealed[-4:])[0]:
         raise IntegrityError(f"record {name} failed its CRC-32 check")
-    if mac_key and not ct.equal(hmac.digest(mac_key, tagged, "sha256")[:8], mac):
+    if mk is not None and not ct.equal(mk.tag(tagged), mac):
         raise IntegrityError(f"record {name} failed its MAC check")
     return payload
 
 
 def _encode_journal(updates: dict[str, bytes]) -> bytes:
-    parts = [bytes((len(updates),))]
+    """count(1), then per cell: name length(1) name value length(2) value; then CRC-32(4)."""
+    body = bytearray((len(updates),))
     for name, value in updates.items():
         enc = name.encode()
-        parts.append(bytes((len(enc),)) + enc + struct.pack(">H", len(value)) + value)
-    body = b"".join(parts)
-    return body + struct.pack(">I", zlib.crc32(body))
+        body.append(len(enc))
+        body += enc
+        body += len(value).to_bytes(2, "big")
+        body += value
+    body += zlib.crc32(body).to_bytes(4, "big")
+    return bytes(body)
 
 
 def _decode_journal(raw: bytes) -> dict[str, bytes] | None:

@@ -2,12 +2,15 @@
 
 Cells: "static" (personalisation, JSON, CRC only: it holds the record MAC key), "pin", "emv",
 "purse" and "log.<i>" (sealed with CRC-32 and a MAC under the card's record key).
+
+The decoded records are immutable named tuples (cheap to build; a powered card keeps the last
+checked one of each cell in RAM, see `Card.read`).
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kks_emulator.errors import StoreError
 
@@ -20,16 +23,19 @@ PURSE = "purse"
 KYC = "kyc"
 
 
+#: Cell names of the log slots (the profile allows at most 50).
+_LOG_CELLS = tuple(f"log.{i}" for i in range(64))
+
+
 def log_cell(index: int) -> str:
     """Name of the cyclic log slot `index`."""
-    return f"log.{index}"
+    return _LOG_CELLS[index] if 0 <= index < len(_LOG_CELLS) else f"log.{index}"
 
 
 _PIN = struct.Struct(">BB3s")
 
 
-@dataclass(frozen=True, slots=True)
-class PinRecord:
+class PinRecord(NamedTuple):
     """PIN try limit, PIN try counter and the 6-digit PIN as 3 BCD bytes."""
 
     ptl: int
@@ -52,8 +58,7 @@ _EMV = struct.Struct(">HHB")
 FLAG_ONLINE_PENDING = 0x01
 
 
-@dataclass(frozen=True, slots=True)
-class EmvRecord:
+class EmvRecord(NamedTuple):
     """ATC (9F36), last online ATC (9F13) and flags (bit 0: last online transaction not
     completed)."""
 
@@ -76,8 +81,7 @@ class EmvRecord:
 _PURSE = struct.Struct(">IIIIII")
 
 
-@dataclass(frozen=True, slots=True)
-class PurseRecord:
+class PurseRecord(NamedTuple):
     """Balance, transaction counter NT, current WIB month (YYYYMM), month-to-date incoming and
     all-transaction totals, and the number of log records ever written."""
 

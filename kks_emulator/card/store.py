@@ -93,6 +93,16 @@ class MemoryStore(Store):
         super().__init__(fault_hook, fault_rng)
         if cells:
             self._cells.update(cells)
+        # a subclass that persists somewhere takes the general path
+        self._in_memory_only = type(self)._persist is Store._persist
+
+    def write(self, name: str, value: bytes) -> None:
+        """Write one cell (nothing to persist in memory; the fault hook still applies)."""
+        if self.fault_hook is not None or not self._in_memory_only:
+            super().write(name, value)
+            return
+        self.write_count += 1
+        self._cells[name] = bytes(value)
 
     def clone(self) -> MemoryStore:
         """An independent copy of the cells (no fault hook)."""

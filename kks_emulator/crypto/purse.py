@@ -90,6 +90,19 @@ def mac_equal(a: bytes, b: bytes) -> bool:
     return ct.equal(a, b)
 
 
+def encode_record(type_: int, card_id: bytes, counter: int, amount: int, balance_after: int,
+                  terminal_id: bytes, terminal_nonce: bytes, time: int) -> bytes:
+    """The canonical 43-byte record from its fields (what `TransactionRecord.encode` returns),
+    without building the dataclass; same checks, same `RecordError`."""
+    if len(card_id) != CARD_ID_LEN or len(terminal_id) != 8 or len(terminal_nonce) != 8:
+        raise RecordError("card id must be 9 bytes, terminal id and nonce 8 bytes")
+    try:
+        return _RECORD.pack(RECORD_VERSION, type_, card_id, counter, amount, balance_after,
+                            terminal_id, terminal_nonce, time)
+    except struct.error as exc:
+        raise RecordError(f"record field out of range: {exc}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class TransactionRecord:
     """The canonical purse transaction record (43 bytes, big-endian, see `encode`)."""
@@ -106,15 +119,8 @@ class TransactionRecord:
     def encode(self) -> bytes:
         """version(1) type(1) card id(9) counter(4) amount(4) balance after(4)
         terminal id(8) terminal nonce(8) time(4, Unix seconds UTC)."""
-        if len(self.card_id) != CARD_ID_LEN or len(self.terminal_id) != 8 \
-                or len(self.terminal_nonce) != 8:
-            raise RecordError("card id must be 9 bytes, terminal id and nonce 8 bytes")
-        try:
-            return _RECORD.pack(RECORD_VERSION, self.type, self.card_id, self.counter, self.amount,
-                                self.balance_after, self.terminal_id,
-                                self.terminal_nonce, self.time)
-        except struct.error as exc:
-            raise RecordError(f"record field out of range: {exc}") from None
+        return encode_record(self.type, self.card_id, self.counter, self.amount,
+                             self.balance_after, self.terminal_id, self.terminal_nonce, self.time)
 
     @classmethod
     def decode(cls, raw: bytes) -> TransactionRecord:

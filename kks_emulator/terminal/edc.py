@@ -90,7 +90,8 @@ class Edc:
         self.rng = rng
         self.batch = batch if batch is not None else Batch()
         self.verify_offline = verify_offline
-        self._certs: dict[bytes, ec.EllipticCurvePublicKey] = {}  # certificate -> card key
+        # verified certificate -> (card key, certified card id)
+        self._certs: dict[bytes, tuple[ec.EllipticCurvePublicKey, bytes]] = {}
         self._cert_of: dict[bytes, bytes] = {}  # card id -> its certificate
 
     @property
@@ -129,9 +130,11 @@ class Edc:
         """Purse balance in rupiah."""
         return reader.purse_balance(self.ex)
 
-    def _card_key(self, cert_raw: bytes) -> ec.EllipticCurvePublicKey:
-        key = self._certs.get(cert_raw)
-        if key is None:
+    def _card_key(self, cert_raw: bytes) -> tuple[ec.EllipticCurvePublicKey, bytes]:
+        """(card public key, card id) of a certificate verified under the bank's CA key
+        (memoised on the exact certificate bytes)."""
+        known = self._certs.get(cert_raw)
+        if known is None:
             try:
                 cert = purse.CardCertificate.decode(cert_raw)
                 ca = self.ca_keys.get(cert.bank)
@@ -142,8 +145,8 @@ class Edc:
                 raise CardResponseError(f"card certificate refused: {exc}") from None
             if len(self._certs) >= 4096:
                 self._certs.clear()
-            self._certs[cert_raw] = key
-        return key
+            known = self._certs[cert_raw] = (key, cert.card_id)
+        return known
 
     def purchase_purse(self, amount: int, pin: str) -> PurseReceipt:
         """Offline purse purchase with PIN: the card signs the record, the terminal checks it
@@ -154,10 +157,11 @@ class Edc:
         """
         if not 0 < amount <= 0xFFFFFFFF:
             raise KksError("purchase amount out of range")
-        reader.select_app(self.ex, apdus.PURSE_AID)
-        reader.verify_pin(self.ex, pin)
+        ex = self.ex
+        reader.select_app(ex, apdus.PURSE_AID)
+        reader.verify_pin(ex, pin)
         nonce, now = self.rng(8), self.clock()
-        data = self.ex.transmit(apdus.purchase(amount, self.terminal_id, nonce, now)).expect(
+        data = ex.transmit(apdus.purchase(amount, self.terminal_id, nonce, now)).expect(
             "PURCHASE")
         if len(data) <= purse.RECORD_LEN:
             raise CardResponseError("PURCHASE answer lacks the signature")
@@ -171,7 +175,7 @@ class Edc:
             raise CardResponseError("purchase record does not match the request")
         cert_raw = self._cert_of.get(record.card_id)
         if cert_raw is None or (self.verify_offline and not self._verifies(cert_raw, raw, sig)):
-            cert_raw = self.ex.transmit(apdus.get_certificate()).expect("GET CERTIFICATE")
+            cert_raw = ex.transmit(apdus.get_certificate()).expect("GET CERTIFICATE")
             if self.verify_offline and not self._verifies(cert_raw, raw, sig):
                 raise CardResponseError("purchase signature does not verify")
             if len(self._cert_of) >= 4096:
@@ -183,8 +187,8 @@ class Edc:
 
     def _verifies(self, cert_raw: bytes, raw: bytes, sig: bytes) -> bool:
         """True if `cert_raw` is a valid certificate of the record's card and `sig` verifies."""
-        key = self._card_key(cert_raw)
-        if purse.CardCertificate.decode(cert_raw).card_id != raw[2:2 + purse.CARD_ID_LEN]:
+        key, card_id = self._card_key(cert_raw)
+        if card_id != raw[2:2 + purse.CARD_ID_LEN]:
             return False
         return purse.verify(key, raw, sig)
 

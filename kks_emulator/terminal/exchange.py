@@ -83,19 +83,24 @@ class Exchange:
 
     def _raw(self, apdu: bytes) -> tuple[bytes, int]:
         raw = self.transport.transmit(apdu)
-        if not isinstance(raw, bytes | bytearray):
-            raise ExchangeError("transport returned a non-bytes response")
+        if type(raw) is not bytes:
+            if not isinstance(raw, bytes | bytearray):
+                raise ExchangeError("transport returned a non-bytes response")
+            raw = bytes(raw)
         self.raw_exchanges += 1
         if self._transcript is not None:
             self._seq += 1
-            line = {"n": self._seq, "c": bytes(apdu).hex().upper(), "r": bytes(raw).hex().upper()}
+            line = {"n": self._seq, "c": bytes(apdu).hex().upper(), "r": raw.hex().upper()}
             self._transcript.write(json.dumps(line, sort_keys=True) + "\n")
-        return split_sw(bytes(raw))
+        return split_sw(raw)
 
     def transmit(self, apdu: bytes) -> Response:
         """Send one command; resolve `6Cxx` and `61xx` chains; return the complete `Response`."""
         apdu = bytes(apdu)
         data, sw = self._raw(apdu)
+        sw1 = sw >> 8
+        if sw1 != 0x61 and sw1 != 0x6C:  # complete answer: no GET RESPONSE, no re-send
+            return Response(data, sw)
         if sw >> 8 == 0x6C:
             data, sw = self._raw(with_le(apdu, sw & 0xFF))
             if sw >> 8 == 0x6C:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kks_emulator.errors import CardError
 from kks_emulator.terminal import apdus
@@ -87,14 +88,22 @@ def _aids_of(data: bytes) -> list[bytes]:
     return out
 
 
+@lru_cache(maxsize=32)
+def _select_parts(aid: bytes) -> tuple[bytes, bytes]:
+    """The SELECT APDU for `aid` and the `84 len AID` the FCI fast path looks for (built once
+    per AID; bounded, as AIDs may come from a card's directory)."""
+    return apdus.select(aid), bytes([0x84, len(aid)]) + aid
+
+
 def select_app(ex: Exchange, aid: bytes) -> bytes:
     """SELECT an application and check that its FCI names it; return the FCI bytes.
 
     Fast path: an FCI template (6F) carrying `84 len AID` is accepted without a full parse (the
     per-purchase cost matters); anything else is parsed strictly for a precise error.
     """
-    fci = ex.transmit(apdus.select(aid)).expect("SELECT application")
-    if fci[:1] == b"\x6f" and bytes([0x84, len(aid)]) + aid in fci:
+    command, df_name = _select_parts(bytes(aid))
+    fci = ex.transmit(command).expect("SELECT application")
+    if fci[:1] == b"\x6f" and df_name in fci:
         return fci
     name = require(parse_tlv(fci), 0x84, "DF name", max_size=16)
     if not name.startswith(aid[:5]):

@@ -30,6 +30,51 @@ def test_seal_unseal_and_tamper():
                 nvm.unseal("purse", bytes(flipped), key)
 
 
+def test_mac_key_matches_rfc2104_hmac():
+    import hashlib
+    import hmac
+    import random
+
+    rng = random.Random(6)
+    for size in (1, 16, 32, 63, 64, 65, 100):
+        key = rng.randbytes(size)
+        mk = nvm.MacKey(key)
+        for n in (0, 1, 30, 64, 200):
+            data = rng.randbytes(n)
+            assert mk.tag(data) == hmac.new(key, data, hashlib.sha256).digest()[:8]
+        payload = rng.randbytes(24)
+        assert mk.seal("purse", payload) == nvm.seal("purse", payload, key)
+        assert nvm.unseal("purse", nvm.seal("purse", payload, mk), key) == payload
+
+
+def test_record_memo_never_hides_a_change_in_nvm():
+    """The card remembers records it checked (or wrote) only while the store still holds that
+    very bytes object: any new value in a cell, even between two commands of one session, is
+    checked again (a corrupted one answers 6581)."""
+    t = Terminal(Card(MemoryStore(), rng=None))
+    personalize(t.card.store, profile(), KEYS)
+    t.card.power_on()
+    t.select_purse()
+    assert t.load(1000).ok and t.balance() == 1000  # purse record written, then read
+    store = t.card.store
+    good = store.read("purse")
+    store._cells["purse"] = bytes(bytearray(good))  # same bytes, new object: checked again
+    assert t.balance() == 1000
+    flipped = bytearray(good)
+    flipped[0] ^= 0x01
+    store._cells["purse"] = bytes(flipped)
+    assert t.send(0x80, 0x5C, 0, 2, b"", 4).sw == 0x6581
+    assert t.verify().ok
+    assert t.purchase(10).sw == 0x6581
+    store._cells["purse"] = good
+    assert t.balance() == 1000
+    pin = store.read("pin")
+    assert t.verify().ok  # the PIN record was rewritten twice and is remembered
+    assert store.read("pin") is not pin
+    store._cells["pin"] = store.read("pin")[:-1] + bytes([store.read("pin")[-1] ^ 0x80])
+    assert t.verify().sw == 0x6581
+
+
 def test_journal_recovery_paths():
     store = MemoryStore()
     nvm.commit(store, {"a": b"1", "b": b"2"})

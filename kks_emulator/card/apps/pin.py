@@ -28,15 +28,21 @@ if TYPE_CHECKING:
 PIN_LEN = 6
 
 
+_BLOCK_HEAD = 0x20 | PIN_LEN  # control field 2, PIN length 6
+_BLOCK_FILLER = b"\xff" * (7 - PIN_LEN // 2)
+#: The 100 bytes made of two decimal nibbles (00 .. 99).
+_BCD_BYTES = bytes(hi << 4 | lo for hi in range(10) for lo in range(10))
+
+
 def parse_plain_pin_block(block: bytes) -> bytes:
     """EMV plaintext offline PIN block (control 2, length 6, digits, F filler) -> 3 BCD bytes."""
-    h = block.hex().upper()
-    if len(block) != 8 or h[0] != "2" or h[1] != f"{PIN_LEN:X}":
+    if len(block) != 8 or block[0] != _BLOCK_HEAD:
         raise SwError(SW_WRONG_DATA)
-    digits, filler = h[2:2 + PIN_LEN], h[2 + PIN_LEN:]
-    if not digits.isdigit() or filler != "F" * len(filler):
+    digits = bytes(block[1:1 + PIN_LEN // 2])
+    # every nibble a decimal digit (nothing left once the BCD bytes are deleted), F filler
+    if digits.translate(None, _BCD_BYTES) or block[1 + PIN_LEN // 2:] != _BLOCK_FILLER:
         raise SwError(SW_WRONG_DATA)
-    return bytes.fromhex(digits)
+    return digits
 
 
 def plain_pin_block(pin: str) -> bytes:
@@ -44,12 +50,17 @@ def plain_pin_block(pin: str) -> bytes:
     return bytes.fromhex(f"2{len(pin):X}{pin}".ljust(16, "F"))
 
 
+def _store_pin(card: Card, rec: records.PinRecord) -> None:
+    """Commit a new PIN record (one NVM transaction)."""
+    card.commit({records.PIN: rec.encode()}, {records.PIN: rec})
+
+
 def _check(card: Card, candidate: bytes) -> records.PinRecord | None:
     """Pre-decrement, compare, reset on success. Raises 6983 / 63Cx; returns the record on match."""
     rec = card.pin_record()
     if rec.ptc == 0:
         raise SwError(SW_BLOCKED)
-    card.commit({records.PIN: records.PinRecord(rec.ptl, rec.ptc - 1, rec.pin_bcd).encode()})
+    _store_pin(card, records.PinRecord(rec.ptl, rec.ptc - 1, rec.pin_bcd))
     if not ct.equal(candidate, rec.pin_bcd):
         card.s.pin_verified = False
         card.s.pin_failed = True
@@ -69,7 +80,7 @@ def verify(card: Card, cmd: Command) -> bytes:
     candidate = parse_plain_pin_block(cmd.data)
     rec = _check(card, candidate)
     assert rec is not None
-    card.commit({records.PIN: records.PinRecord(rec.ptl, rec.ptl, rec.pin_bcd).encode()})
+    _store_pin(card, records.PinRecord(rec.ptl, rec.ptl, rec.pin_bcd))
     card.s.pin_verified = True
     return b""
 
@@ -80,7 +91,7 @@ def change_reference_data(card: Card, cmd: Command) -> bytes:
     new = parse_plain_pin_block(cmd.data[8:])
     rec = _check(card, old)
     assert rec is not None
-    card.commit({records.PIN: records.PinRecord(rec.ptl, rec.ptl, new).encode()})
+    _store_pin(card, records.PinRecord(rec.ptl, rec.ptl, new))
     card.s.pin_verified = True
     return b""
 
@@ -102,7 +113,7 @@ def pin_unblock(card: Card, cmd: Command) -> bytes:
     if not ct.equal(expected, cmd.data):
         raise SwError(SW_SECURITY)
     rec = card.pin_record()
-    card.commit({records.PIN: records.PinRecord(rec.ptl, rec.ptl, rec.pin_bcd).encode()})
+    _store_pin(card, records.PinRecord(rec.ptl, rec.ptl, rec.pin_bcd))
     card.s.pin_failed = False
     return b""
 

@@ -10,6 +10,7 @@ than the stored one counts into the stored month.
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from kks_emulator.apdu import (
@@ -59,9 +60,16 @@ def read_log(card: Card, rec: int) -> bytes:
     return card.read(records.log_cell(slot))
 
 
+@lru_cache(maxsize=64)
+def _month_of_hour(hour: int) -> int:
+    """`month_key` of a whole Unix hour. WIB is UTC+7 exactly, so every month starts on a
+    whole UTC hour and all seconds of one hour share a month (a pure function, memoised)."""
+    return month_key(hour * 3600)
+
+
 def _month_totals(wallet: records.PurseRecord, time: int) -> tuple[int, int, int]:
     """(month, incoming, all) to which a transaction at `time` is added."""
-    mk = month_key(time)
+    mk = _month_of_hour(time // 3600)
     if mk > wallet.month:
         return mk, 0, 0
     return wallet.month, wallet.month_incoming, wallet.month_all
@@ -127,7 +135,7 @@ def credit_for_load(card: Card, cmd: Command) -> bytes:
     cell, log_count = _append_log(st, wallet, record)
     new = records.PurseRecord(balance, counter, month, incoming + pending.amount,
                               everything + pending.amount, log_count)
-    card.commit({records.PURSE: new.encode(), cell: record})
+    card.commit({records.PURSE: new.encode(), cell: record}, {records.PURSE: new})
     return (counter.to_bytes(4, "big") + balance.to_bytes(4, "big")
             + purse.load_s3(st.load_key, st.card_id, counter, balance))
 
@@ -151,11 +159,13 @@ def purchase(card: Card, cmd: Command) -> bytes:
             raise SwError(SW_CONDITIONS)
     counter = wallet.counter + 1
     balance = wallet.balance - amount
-    record = purse.TransactionRecord(st.card_id, counter, amount, balance, terminal_id, nonce,
-                                     time).encode()
+    # the canonical record (`purse.TransactionRecord.encode`), packed directly: every field
+    # is already in range (9-byte card id, 8-byte terminal id and nonce from the 24-byte data)
+    record = purse.encode_record(purse.TYPE_PURCHASE, st.card_id, counter, amount, balance,
+                                 terminal_id, nonce, time)
     cell, log_count = _append_log(st, wallet, record)
     new = records.PurseRecord(balance, counter, month, incoming, everything + amount, log_count)
-    card.commit({records.PURSE: new.encode(), cell: record})
+    card.commit({records.PURSE: new.encode(), cell: record}, {records.PURSE: new})
     card.s.pin_verified = False  # one PIN entry per purchase
     return record + purse.sign(st.sign_key, record)
 
