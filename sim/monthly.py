@@ -79,6 +79,19 @@ BLOCK = 1 << 18
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
+def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The sorted union (with repeats) of two sorted arrays, in linear passes."""
+    if len(a) < len(b):
+        a, b = b, a
+    pos = np.searchsorted(a, b) + np.arange(len(b))
+    out = np.empty(len(a) + len(b), dtype=a.dtype)
+    from_a = np.ones(len(out), dtype=bool)
+    from_a[pos] = False
+    out[pos] = b
+    out[from_a] = a
+    return out
+
+
 class KeyIndex:
     """Rows by NIK (or KK): sorted `hash(value) << row_bits | row` words, for exact lookups.
 
@@ -87,9 +100,13 @@ class KeyIndex:
     stale, and `lookup` drops it by checking the row's current value. 8 bytes per entry.
     """
 
-    def __init__(self, values: np.ndarray, rows: np.ndarray, n_rows: int) -> None:
+    def __init__(self, column: np.ndarray, rows: np.ndarray, n_rows: int) -> None:
+        """Index `rows` under their values in `column` (built block by block: no big temps)."""
         self.row_bits = max(27, int(n_rows).bit_length())
-        self.base = self._pack(values, rows)
+        self.base = np.empty(len(rows), dtype=np.uint64)
+        for lo in range(0, len(rows), 1 << 20):
+            r = rows[lo:lo + (1 << 20)]
+            self.base[lo:lo + len(r)] = self._pack(column[r], r)
         self.base.sort()
         self.delta = np.zeros(0, dtype=np.uint64)
 
@@ -103,9 +120,9 @@ class KeyIndex:
         """Index `rows` under their (new) `values`."""
         if len(rows) == 0:
             return
-        self.delta = np.sort(np.concatenate([self.delta, self._pack(values, rows)]))
+        self.delta = _merge_sorted(self.delta, np.sort(self._pack(values, rows)))
         if len(self.delta) * 16 > len(self.base):
-            self.base = np.sort(np.concatenate([self.base, self.delta]))
+            self.base = _merge_sorted(self.base, self.delta)
             self.delta = np.zeros(0, dtype=np.uint64)
 
     def lookup(self, keys: np.ndarray, column: np.ndarray) -> np.ndarray:
@@ -322,8 +339,8 @@ def _build_state(st: MonthlyState, registry: Registry, params: Params) -> None:
     kab = registry["kabkota"]
     st.runs = np.concatenate([[0], np.flatnonzero(kab[1:] != kab[:-1]) + 1]) if n else None
     dtks = np.flatnonzero(status == STATUS_IN_DTKS)
-    st.nik_index = KeyIndex(registry["nik"][dtks], dtks, n)
-    st.kk_index = KeyIndex(registry["kk"][dtks], dtks, n)
+    st.nik_index = KeyIndex(registry["nik"], dtks, n)
+    st.kk_index = KeyIndex(registry["kk"], dtks, n)
 
 
 def _update_state(st: MonthlyState, registry: Registry, params: Params, touched: np.ndarray,

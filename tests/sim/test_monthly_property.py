@@ -218,7 +218,7 @@ def test_engines_agree_on_a_generated_registry() -> None:
 def test_key_index_finds_current_values_and_drops_stale_entries() -> None:
     values = np.arange(1000, 1100, dtype=np.int64)
     column = values.copy()
-    index = monthly.KeyIndex(values[:50], np.arange(50), 100)
+    index = monthly.KeyIndex(values, np.arange(50), 100)
     column[5], column[6] = 7777, 8888  # rows 5 and 6 change their values
     index.add(column[[5, 6]], np.array([5, 6]))
     assert len(index.delta) == 2  # small additions stay in the delta
@@ -253,3 +253,10 @@ def test_collision_with_a_row_accepted_in_an_earlier_month() -> None:
     assert ra.counters() == rb.counters()
     assert ra.removed["duplicate"] == 1 and a["status"][outside[0]] == 2
     assert_same(a, b, "delta collision")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 40)), st.lists(st.integers(0, 40)))
+def test_merge_sorted(a, b) -> None:
+    x, y = np.sort(np.array(a, dtype=np.uint64)), np.sort(np.array(b, dtype=np.uint64))
+    assert monthly._merge_sorted(x, y).tolist() == sorted(a + b)
