@@ -12,6 +12,9 @@ where CMAC8 is AES-CMAC truncated to its first 8 bytes, integers are unsigned bi
 
 Purchase records are signed with ECDSA P-256 / SHA-256, DER signatures; verification rejects any
 signature whose bytes are not the canonical DER re-encoding of (r, s) (no BER, no padding).
+Signing is deterministic (RFC 6979: k derived from the key and the message hash), so the same
+key and record always give the same signature bytes; this needs `cryptography` >= 44 built
+with OpenSSL >= 3.2 and fails at import otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -39,6 +42,11 @@ TYPE_LOAD = 2
 _RECORD = struct.Struct(">BB9sIII8s8sI")
 RECORD_LEN = _RECORD.size  # 43 bytes
 _ECDSA = ec.ECDSA(hashes.SHA256())
+try:
+    _ECDSA_RFC6979 = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+except (TypeError, UnsupportedAlgorithm) as _exc:  # old cryptography / OpenSSL < 3.2
+    raise ImportError("deterministic ECDSA (RFC 6979) needs cryptography >= 44 with "
+                      f"OpenSSL >= 3.2: {_exc}") from None
 
 
 class RecordError(InputError):
@@ -134,8 +142,8 @@ class TransactionRecord:
 
 
 def sign(private_key: ec.EllipticCurvePrivateKey, message: bytes) -> bytes:
-    """ECDSA P-256 / SHA-256 signature, DER encoded."""
-    return private_key.sign(message, _ECDSA)
+    """Deterministic (RFC 6979) ECDSA P-256 / SHA-256 signature, DER encoded."""
+    return private_key.sign(message, _ECDSA_RFC6979)
 
 
 def is_strict_der(signature: bytes) -> bool:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kks_emulator import tlv
+from kks_emulator.card import MemoryStore
 from kks_emulator.crypto import emv, purse
 from kks_emulator.keys import IssuerKeys, card_signing_key_for_tests
 
@@ -179,6 +180,62 @@ def test_kat_signature_fixed_key():
     tampered = bytearray(bytes.fromhex(RECORD_HEX))
     tampered[20] ^= 1
     assert not purse.verify(pub, bytes(tampered), bytes.fromhex(SIG_HEX))
+
+
+#: RFC 6979 deterministic signature of RECORD_HEX by the BRI test card key (docs/card.md KATs).
+DET_SIG_HEX = ("3045022028058D72FB97CBC5A41432C9590B0022D8DB84951126089BE20226A71DEC0FC2022100"
+               "CAC02D7DBA1585974D717AF084F340644CFF2A479711C3EF47C8F7C386571029")
+#: RFC 6979 appendix A.2.5: P-256, SHA-256, message "sample" (private key x, nonce k, r).
+RFC6979_X = 0xC9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721
+RFC6979_K = 0xA6E3C57DD01ABE90086538398355DD4C3B17AA873382B0F24D6129493D8AAD60
+RFC6979_R = 0xEFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def test_kat_rfc6979_appendix_a25():
+    """purse.sign derives k as RFC 6979 does: r is the RFC's, s = k^-1 (h + r x) mod n is
+    recomputed here with integer arithmetic from the RFC's k."""
+    import hashlib
+
+    key = ec.derive_private_key(RFC6979_X, ec.SECP256R1())
+    r, s = decode_dss_signature(purse.sign(key, b"sample"))
+    h = int.from_bytes(hashlib.sha256(b"sample").digest(), "big")
+    assert r == RFC6979_R
+    assert s == pow(RFC6979_K, -1, P256_N) * (h + RFC6979_R * RFC6979_X) % P256_N
+
+
+def test_kat_card_signature_is_deterministic():
+    """Fixed key + fixed record -> fixed signature bytes, and the card's PURCHASE answer is
+    exactly record || that signature."""
+    key = card_signing_key_for_tests("BRI", PAN, 1)
+    record = bytes.fromhex(RECORD_HEX)
+    assert purse.sign(key, record).hex().upper() == DET_SIG_HEX
+    assert purse.verify(purse.load_public_point(bytes.fromhex(CARD_POINT_HEX)), record,
+                        bytes.fromhex(DET_SIG_HEX))
+    t = powered()
+    t.select_purse()
+    assert t.load(100_000).ok and t.verify().ok
+    r = t.purchase(25_000, time=1764000100)
+    assert r.ok and r.data.hex().upper() == RECORD_HEX + DET_SIG_HEX
+
+
+def test_same_card_state_and_command_give_the_same_answer():
+    """Two cards with the same NVM answer the same APDUs byte for byte (signatures included);
+    another terminal nonce gives another record and another signature."""
+    base = powered()
+    base.select_purse()
+    assert base.load(100_000).ok
+    cells = base.card.store.snapshot()
+    logs = []
+    for _ in range(2):
+        t = powered(MemoryStore(dict(cells)))
+        t.select_purse()
+        assert t.verify().ok and t.purchase(1_000).ok
+        assert t.verify().ok and t.purchase(1_000, nonce=b"NONCE002").ok
+        logs.append(t.log)
+    assert logs[0] == logs[1]
+    first, second = logs[0][2][1], logs[0][4][1]
+    assert first[purse.RECORD_LEN:-2] != second[purse.RECORD_LEN:-2]
 
 
 def test_ber_and_malleable_encodings_rejected():

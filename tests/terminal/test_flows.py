@@ -184,6 +184,22 @@ def test_transcript_is_json_lines():
     assert lines[0]["c"].startswith("00A40400") and lines[-1]["r"].endswith("9000")
 
 
+@pytest.mark.parametrize("protocol", ["T=1", "T=0"])
+def test_rerun_gives_a_byte_identical_transcript(protocol):
+    """Same card, same seeds, same clock: every command *and every answer* is the same, the
+    purchase signatures included (the card signs with RFC 6979 deterministic ECDSA)."""
+    transcripts = []
+    for _ in range(2):
+        buf = io.StringIO()
+        w = make_world(protocol=protocol, transcript=buf)
+        w.edc.load(50_000, PIN)
+        w.edc.purchase_purse(12_345, PIN)
+        w.edc.purchase_purse(1_000, PIN)
+        transcripts.append(buf.getvalue())
+    assert transcripts[0] == transcripts[1]
+    assert transcripts[0].count('"c": "80540000') == 2
+
+
 def test_random_walk_against_a_model():
     """Loads, purse and savings purchases, uploads and settlements at random; after each step the
     ledger audit passes and every balance equals the model's (L-AUDITOR through the terminal)."""
