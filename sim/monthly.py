@@ -155,7 +155,8 @@ class MonthlyState:
 
     `bins[i]` is row i's score bin (a monotone function of `pmt_score`, fixed at the first
     decree) or `OUT_BIN` outside DTKS; `hist` counts DTKS rows per bin; `qual` says whether the
-    household has a PKH-qualifying member and `pkh_pay` its PKH amount per payment. All are
+    household has a PKH-qualifying member and `pkh_pay` its PKH amount per payment (in units of
+    `pkh_unit` rupiah, see `pkh_scale`). All are
     updated from the rows a decree touches; `invalidate()` forces a full rebuild.
     """
 
@@ -168,6 +169,7 @@ class MonthlyState:
     hist: np.ndarray | None = field(default=None, repr=False)
     qual: np.ndarray | None = field(default=None, repr=False)
     pkh_pay: np.ndarray | None = field(default=None, repr=False)
+    pkh_unit: int = 1
     #: starts of the runs of equal `kabkota` (rows are grouped by desa, hence by kab/kota)
     runs: np.ndarray | None = field(default=None, repr=False)
     #: DTKS rows by NIK and by KK, for the collision check of accepted records (§2.6)
@@ -300,17 +302,34 @@ def _blocks(n: int, block: int = BLOCK):
         yield lo, min(lo + block, n)
 
 
+def pkh_scale(params: Params) -> tuple[int, np.dtype]:
+    """(unit, dtype) to store PKH amounts per payment as `units * unit` in a small integer.
+
+    With the default amounts (multiples of Rp 100,000, paid quarterly) every amount per payment
+    is a multiple of Rp 25,000 and fits a uint16 count of units; otherwise unit 1 and int32.
+    """
+    import math
+
+    amounts = params.pkh_amounts()
+    g = math.gcd(*amounts) or 1
+    bound = params.pkh_max_components * max(amounts) // g
+    if (g * params.pkh_every) % 12 == 0 and bound < 1 << 16:
+        return g * params.pkh_every // 12, np.dtype(np.uint16)
+    return 1, np.dtype(np.int32)
+
+
 def _member_stats(registry: Registry, rows: slice | np.ndarray,
                   params: Params) -> tuple[np.ndarray, np.ndarray]:
-    """(has a PKH-qualifying member, PKH amount per payment as int32) for `rows`."""
+    """(has a PKH-qualifying member, PKH amount per payment in `pkh_scale` units) for `rows`."""
     from sim.disburse import pkh_annual
 
     counts = {m: registry[m][rows] for m in _MEMBERS}
     qual = np.zeros(len(counts["n_sd"]), dtype=bool)
     for c in counts.values():
         qual |= c > 0
+    unit, dtype = pkh_scale(params)
     pay = pkh_annual(counts, params) * params.pkh_every // 12
-    return qual, pay.astype(np.int32)
+    return qual, (pay // unit).astype(dtype)
 
 
 def _build_state(st: MonthlyState, registry: Registry, params: Params) -> None:
@@ -328,7 +347,8 @@ def _build_state(st: MonthlyState, registry: Registry, params: Params) -> None:
     st.scale = (OUT_BIN - 1) / (hi_s - lo_s) if hi_s > lo_s else 1.0
     st.bins = np.empty(n, dtype=np.uint16)
     st.qual = np.empty(n, dtype=bool)
-    st.pkh_pay = np.empty(n, dtype=np.int32)
+    st.pkh_unit, dtype = pkh_scale(params)
+    st.pkh_pay = np.empty(n, dtype=dtype)
     for lo, hi in _blocks(n, 1 << 20):
         b = st.bin_of(score[lo:hi])
         b[status[lo:hi] != STATUS_IN_DTKS] = OUT_BIN
@@ -356,6 +376,9 @@ def _update_state(st: MonthlyState, registry: Registry, params: Params, touched:
         st.hist[OUT_BIN] = 0
         st.bins[t] = new
     if fingerprint != st.params_fingerprint:
+        st.pkh_unit, dtype = pkh_scale(params)
+        if st.pkh_pay.dtype != dtype:
+            st.pkh_pay = np.empty(len(registry), dtype=dtype)
         for lo, hi in _blocks(len(registry), 1 << 20):
             st.qual[lo:hi], st.pkh_pay[lo:hi] = _member_stats(registry, slice(lo, hi), params)
     elif len(acc_rows):
@@ -422,7 +445,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
     cands: list[list[np.ndarray]] = [[], [], []]
     sums = [0, 0, 0]  # kept: count (BPNT), PKH pay, PBI persons
     exits = np.zeros((3, len(ch.EXIT_REASONS) + 1), dtype=np.int64)
-    runs = st.runs if st.runs is not None and len(st.runs) <= n // 64 + 1 else None
+    runs = st.runs if st.runs is not None and len(st.runs) <= n // 8 + 1 else None
     for lo, hi in _blocks(n):
         d = desil[lo:hi]
         pr = prev[lo:hi]
@@ -451,7 +474,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
                 kept_k[p] += np.bincount(kb[keep], minlength=n_kab)
             c = np.flatnonzero(e > h)
             if len(c):
-                cands[p].append(c + lo)
+                cands[p].append((c + lo).astype(np.int32))
             lost = np.flatnonzero(h > e)
             if len(lost):
                 _count_exits(exits[p], lost + lo, status, earn, qual, umr_hits[p], p == PKH)
@@ -479,15 +502,23 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
             sums[p] -= _amount(p, drop, size, pkh_pay)
             n_k = np.minimum(n_k, q)
         vac = q - n_k
-        cand = np.concatenate(cands[p]) if cands[p] else np.zeros(0, dtype=np.int64)
-        ck = kab[cand].astype(np.int64)
-        c_k = np.bincount(ck, minlength=n_kab)
+        # candidates as int32 rows and int16 kab/kota: on a first decree they are most of the
+        # eligible rows, so no int64 copies of them
+        cand = np.concatenate(cands[p]) if cands[p] else np.zeros(0, dtype=np.int32)
+        cands[p] = []
+        ck = kab[cand]
+        if runs is not None:  # rows of one kab/kota are runs: count candidates per run
+            c_k = np.zeros(n_kab, dtype=np.int64)
+            np.add.at(c_k, kab[runs].astype(np.int64),
+                      np.diff(np.searchsorted(cand, np.append(runs, n))))
+        else:
+            c_k = np.bincount(ck, minlength=n_kab)
         take_all = vac >= c_k
         enter = [cand[take_all[ck]]]
         part = (vac > 0) & ~take_all
         if part.any():
             sel = part[ck]
-            pc, pk = cand[sel], ck[sel]
+            pc, pk = cand[sel], ck[sel].astype(np.int64)
             cb = (st.bins[pc] >> COARSE_SHIFT).astype(np.int64)
             h2 = np.bincount(pk * N_COARSE + cb, minlength=n_kab * N_COARSE)
             cum2 = np.cumsum(h2.reshape(n_kab, N_COARSE), axis=1)
@@ -511,7 +542,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
                 left[name] = int(exits[p][code])
     res.entitlement_total = {
         "bpnt": sums[0] * params.bpnt_monthly * params.bpnt_every,
-        "pkh": sums[1],
+        "pkh": sums[1] * st.pkh_unit,
         "pbi": sums[2] * params.pbi_premium * params.pbi_every,
     }
     registry["programmes"][:] = new_prog
