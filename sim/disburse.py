@@ -20,7 +20,7 @@ from kks_emulator.errors import InputError, KksError, LedgerInvariantError
 from sim.params import MAX_PERIOD, PBI, PKH, PROG_BITS, PROGRAMMES, Params
 from sim.registry import Registry
 
-BLOCK = 1 << 16
+BLOCK = 1 << 17
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _C1 = np.uint64(0xBF58476D1CE4E5B9)
 _C2 = np.uint64(0x94D049BB133111EB)
@@ -201,7 +201,11 @@ def entitlements(registry: Registry, p: int, rows: np.ndarray, params: Params) -
 
 def _settle(registry: Registry, ledger: Ledger, params: Params, period: int, key: int,
             lo: int, hi: int) -> None:
-    """Redemptions, unspent months and returns of rows [lo, hi) not yet settled this period."""
+    """Redemptions, unspent months and returns of rows [lo, hi) not yet settled this period.
+
+    Only rows with a positive balance do anything besides resetting `unspent_months` to 0, so
+    all per-row work after the two block-wide tests runs on those rows only.
+    """
     st = ledger.stats
     settled = ledger.last_settled[lo:hi]
     todo = settled < period
@@ -215,49 +219,50 @@ def _settle(registry: Registry, ledger: Ledger, params: Params, period: int, key
     if not every_row:
         positive &= todo
     pos = np.flatnonzero(positive)
-    did = np.zeros(hi - lo, dtype=bool)
-    if len(pos):
-        h = splitmix(key, pos + lo)
-        m16 = np.uint64(0xFFFF)
-        redeem = (h >> np.uint64(48)) % np.uint64(10_000) < np.uint64(params.redeem_bp)
-        full = ((h >> np.uint64(32)) & m16) % np.uint64(10_000) < np.uint64(params.full_spend_bp)
-        share = (((h >> np.uint64(16)) & m16) % np.uint64(10_000)).astype(np.int64)
-        share = params.partial_min_bp + share * (10_000 - params.partial_min_bp) // 10_000
-        bp = b[pos]
-        amount = np.where(full, bp, bp * share // 10_000)
-        amount *= redeem
-        spent = amount > 0
-        n_did = int(np.count_nonzero(spent))
-        if n_did:
-            total = int(amount.sum(dtype=np.int64))
-            st.redeemers += n_did
-            st.redeemed += total
-            ledger.redeemed += total
-            day = ((h[spent] & m16) % np.uint64(params.redeem_days)).astype(np.int64)
-            days = np.bincount(day, minlength=params.redeem_days)
-            st.days = [a + int(c) for a, c in zip(st.days, days.tolist(), strict=True)]
-            b[pos] = bp - amount
-            did[pos[spent]] = True
-    # unspent months: 0 if the balance is 0 or something was spent, else +1 (saturating)
-    inc = (b > 0) & ~did
-    new_u = np.where(inc, np.minimum(u, 254) + 1, 0).astype(np.uint8)
-    if params.return_after_months:
-        ret = np.flatnonzero(new_u >= params.return_after_months)
-        if not every_row:
-            ret = ret[todo[ret]]
-        if len(ret):
-            total = int(b[ret].sum(dtype=np.int64))
-            st.returns += len(ret)
-            st.returned += total
-            ledger.returned += total
-            b[ret] = 0
-            new_u[ret] = 0
+    old_u = u[pos]
     if every_row:
-        u[:] = new_u
+        u[:] = 0
         settled[:] = period
     else:
-        u[todo] = new_u[todo]
+        u[todo] = 0
         settled[todo] = period
+    if len(pos) == 0:
+        return
+    h = splitmix(key, pos + lo)
+    m16 = np.uint64(0xFFFF)
+    redeem = (h >> np.uint64(48)) % np.uint64(10_000) < np.uint64(params.redeem_bp)
+    full = ((h >> np.uint64(32)) & m16) % np.uint64(10_000) < np.uint64(params.full_spend_bp)
+    share = (((h >> np.uint64(16)) & m16) % np.uint64(10_000)).astype(np.int64)
+    share = params.partial_min_bp + share * (10_000 - params.partial_min_bp) // 10_000
+    bp = b[pos]
+    amount = np.where(full, bp, bp * share // 10_000)
+    amount *= redeem
+    spent = amount > 0
+    n_did = int(np.count_nonzero(spent))
+    if n_did:
+        total = int(amount.sum(dtype=np.int64))
+        st.redeemers += n_did
+        st.redeemed += total
+        ledger.redeemed += total
+        day = ((h[spent] & m16) % np.uint64(params.redeem_days)).astype(np.int64)
+        days = np.bincount(day, minlength=params.redeem_days)
+        st.days = [a + int(c) for a, c in zip(st.days, days.tolist(), strict=True)]
+        b[pos] = bp - amount
+    # a positive balance with nothing spent: one more unspent month (saturating at 255)
+    keep = ~spent
+    rows = pos[keep]
+    new_u = np.minimum(old_u[keep], 254) + 1
+    if params.return_after_months:
+        ret = new_u >= params.return_after_months
+        if ret.any():
+            r = rows[ret]
+            total = int(b[r].sum(dtype=np.int64))
+            st.returns += len(r)
+            st.returned += total
+            ledger.returned += total
+            b[r] = 0
+            new_u[ret] = 0
+    u[rows] = new_u
 
 
 def _credit(registry: Registry, ledger: Ledger, params: Params, period: int, lo: int,
@@ -266,7 +271,6 @@ def _credit(registry: Registry, ledger: Ledger, params: Params, period: int, lo:
     st = ledger.stats
     prog = registry["programmes"][lo:hi]
     b = registry["balance"][lo:hi]
-    before = None
     for p, every in enumerate(params.every()):
         if period % every:
             continue
@@ -281,21 +285,18 @@ def _credit(registry: Registry, ledger: Ledger, params: Params, period: int, lo:
         if p == PBI:  # to BPJS: no household balance moves
             persons = int((registry["size"][lo:hi] * f8).sum(dtype=np.int64))
             funded = posted = persons * params.pbi_premium * params.pbi_every
+        elif p == PKH:
+            idx = np.flatnonzero(fresh)
+            amount = entitlements(registry, p, idx + lo, params)
+            funded = int(amount.sum(dtype=np.int64))
+            b[idx] += amount
+            posted = funded
         else:
-            if before is None:
-                before = int(b.sum(dtype=np.int64))
-            if p == PKH:
-                idx = np.flatnonzero(fresh)
-                amount = entitlements(registry, p, idx + lo, params)
-                funded = int(amount.sum(dtype=np.int64))
-                b[idx] += amount
-            else:
-                unit = params.bpnt_monthly * params.bpnt_every
-                funded = n_fresh * unit
-                b += np.multiply(f8, unit, dtype=np.int64)
-            after = int(b.sum(dtype=np.int64))
-            posted = after - before
-            before = after
+            unit = params.bpnt_monthly * params.bpnt_every
+            funded = n_fresh * unit
+            step = np.multiply(f8, unit, dtype=np.int64)
+            b += step
+            posted = int(step.sum(dtype=np.int64))
         delta = np.subtract(period, marks, dtype=np.int16)  # marks += (period - marks) * fresh
         delta *= f8
         marks += delta
