@@ -436,56 +436,65 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
     size = registry["size"]
     qual = st.qual
     pkh_pay = st.pkh_pay
-    luts = [np.zeros(256, dtype=bool) for _ in range(3)]
-    for p in range(3):
-        luts[p][:11] = params.eligible_desil[p]
+    # eligibility of all three programmes as one bit mask per row: desil -> bits, then the UMR
+    # rule and the PKH qualifying member clear bits
+    lut3 = np.zeros(256, dtype=np.uint8)
+    for p, bit in enumerate(PROG_BITS):
+        lut3[:11] |= np.where(params.eligible_desil[p], bit, 0).astype(np.uint8)
+    umr_mask = np.uint8(params.umr_excludes & 7)
     umr_hits = [bool(params.umr_excludes & bit) for bit in PROG_BITS]
+    # kept bits -> three 21-bit counters in one uint64, so one reduceat counts all programmes
+    pack = np.zeros(8, dtype=np.uint64)
+    for v in range(8):
+        pack[v] = (v & 1) | ((v >> 1) & 1) << 21 | ((v >> 2) & 1) << 42
+    m21 = np.uint64((1 << 21) - 1)
     new_prog = np.empty(n, dtype=np.uint8)
     kept_k = np.zeros((3, n_kab), dtype=np.int64)
     cands: list[list[np.ndarray]] = [[], [], []]
-    sums = [0, 0, 0]  # kept: count (BPNT), PKH pay, PBI persons
+    sums = [0, 0, 0]  # kept: count (BPNT), PKH pay units, PBI persons
     exits = np.zeros((3, len(ch.EXIT_REASONS) + 1), dtype=np.int64)
     runs = st.runs if st.runs is not None and len(st.runs) <= n // 8 + 1 else None
     for lo, hi in _blocks(n):
-        d = desil[lo:hi]
         pr = prev[lo:hi]
-        um = earn[lo:hi]
-        not_um = ~um
-        bits = np.zeros(hi - lo, dtype=np.uint8)
+        e = np.take(lut3, desil[lo:hi])
+        if umr_mask:
+            e &= ~(earn[lo:hi].view(np.uint8) * umr_mask)
+        e &= (qual[lo:hi].view(np.uint8) << np.uint8(1)) | np.uint8(0xFD)
+        keep = pr & e
+        new_prog[lo:hi] = keep
         if runs is not None:  # runs of one kab/kota inside this block
             i0 = int(np.searchsorted(runs, lo, side="right")) - 1
             i1 = int(np.searchsorted(runs, hi, side="left"))
             seg = np.maximum(runs[i0:i1], lo) - lo
             seg_kab = kab[seg + lo].astype(np.int64)
+            packed = np.add.reduceat(np.take(pack, keep), seg)
+            for p in range(3):
+                np.add.at(kept_k[p], seg_kab,
+                          ((packed >> np.uint64(21 * p)) & m21).astype(np.int64))
         else:
             kb = kab[lo:hi]
-        for p, bit in enumerate(PROG_BITS):
-            e = np.take(luts[p], d)
-            if umr_hits[p]:
-                e &= not_um
-            if p == PKH:
-                e &= qual[lo:hi]
-            h = (pr & bit).astype(bool)
-            keep = h & e
-            k8 = keep.view(np.uint8)
-            if runs is not None:
-                np.add.at(kept_k[p], seg_kab, np.add.reduceat(k8, seg, dtype=np.int64))
-            else:
-                kept_k[p] += np.bincount(kb[keep], minlength=n_kab)
-            c = np.flatnonzero(e > h)
-            if len(c):
-                cands[p].append((c + lo).astype(np.int32))
-            lost = np.flatnonzero(h > e)
-            if len(lost):
-                _count_exits(exits[p], lost + lo, status, earn, qual, umr_hits[p], p == PKH)
-            np.bitwise_or(bits, k8 << np.uint8(p), out=bits)
-            if p == PKH:
-                sums[p] += int((pkh_pay[lo:hi] * k8).sum(dtype=np.int64))
-            elif p == 2:
-                sums[p] += int((size[lo:hi] * k8).sum(dtype=np.int64))
-            else:
-                sums[p] += int(np.count_nonzero(keep))
-        new_prog[lo:hi] = bits
+            for p, bit in enumerate(PROG_BITS):
+                kept_k[p] += np.bincount(kb[(keep & bit) != 0], minlength=n_kab)
+        sums[0] += int(np.count_nonzero(keep & np.uint8(1)))
+        sums[1] += int((pkh_pay[lo:hi] * ((keep >> np.uint8(1)) & np.uint8(1))).sum(
+            dtype=np.int64))
+        sums[2] += int((size[lo:hi] * (keep >> np.uint8(2))).sum(dtype=np.int64))
+        cand = e & ~pr
+        c_idx = np.flatnonzero(cand)
+        if len(c_idx):
+            cb = cand[c_idx]
+            for p, bit in enumerate(PROG_BITS):
+                mine = c_idx[(cb & bit) != 0]
+                if len(mine):
+                    cands[p].append((mine + lo).astype(np.int32))
+        lost = pr & ~e
+        l_idx = np.flatnonzero(lost & np.uint8(7))
+        if len(l_idx):
+            lb = lost[l_idx]
+            for p, bit in enumerate(PROG_BITS):
+                mine = l_idx[(lb & bit) != 0]
+                if len(mine):
+                    _count_exits(exits[p], mine + lo, status, earn, qual, umr_hits[p], p == PKH)
 
     for p, bit in enumerate(PROG_BITS):
         pname = PROGRAMMES[p]
