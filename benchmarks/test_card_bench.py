@@ -5,7 +5,7 @@
   log, ECDSA signature), and the card's part of a terminal purchase (SELECT + VERIFY + PURCHASE).
 - `raw-sign`: ECDSA P-256 / SHA-256 of a 64-byte message, building the ECDSA context per call
   (random k: the reference of every ratio), and the same with RFC 6979 deterministic k, which
-  is what the card uses (ratio ~1.1: the HMAC-DRBG that derives k costs ~1.5 us).
+  is what the card uses (ratio ~1.12: the HMAC-DRBG that derives k costs ~1.7 us).
 
 The raw signature is also timed in-process (best of 7 x 2,000 before, best of 7 x 1,000 right
 after each benchmark; the faster figure is used) so every benchmark stores
