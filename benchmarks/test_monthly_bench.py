@@ -1,0 +1,147 @@
+"""Monthly penetapan + disbursement benchmarks at 1M and 10M households, per step and per cycle.
+
+Run with `make bench` (or `pytest benchmarks/test_monthly_bench.py -m benchmark --benchmark-only
+--benchmark-group-by=group`). Each size generates a registry once, runs the first (full) decree
+to build the engine state, and then times steady-state months with a 1% change batch each (the
+batch is drawn in the untimed setup). Step groups time the engine's internals on that state:
+validation of a batch, the NIK/KK collision lookup, decile ranking, recipient selection, and the
+disbursement of one period. The national size (94M) is opt-in with KKS_BENCH_NATIONAL=1 (about
+a minute to generate, ~7 GiB); `kks bench monthly --households 94000000` is the full comparison
+with the reference, DuckDB and the streaming floor.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from sim import changes, disburse, monthly, population
+from sim.params import params_for
+
+pytestmark = pytest.mark.benchmark
+
+SIZES = [1_000_000, 10_000_000]
+if os.environ.get("KKS_BENCH_NATIONAL") == "1":
+    SIZES.append(94_000_000)
+
+
+class Engine:
+    """A registry in steady state: the first decree done, a period counter for the next."""
+
+    def __init__(self, households: int) -> None:
+        self.n = households
+        self.reg = population.generate(households, 1)
+        self.params = params_for(self.reg)
+        self.state = monthly.MonthlyState()
+        self.ledger = disburse.Ledger.open(self.reg)
+        self.period = 300
+        self.cycle(self.batch())
+
+    def batch(self) -> changes.ChangeBatch:
+        return changes.random_batch(self.reg, self.n // 100, self.period)
+
+    def cycle(self, batch: changes.ChangeBatch) -> None:
+        monthly.run_month(self.reg, batch, self.params, self.period, self.state)
+        disburse.disburse(self.reg, self.ledger, self.params, self.period, 1)
+        self.period += 1
+
+
+@pytest.fixture(scope="module", params=SIZES, ids=lambda n: f"{n // 1_000_000}m")
+def engine(request):
+    return Engine(request.param)
+
+
+def _rounds(engine: Engine) -> int:
+    return 5 if engine.n <= 1_000_000 else 3
+
+
+def _per_household(benchmark, engine: Engine) -> None:
+    benchmark.extra_info["households"] = engine.n
+    benchmark.extra_info["households_per_s"] = engine.n / benchmark.stats.stats.median
+
+
+def test_cycle(benchmark, engine):
+    """Whole month: penetapan with a 1% batch, then disbursement."""
+    benchmark.group = f"monthly-{engine.n // 1_000_000}m-cycle"
+    benchmark.pedantic(engine.cycle, setup=lambda: ((engine.batch(),), {}),
+                       rounds=_rounds(engine), iterations=1)
+    _per_household(benchmark, engine)
+
+
+def test_penetapan(benchmark, engine):
+    """run_month alone (validate, dedupe, rank, select) with a 1% batch."""
+    benchmark.group = f"monthly-{engine.n // 1_000_000}m-step"
+
+    def run(batch):
+        res = monthly.run_month(engine.reg, batch, engine.params, engine.period, engine.state)
+        engine.period += 1
+        return res
+
+    res = benchmark.pedantic(run, setup=lambda: ((engine.batch(),), {}),
+                             rounds=_rounds(engine), iterations=1)
+    assert res.decree and res.recipients["bpnt"] > 0
+    _per_household(benchmark, engine)
+
+
+def test_validate_batch(benchmark, engine):
+    """Step: NIK/KK/Dukcapil/score checks of a 1% batch."""
+    benchmark.group = f"monthly-{engine.n // 1_000_000}m-step"
+    b = engine.batch()
+    reasons = benchmark(monthly.record_reasons, b["nik"], b["kk"], b["dukcapil_match"],
+                        b["pmt_score"])
+    assert len(reasons) == len(b)
+
+
+def test_dedupe_lookup(benchmark, engine):
+    """Step: find DTKS rows whose NIK or KK equals that of 1% accepted records (kept index)."""
+    benchmark.group = f"monthly-{engine.n // 1_000_000}m-step"
+    reg, st = engine.reg, engine.state
+    rows = np.flatnonzero(reg["status"][: engine.n // 50] == 1)[: engine.n // 100]
+
+    def lookup():
+        return (st.nik_index.lookup(reg["nik"][rows], reg["nik"]),
+                st.kk_index.lookup(reg["kk"][rows], reg["kk"]))
+
+    hits, _ = benchmark.pedantic(lookup, rounds=_rounds(engine), iterations=1)
+    assert np.isin(rows, hits).all()  # every DTKS row finds itself
+    _per_household(benchmark, engine)
+
+
+def test_rank(benchmark, engine):
+    """Step: deciles of every row from the kept histogram (exact in boundary bins)."""
+    benchmark.group = f"monthly-{engine.n // 1_000_000}m-step"
+    n_dtks, counts = benchmark.pedantic(monthly._deciles, args=(engine.reg, engine.state),
+                                        rounds=_rounds(engine), iterations=1)
+    assert sum(counts) == n_dtks > 0
+    _per_household(benchmark, engine)
+
+
+def test_select(benchmark, engine):
+    """Step: recipients per programme and kab/kota, entitlement totals (steady state)."""
+    benchmark.group = f"monthly-{engine.n // 1_000_000}m-step"
+    quota = engine.params.require_quota()
+
+    def select():
+        res = monthly.empty_result(engine.period)
+        monthly._select(engine.reg, engine.state, engine.params, quota, res)
+        return res
+
+    res = benchmark.pedantic(select, rounds=_rounds(engine), iterations=1)
+    assert res.recipients["pkh"] > 0
+    _per_household(benchmark, engine)
+
+
+def test_disburse(benchmark, engine):
+    """Step: credit and settle one period for every household."""
+    benchmark.group = f"monthly-{engine.n // 1_000_000}m-step"
+
+    def run():
+        res = disburse.disburse(engine.reg, engine.ledger, engine.params, engine.period, 1)
+        engine.period += 1
+        return res
+
+    res = benchmark.pedantic(run, rounds=_rounds(engine), iterations=1)
+    assert res.credits["bpnt"] > 0
+    _per_household(benchmark, engine)
