@@ -1,0 +1,30 @@
+"""`kks bench monthly` end to end on a small registry: every comparison runs and agrees."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sim.cli.bench import bench
+
+pytest.importorskip("duckdb")
+
+
+def test_bench_monthly_json_small() -> None:
+    result = CliRunner().invoke(bench, [
+        "monthly", "--households", "3000", "--cycles", "2", "--reference-rows", "600",
+        "--duckdb-rows", "3000", "--duckdb-threads", "1", "--no-malloc-env", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["households"] == 3000
+    assert set(out["steps"]) == {"validate", "dedupe", "rank", "select", "disburse", "cycle"}
+    assert out["reference"]["identical"] and out["duckdb"]["identical"]
+    assert out["floor"]["seconds"] > 0 and out["peak_rss_gib_engine"] > 0
+    assert out["recipients"]["bpnt"] > 0
+
+
+def test_bench_monthly_rejects_bad_options() -> None:
+    result = CliRunner().invoke(bench, ["monthly", "--cycles", "1", "--no-malloc-env"])
+    assert result.exit_code != 0
