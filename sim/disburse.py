@@ -294,9 +294,8 @@ def _credit(registry: Registry, ledger: Ledger, params: Params, period: int, lo:
         else:
             unit = params.bpnt_monthly * params.bpnt_every
             funded = n_fresh * unit
-            step = np.multiply(f8, unit, dtype=np.int64)
-            b += step
-            posted = int(step.sum(dtype=np.int64))
+            b += np.multiply(f8, unit, dtype=np.int64)
+            posted = funded
         delta = np.subtract(period, marks, dtype=np.int16)  # marks += (period - marks) * fresh
         delta *= f8
         marks += delta
