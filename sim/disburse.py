@@ -11,8 +11,10 @@ credits twice.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -159,6 +161,38 @@ def splitmix(key: int, rows: np.ndarray) -> np.ndarray:
     return z
 
 
+class _DrawTables(NamedTuple):
+    """The §4.2 functions of each 16-bit field of a draw, tabulated over 0..65535."""
+
+    redeem: np.ndarray  # bool: (x % 10000) < redeem_bp
+    full: np.ndarray  # bool: (x % 10000) < full_spend_bp
+    share: np.ndarray  # int64: partial_min_bp + (x % 10000) * (10000 - partial_min_bp) // 10000
+    day: np.ndarray  # intp: x % redeem_days (0-based day)
+
+
+@functools.lru_cache(maxsize=8)
+def _draw_tables(redeem_bp: int, full_spend_bp: int, partial_min_bp: int,
+                 redeem_days: int) -> _DrawTables:
+    """Lookup tables for the draws (a 64K-entry table lookup is several times faster than
+    numpy's uint64 remainder); read-only."""
+    x = np.arange(1 << 16, dtype=np.int64)
+    r = x % 10_000
+    tabs = _DrawTables(redeem=r < redeem_bp, full=r < full_spend_bp,
+                       share=partial_min_bp + r * (10_000 - partial_min_bp) // 10_000,
+                       day=(x % redeem_days).astype(np.intp))
+    for t in tabs:
+        t.flags.writeable = False
+    return tabs
+
+
+def _fields16(h: np.ndarray) -> list[np.ndarray]:
+    """The four 16-bit fields of uint64 draws: `[h & 0xFFFF, (h >> 16) & 0xFFFF, ...]`."""
+    if np.little_endian and h.flags.c_contiguous:
+        v = h.view(np.uint16).reshape(-1, 4)
+        return [v[:, i] for i in range(4)]
+    return [((h >> np.uint64(16 * i)) & np.uint64(0xFFFF)).astype(np.uint16) for i in range(4)]
+
+
 def pkh_annual(counts: dict[str, np.ndarray], params: Params) -> np.ndarray:
     """Annual PKH amount (int64) per household from member-count arrays, with the caps."""
     n = len(counts["n_sd"])
@@ -229,11 +263,12 @@ def _settle(registry: Registry, ledger: Ledger, params: Params, period: int, key
     if len(pos) == 0:
         return
     h = splitmix(key, pos + lo)
-    m16 = np.uint64(0xFFFF)
-    redeem = (h >> np.uint64(48)) % np.uint64(10_000) < np.uint64(params.redeem_bp)
-    full = ((h >> np.uint64(32)) & m16) % np.uint64(10_000) < np.uint64(params.full_spend_bp)
-    share = (((h >> np.uint64(16)) & m16) % np.uint64(10_000)).astype(np.int64)
-    share = params.partial_min_bp + share * (10_000 - params.partial_min_bp) // 10_000
+    tab = _draw_tables(params.redeem_bp, params.full_spend_bp, params.partial_min_bp,
+                       params.redeem_days)
+    fields = _fields16(h)
+    redeem = np.take(tab.redeem, fields[3])
+    full = np.take(tab.full, fields[2])
+    share = np.take(tab.share, fields[1])
     bp = b[pos]
     amount = np.where(full, bp, bp * share // 10_000)
     amount *= redeem
@@ -244,8 +279,7 @@ def _settle(registry: Registry, ledger: Ledger, params: Params, period: int, key
         st.redeemers += n_did
         st.redeemed += total
         ledger.redeemed += total
-        day = ((h[spent] & m16) % np.uint64(params.redeem_days)).astype(np.int64)
-        days = np.bincount(day, minlength=params.redeem_days)
+        days = np.bincount(np.take(tab.day, fields[0][spent]), minlength=params.redeem_days)
         st.days = [a + int(c) for a, c in zip(st.days, days.tolist(), strict=True)]
         b[pos] = bp - amount
     # a positive balance with nothing spent: one more unspent month (saturating at 255)

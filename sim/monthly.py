@@ -74,6 +74,8 @@ COARSE_SHIFT = 6
 N_COARSE = N_BINS >> COARSE_SHIFT
 #: rows per block of the whole-registry passes (keeps temporaries in cache)
 BLOCK = 1 << 18
+#: at most this many runs of equal kab/kota: `_select` counts kept rows per run in Python
+FEW_RUNS = 1 << 12
 
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -466,6 +468,9 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
     sums = [0, 0, 0]  # kept: count (BPNT), PKH pay units, PBI persons
     exits = np.zeros((3, len(ch.EXIT_REASONS) + 1), dtype=np.int64)
     runs = st.runs if st.runs is not None and len(st.runs) <= n // 8 + 1 else None
+    # with few runs (the real frame has 514 kab/kota) a Python loop over runs is cheap
+    few_runs = runs is not None and len(runs) <= FEW_RUNS
+    kept_l = [[0] * n_kab for _ in range(3)]
     for lo, hi in _blocks(n):
         pr = prev[lo:hi]
         e = np.take(lut3, desil[lo:hi])
@@ -474,25 +479,33 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
         e &= (qual[lo:hi].view(np.uint8) << np.uint8(1)) | np.uint8(0xFD)
         keep = pr & e
         new_prog[lo:hi] = keep
+        kbits = [keep & np.uint8(bit) for bit in PROG_BITS]
         if runs is not None:  # runs of one kab/kota inside this block
             i0 = int(np.searchsorted(runs, lo, side="right")) - 1
             i1 = int(np.searchsorted(runs, hi, side="left"))
             seg = np.maximum(runs[i0:i1], lo) - lo
             seg_kab = kab[seg + lo].astype(np.int64)
-            packed = np.add.reduceat(np.take(pack, keep), seg)
-            for p in range(3):
-                np.add.at(kept_k[p], seg_kab,
-                          ((packed >> np.uint64(21 * p)) & m21).astype(np.int64))
+            if few_runs:  # count each run's kept bits directly (no int64 temporaries)
+                bounds = [*seg.tolist(), hi - lo]
+                for j, k in enumerate(seg_kab.tolist()):
+                    a, b = bounds[j], bounds[j + 1]
+                    for p in range(3):
+                        kept_l[p][k] += int(np.count_nonzero(kbits[p][a:b]))
+            else:
+                packed = np.add.reduceat(np.take(pack, keep), seg)
+                for p in range(3):
+                    np.add.at(kept_k[p], seg_kab,
+                              ((packed >> np.uint64(21 * p)) & m21).astype(np.int64))
         else:
             kb = kab[lo:hi]
-            for p, bit in enumerate(PROG_BITS):
-                kept_k[p] += np.bincount(kb[(keep & bit) != 0], minlength=n_kab)
-        sums[0] += int(np.count_nonzero(keep & np.uint8(1)))
+            for p in range(3):
+                kept_k[p] += np.bincount(kb[kbits[p] != 0], minlength=n_kab)
+        sums[0] += int(np.count_nonzero(kbits[0]))
         sums[1] += int((pkh_pay[lo:hi] * ((keep >> np.uint8(1)) & np.uint8(1))).sum(
             dtype=np.int64))
         sums[2] += int((size[lo:hi] * (keep >> np.uint8(2))).sum(dtype=np.int64))
         cand = e & ~pr
-        c_idx = np.flatnonzero(cand)
+        c_idx = np.flatnonzero(cand != 0)  # nonzero of a bool array: much faster than uint8
         if len(c_idx):
             cb = cand[c_idx]
             for p, bit in enumerate(PROG_BITS):
@@ -500,7 +513,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
                 if len(mine):
                     cands[p].append((mine + lo).astype(np.int32))
         lost = pr & ~e
-        l_idx = np.flatnonzero(lost & np.uint8(7))
+        l_idx = np.flatnonzero((lost & np.uint8(7)) != 0)
         if len(l_idx):
             lb = lost[l_idx]
             for p, bit in enumerate(PROG_BITS):
@@ -508,6 +521,8 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
                 if len(mine):
                     _count_exits(exits[p], mine + lo, status, earn, qual, umr_hits[p], p == PKH)
 
+    if few_runs:
+        kept_k += np.array(kept_l, dtype=np.int64)
     for p, bit in enumerate(PROG_BITS):
         pname = PROGRAMMES[p]
         q = quota[p]
