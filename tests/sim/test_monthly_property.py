@@ -226,6 +226,53 @@ def test_key_index_finds_current_values_and_drops_stale_entries() -> None:
     assert sorted(found.tolist()) == [5, 10]  # 1006 is stale (row 6 moved on), 1070 never added
 
 
+def test_fenced_lower_bound_equals_searchsorted() -> None:
+    """The fence + bisection search (used on big index arrays) is `np.searchsorted` exactly."""
+    rng = np.random.default_rng(3)
+    for n in (monthly.FENCE * 1024 + 1, 200_003):
+        words = np.sort(rng.integers(0, 1 << 40, n, dtype=np.int64).astype(np.uint64))
+        words[1000:1300] = words[1000]  # a long run of equal words
+        words[-5:] = words[-1]
+        q = np.concatenate([words[rng.integers(0, n, 5000)],
+                            rng.integers(0, 1 << 40, 5000).astype(np.uint64),
+                            np.array([0, words[0], words[-1], words[-1] + 1, 1 << 41],
+                                     dtype=np.uint64)])
+        fence = words[::monthly.FENCE].copy()
+        got = monthly._lower_bound(words, fence, q)
+        assert np.array_equal(got, np.searchsorted(words, q))
+
+
+def test_key_index_lookup_on_a_big_index_leaves_out_own_rows() -> None:
+    """Lookups through the fenced search (a big base) find every current holder of a
+    value, except each key's own row when `own` is given."""
+    rng = np.random.default_rng(4)
+    n = 400_000
+    column = rng.integers(10**15, 10**16, n, dtype=np.int64)
+    column[1::97] = column[0::97][: len(column[1::97])]  # pairs of rows sharing a value
+    index = monthly.KeyIndex(column, np.arange(n - 30_000), n)
+    added = np.arange(n - 30_000, n)
+    index.add(column[added], added)
+    moved = rng.choice(n, 2000, replace=False)
+    column[moved] += 1  # stale entries
+    index.add(column[moved[:1000]], moved[:1000])
+    assert len(index.base) > monthly.FENCE * 1024 and len(index.delta) == 1000
+    own = rng.choice(n, 20_000, replace=False)
+    keys = column[own]
+    got = np.sort(index.lookup(keys, column, own))
+    indexed = np.ones(n, dtype=bool)
+    indexed[moved[1000:]] = False  # their current value was never indexed
+    want = []
+    pos = {}
+    for i in np.flatnonzero(indexed):
+        pos.setdefault(int(column[i]), []).append(int(i))
+    for r, k in zip(own.tolist(), keys.tolist(), strict=True):
+        want += [i for i in pos.get(k, []) if i != r]
+    assert got.tolist() == sorted(want)
+    assert sorted(index.lookup(keys, column).tolist()) == sorted(
+        want + [r for r, k in zip(own.tolist(), keys.tolist(), strict=True)
+                if indexed[r]])
+
+
 def test_collision_with_a_row_accepted_in_an_earlier_month() -> None:
     """Small batches keep accepted rows in the index's delta: collisions must still be found."""
     from sim.params import params_for
