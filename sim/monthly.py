@@ -385,9 +385,10 @@ def pkh_scale(params: Params) -> tuple[int, np.dtype]:
     return 1, np.dtype(np.int32)
 
 
-def _member_stats(registry: Registry, rows: slice | np.ndarray,
+def _member_stats(registry: Registry | dict[str, np.ndarray], rows: slice | np.ndarray,
                   params: Params) -> tuple[np.ndarray, np.ndarray]:
-    """(has a PKH-qualifying member, PKH amount per payment in `pkh_scale` units) for `rows`."""
+    """(has a PKH-qualifying member, PKH amount per payment in `pkh_scale` units) for `rows`
+    of the registry, or of a dict of member-count columns."""
     from sim.disburse import pkh_annual
 
     counts = {m: registry[m][rows] for m in _MEMBERS}
@@ -431,8 +432,10 @@ def _build_state(st: MonthlyState, registry: Registry, params: Params) -> None:
 
 
 def _update_state(st: MonthlyState, registry: Registry, params: Params, touched: np.ndarray,
-                  acc_rows: np.ndarray, fingerprint: str) -> None:
-    """Bring bins, histogram and member caches up to date for the rows a decree touched."""
+                  acc_rows: np.ndarray, acc_values: dict[str, np.ndarray],
+                  fingerprint: str) -> None:
+    """Bring bins, histogram and member caches up to date for the rows a decree touched
+    (`acc_values`: the columns just written to the accepted rows `acc_rows`)."""
     if len(touched):
         t = np.sort(touched)
         t = t[_last_in_group(t)]
@@ -449,7 +452,8 @@ def _update_state(st: MonthlyState, registry: Registry, params: Params, touched:
         for lo, hi in _blocks(len(registry), 1 << 20):
             st.qual[lo:hi], st.pkh_pay[lo:hi] = _member_stats(registry, slice(lo, hi), params)
     elif len(acc_rows):
-        st.qual[acc_rows], st.pkh_pay[acc_rows] = _member_stats(registry, acc_rows, params)
+        st.qual[acc_rows], st.pkh_pay[acc_rows] = _member_stats(acc_values, slice(None),
+                                                                params)
 
 
 def _deciles(registry: Registry, st: MonthlyState) -> tuple[int, list[int]]:
@@ -753,11 +757,13 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
 
     # 2.4 apply
     acc_rows = row[acc]
+    acc_values: dict[str, np.ndarray] = {}  # what was written to acc_rows (no re-gathers)
     for name in ch.DATA_COLUMNS:
         values = changes[name][acc]
         if name == "pmt_score":
             values = values + np.float32(0.0)
         registry[name][acc_rows] = values
+        acc_values[name] = values
     status[acc_rows] = STATUS_IN_DTKS
     for code, name in ch.KINDS.items():
         if code != ch.REMOVE:
@@ -778,7 +784,8 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
         status[row[rv]] = STATUS_REMOVED
         touched.append(row[rv])
     # 2.6 existing rows
-    live = acc_rows[status[acc_rows] == STATUS_IN_DTKS]
+    live_m = status[acc_rows] == STATUS_IN_DTKS
+    live = acc_rows[live_m]
     if full:
         is_acc = np.zeros(n, dtype=bool)
         is_acc[acc_rows] = True
@@ -804,14 +811,14 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
         drows = np.zeros(0, dtype=np.int64)
         if len(live):
             hit = np.sort(np.concatenate([
-                st.nik_index.lookup(registry["nik"][live], registry["nik"], live),
-                st.kk_index.lookup(registry["kk"][live], registry["kk"], live)]))
+                st.nik_index.lookup(acc_values["nik"][live_m], registry["nik"], live),
+                st.kk_index.lookup(acc_values["kk"][live_m], registry["kk"], live)]))
             hit = hit[_last_in_group(hit)]
             live_sorted = np.sort(live)
             pos = np.minimum(np.searchsorted(live_sorted, hit), len(live) - 1)
             drows = hit[(live_sorted[pos] != hit) & (status[hit] == STATUS_IN_DTKS)]
-        st.nik_index.add(registry["nik"][acc_rows], acc_rows)
-        st.kk_index.add(registry["kk"][acc_rows], acc_rows)
+        st.nik_index.add(acc_values["nik"], acc_rows)
+        st.kk_index.add(acc_values["kk"], acc_rows)
     status[drows] = STATUS_REMOVED
     removed[ch.DUPLICATE] += len(drows)
     touched.append(drows)
@@ -822,7 +829,7 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
     if full:
         _build_state(st, registry, params)
     else:
-        _update_state(st, registry, params, np.concatenate(touched), acc_rows, fp)
+        _update_state(st, registry, params, np.concatenate(touched), acc_rows, acc_values, fp)
     lap("dedupe")
 
     # 2.7 national deciles
