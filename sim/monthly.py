@@ -756,10 +756,16 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
     # 2.4 apply
     acc_rows = row[acc]
     acc_values: dict[str, np.ndarray] = {}  # what was written to acc_rows (no re-gathers)
+    # per NIK / KK: the accepted row was in DTKS before the batch with this same number (read
+    # just before the write, so it costs no extra cache misses)
+    kept_key: dict[str, np.ndarray] = {}
+    was_in = status[acc_rows] == STATUS_IN_DTKS
     for name in ch.DATA_COLUMNS:
         values = changes[name][acc]
         if name == "pmt_score":
             values = values + np.float32(0.0)
+        if name in ("nik", "kk") and not full:
+            kept_key[name] = was_in & (registry[name][acc_rows] == values)
         registry[name][acc_rows] = values
         acc_values[name] = values
     status[acc_rows] = STATUS_IN_DTKS
@@ -806,17 +812,25 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
         drows = seq[lose]
         del seq, lose
     else:
+        # A row that was in DTKS before the batch and keeps its NIK (KK) was the only DTKS
+        # row with that number (the invariant above), so only the other accepted rows can
+        # collide on it; they are unique (2.3). Such numbers need no lookup, and the index
+        # already holds them.
         drows = np.zeros(0, dtype=np.int64)
-        if len(live):
-            hit = np.sort(np.concatenate([
-                st.nik_index.lookup(acc_values["nik"][live_m], registry["nik"], live),
-                st.kk_index.lookup(acc_values["kk"][live_m], registry["kk"], live)]))
+        hits = []
+        for name, index in (("nik", st.nik_index), ("kk", st.kk_index)):
+            new_key = ~kept_key[name]
+            ask = live_m & new_key
+            if ask.any():
+                hits.append(index.lookup(acc_values[name][ask], registry[name],
+                                         acc_rows[ask]))
+            index.add(acc_values[name][new_key], acc_rows[new_key])
+        if hits and len(live):
+            hit = np.sort(np.concatenate(hits))
             hit = hit[_last_in_group(hit)]
             live_sorted = np.sort(live)
             pos = np.minimum(np.searchsorted(live_sorted, hit), len(live) - 1)
             drows = hit[(live_sorted[pos] != hit) & (status[hit] == STATUS_IN_DTKS)]
-        st.nik_index.add(acc_values["nik"], acc_rows)
-        st.kk_index.add(acc_values["kk"], acc_rows)
     status[drows] = STATUS_REMOVED
     removed[ch.DUPLICATE] += len(drows)
     touched.append(drows)
