@@ -74,6 +74,7 @@ COARSE_SHIFT = 6
 N_COARSE = N_BINS >> COARSE_SHIFT
 #: rows per block of the whole-registry passes (keeps temporaries in cache)
 BLOCK = 1 << 18
+assert BLOCK * 255 < 1 << 32  # per-block sums of a uint8 column fit a uint32
 #: at most this many runs of equal kab/kota: `_select` counts kept rows per run in Python
 FEW_RUNS = 1 << 12
 
@@ -525,6 +526,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
     runs = st.runs if st.runs is not None and len(st.runs) <= n // 8 + 1 else None
     # with few runs (the real frame has 514 kab/kota) a Python loop over runs is cheap
     few_runs = runs is not None and len(runs) <= FEW_RUNS
+    pay_acc = np.uint64 if pkh_pay.dtype.kind == "u" else np.int64
     kept_l = [[0] * n_kab for _ in range(3)]
     for lo, hi in _blocks(n):
         pr = prev[lo:hi]
@@ -557,8 +559,9 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
                 kept_k[p] += np.bincount(kb[kbits[p] != 0], minlength=n_kab)
         sums[0] += int(np.count_nonzero(kbits[0]))
         sums[1] += int((pkh_pay[lo:hi] * ((keep >> np.uint8(1)) & np.uint8(1))).sum(
-            dtype=np.int64))
-        sums[2] += int((size[lo:hi] * (keep >> np.uint8(2))).sum(dtype=np.int64))
+            dtype=pay_acc))
+        # uint8 persons of at most BLOCK rows: a uint32 accumulator is exact and faster
+        sums[2] += int((size[lo:hi] * (keep >> np.uint8(2))).sum(dtype=np.uint32))
         cand = e & ~pr
         c_idx = np.flatnonzero(cand != 0)  # nonzero of a bool array: much faster than uint8
         if len(c_idx):
