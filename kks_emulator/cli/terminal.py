@@ -8,6 +8,7 @@ Offline purse purchases go into a batch file; `upload` clears it at the issuer l
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -18,10 +19,20 @@ from kks_emulator.errors import InputError
 from kks_emulator.terminal.transport import InProcessTransport, Transport
 
 
-def open_transport(card_file: Path, protocol: str = "T=1") -> Transport:
-    """The transport for the card named on the command line (an emulated card file)."""
+def open_transport(card_file: Path | None, protocol: str = "T=1",
+                   reader: str | None = None) -> Transport:
+    """The transport for the card named on the command line (a card file, or a PC/SC reader)."""
     from kks_emulator.card import Card, FileStore
 
+    if reader is not None:  # PC/SC (kks_emulator/transport/pcsc.py, docs/pcsc.md)
+        if card_file is not None:
+            raise InputError("give a card file CARD or --reader NAME, not both")
+        from kks_emulator.transport.pcsc import PcscTransport
+
+        return PcscTransport(reader, protocols=protocol,
+                             on_event=lambda text: click.echo(text, err=True))
+    if card_file is None:
+        raise InputError("give a card file CARD or --reader NAME (see `kks readers`)")
     if not card_file.is_file():
         raise InputError(f"{card_file}: no such card file (make one with `kks card personalize`)")
     return InProcessTransport(Card(FileStore(card_file, create=False), protocol=protocol))
@@ -53,7 +64,9 @@ def _edc(opts: dict, card_file: Path | None, *, issuer: bool) -> Iterator:
             raise InputError(f"--issuer-db {db}: no issuer ledger there (see `kks issuer open`)")
         host = Host.open(str(db), opts["bank"])
     transcript: TextIO | None = opts["transcript"].open("a") if opts["transcript"] else None
-    transport = open_transport(card_file, opts["protocol"]) if card_file else None
+    reader = opts.get("reader")
+    transport = open_transport(card_file, opts["protocol"], reader) if card_file or reader \
+        else None
     batch_path = opts["batch"] or Path(f"kks-edc-{opts['terminal_id']}.jsonl")
     try:
         ex = Exchange(transport, transcript) if transport else None
@@ -92,8 +105,23 @@ def _common(fn):
     return fn
 
 
-CARD = click.argument("card_file", metavar="CARD",
-                      type=click.Path(dir_okay=False, path_type=Path))
+_CARD_FILE = click.argument("card_file", metavar="[CARD]", required=False,
+                            type=click.Path(dir_okay=False, path_type=Path))
+_READER = click.option("--reader", metavar="NAME", default=None,
+                       help="Use the card in this PC/SC reader (name, substring or index from "
+                            "`kks readers`) instead of a card file.")
+
+
+def CARD(fn):  # upper case: it replaces the module-level decorator of that name
+    """A card file argument, or `--reader NAME` for a card in a PC/SC reader (one of them)."""
+
+    @functools.wraps(fn)
+    def wrapper(card_file: Path | None, **kwargs):
+        if card_file is None and kwargs.get("reader") is None:
+            raise InputError("give a card file CARD or --reader NAME (see `kks readers`)")
+        return fn(card_file, **kwargs)
+
+    return _CARD_FILE(_READER(wrapper))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
