@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from kks_emulator.cli.apdu_text import echo_exchange, parse_hex_apdus
 from kks_emulator.errors import InputError
 
 
@@ -70,19 +71,11 @@ def apdu(card_file: Path, apdus: tuple[str, ...], protocol: str) -> None:
     """Power CARD on and send each command APDU (hex); print every response."""
     from kks_emulator.card import Card, FileStore
 
-    commands = []
-    for text in apdus:
-        try:
-            commands.append(bytes.fromhex(text.replace(":", "").replace(" ", "")))
-        except ValueError:
-            raise InputError(f"not a hex APDU: {text!r}") from None
+    commands = parse_hex_apdus(apdus)
     c = Card(FileStore(card_file, create=False), protocol=protocol)
     click.echo(f"ATR {c.power_on().hex().upper()}")
     for command in commands:
-        response = c.transmit(command)
-        click.echo(f">> {command.hex().upper()}")
-        data, sw = response[:-2], response[-2:]
-        click.echo(f"<< {data.hex().upper()} {sw.hex().upper()}".replace("<<  ", "<< "))
+        echo_exchange(command, c.transmit(command))
     c.power_off()
 
 

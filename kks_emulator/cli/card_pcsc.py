@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from kks_emulator.cli.apdu_text import echo_exchange, parse_hex_apdus
 from kks_emulator.errors import InputError
 
 #: Hidden test option: "INS:K:MODE,..." (hex INS, 1-based write index, skip|write|torn).
@@ -163,29 +164,11 @@ def serve(card_file: Path, vpcd_address: str | None, slot: int, protocol: str,
     report(f"stopped after {stats.apdus} APDUs, {stats.connections} vpcd connection(s)")
 
 
-def _parse_hex(apdus: tuple[str, ...]) -> list[bytes]:
-    commands = []
-    for text in apdus:
-        try:
-            commands.append(bytes.fromhex(text.replace(":", "").replace(" ", "")))
-        except ValueError:
-            raise InputError(f"not a hex APDU: {text!r}") from None
-        if len(commands[-1]) < 4:
-            raise InputError(f"APDU {text!r} is shorter than its 4-byte header")
-    return commands
-
-
-def _echo_exchange(command: bytes, response: bytes) -> None:
-    data, sw = response[:-2], response[-2:]
-    click.echo(f">> {command.hex().upper()}")
-    click.echo(f"<< {data.hex().upper()} {sw.hex().upper()}".replace("<<  ", "<< "))
-
-
 def _apdu_via_reader(reader: str, apdus: tuple[str, ...], protocol: str | None,
                      timeout: float, unpower: bool) -> None:
     from kks_emulator.transport.pcsc import PcscTransport
 
-    commands = _parse_hex(apdus)
+    commands = parse_hex_apdus(apdus, min_len=4)
     protocols = {"T=0": "T0", "T=1": "T1", None: "any"}[protocol]
     transport = PcscTransport(reader, timeout_s=timeout, protocols=protocols,
                               on_event=lambda text: click.echo(text, err=True))
@@ -193,7 +176,7 @@ def _apdu_via_reader(reader: str, apdus: tuple[str, ...], protocol: str | None,
         atr = transport.connect()
         click.echo(f"ATR {atr.hex().upper()} ({transport.reader}, {transport.protocol})")
         for command in commands:
-            _echo_exchange(command, transport.transmit(command))
+            echo_exchange(command, transport.transmit(command))
         transport.disconnect(unpower=unpower)
     finally:
         transport.close()
