@@ -37,6 +37,7 @@ class LazyGroup(click.Group):
         self._lazy = lazy
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Names of the eager commands and of the lazy ones whose module is installed."""
         return sorted(set(super().list_commands(ctx)) | set(self._available()))
 
     def _available(self) -> list[str]:
@@ -48,6 +49,7 @@ class LazyGroup(click.Group):
         return out
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import the module of `cmd_name` on first use and return its click command."""
         if cmd_name in self.commands:
             return self.commands[cmd_name]
         if cmd_name not in self._lazy:
@@ -59,6 +61,7 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module_name), attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands with their short help without importing their modules."""
         rows = [(name, self._lazy[name][1]) for name in self._available()]
         if rows:
             with formatter.section("Commands"):
