@@ -58,7 +58,7 @@ SCHEMA: dict[str, tuple[np.dtype, str]] = {
     "desil": (np.dtype(np.int8), "national welfare decile 1-10 (0 = not ranked)"),
     "programmes": (np.dtype(np.uint8), "PROG_* bits of the programmes received"),
     "bank": (np.dtype(np.int8), "HIMBARA bank of the KKS account (-1 = none)"),
-    "balance": (np.dtype(np.int64), "KKS BPNT balance, rupiah"),
+    "balance": (np.dtype(np.int64), "KKS balance from BPNT and PKH credits, rupiah"),
     "unspent_months": (np.dtype(np.uint8), "consecutive months with an unspent BPNT balance"),
 }
 
