@@ -1,4 +1,5 @@
-"""S-BACKTEST: one small run's KPIs equal the committed expected results, byte for byte.
+"""S-BACKTEST: one small run's KPIs equal the committed expected results, byte for byte
+(and S-STRESS: docs/STRESS-DES.md lists the stream map of the code).
 
 The golden run is the baseline scenario on Kota Magelang (33.71) at full resolution for its
 12-month horizon with the baseline seed: about 42k households, 3.3k proposals, every stage busy,
@@ -110,6 +111,18 @@ def test_numpy_and_simpy_pinned_to_the_golden_versions() -> None:
         assert pins[pkg] == meta["versions"][pkg], (
             f"constraints.txt pins {pkg}=={pins[pkg]} but the golden was made with "
             f"{meta['versions'][pkg]}. " + REGENERATE)
+
+
+def test_stress_des_lists_the_stream_map_of_the_code() -> None:
+    """S-STRESS: docs/STRESS-DES.md item 5.2 lists exactly `STREAM_KEYS` (name -> spawn key)."""
+    from sim.streams import STREAM_KEYS
+
+    text = (ROOT / "docs" / "STRESS-DES.md").read_text(encoding="utf-8")
+    doc = {m.group(1): int(m.group(2))
+           for m in re.finditer(r"^\| `([a-z.]+)` \| (\d+) \|", text, re.M)}
+    assert doc == STREAM_KEYS, "update the stream map table in docs/STRESS-DES.md item 5.2"
+    items = re.findall(r"^\*\*([1-6]\.\d(?:\.\d)?) ", text, re.M)
+    assert len(items) == len(set(items)) == 24, items
 
 
 def regenerate(reason: str) -> None:
