@@ -56,6 +56,11 @@ def test_pcsc_power_calls_reach_the_card_exactly(recording_server):
         assert card.calls[:1] == ["reset"], card.calls
         card.calls.clear()
         transport.disconnect(unpower=True)
+        # vpcd's OFF control has no reply, so SCardDisconnect can return before the card's thread
+        # has handled it (the reconnects above are ordered by the ATR exchange that follows).
+        deadline = time.monotonic() + 5
+        while not card.calls and time.monotonic() < deadline:
+            time.sleep(0.005)
         assert card.calls == ["off"], card.calls
     finally:
         transport.close()
