@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from rich.table import Table
 from kks_emulator.errors import InputError
 from kks_emulator.issuer.audit import AuditReport
 from kks_emulator.issuer.host import BANK_ALIASES, BANKS, Host
+from kks_emulator.issuer.operations import savings_code
 
 
 def rupiah(amount: int) -> str:
@@ -75,7 +78,9 @@ def open_items_table(host: Host) -> Table:
     return table
 
 
-def _host(ctx: click.Context, *, create: bool) -> Host:
+@contextmanager
+def _host(ctx: click.Context, *, create: bool) -> Iterator[Host]:
+    """Open the issuer ledger named by --db for one command, and close it whatever happens."""
     db: Path | None = ctx.obj["db"]
     if db is None:
         raise InputError("give the issuer ledger with --db FILE (or KKS_ISSUER_DB)")
@@ -83,7 +88,11 @@ def _host(ctx: click.Context, *, create: bool) -> Host:
         raise InputError(f"no issuer ledger at {db} (open an account first)")
     if create:
         db.parent.mkdir(parents=True, exist_ok=True)
-    return Host.open(str(db), ctx.obj["bank"])
+    host = Host.open(str(db), ctx.obj["bank"])
+    try:
+        yield host
+    finally:
+        host.close()
 
 
 def _key(given: str | None, op: str, body: dict[str, Any]) -> str:
@@ -126,11 +135,8 @@ def open_cmd(ctx: click.Context, account: str, holder: str, pan: str | None, psn
     if pan is not None:
         body["pan"] = pan
         body["card_id"] = card_id(pan, psn).hex().upper()
-    host = _host(ctx, create=True)
-    try:
+    with _host(ctx, create=True) as host:
         _show(host.call("open_account", _key(key, "open_account", body), body))
-    finally:
-        host.close()
 
 
 @issuer.command("open-merchant")
@@ -141,11 +147,8 @@ def open_cmd(ctx: click.Context, account: str, holder: str, pan: str | None, psn
 def open_merchant_cmd(ctx: click.Context, merchant: str, name: str, key: str | None) -> None:
     """Open an e-warong merchant account."""
     body = {"merchant": merchant, "name": name}
-    host = _host(ctx, create=True)
-    try:
+    with _host(ctx, create=True) as host:
         _show(host.call("open_merchant", _key(key, "open_merchant", body), body))
-    finally:
-        host.close()
 
 
 @issuer.command("credit")
@@ -161,11 +164,8 @@ def credit_cmd(ctx: click.Context, programme: str, period: str, beneficiary: str
     """Credit one disbursement (at most once per programme, period and beneficiary)."""
     body = {"programme": programme, "period": period, "beneficiary": beneficiary,
             "account": account, "amount": amount}
-    host = _host(ctx, create=True)
-    try:
+    with _host(ctx, create=True) as host:
         _show(host.call("credit", _key(key, "credit", body), body))
-    finally:
-        host.close()
 
 
 @issuer.command("settle")
@@ -174,13 +174,10 @@ def credit_cmd(ctx: click.Context, programme: str, period: str, beneficiary: str
 @click.pass_context
 def settle_cmd(ctx: click.Context, merchant: str, key: str | None) -> None:
     """Pay an e-warong's merchant balance out."""
-    host = _host(ctx, create=False)
-    try:
+    with _host(ctx, create=False) as host:
         # default key: one settlement per payout total seen so far, so a rerun is a replay
         paid = host.balance(host.settlement_code)
         _show(host.call("settle", key or f"cli:settle:{merchant}:{paid}", {"merchant": merchant}))
-    finally:
-        host.close()
 
 
 @issuer.command("statement")
@@ -188,9 +185,8 @@ def settle_cmd(ctx: click.Context, merchant: str, key: str | None) -> None:
 @click.pass_context
 def statement_cmd(ctx: click.Context, account: str) -> None:
     """Print the statement of one account (code like SAV-0001, or the bare account number)."""
-    host = _host(ctx, create=False)
-    try:
-        code = account if host.ledger.find(account) else f"SAV-{account}"
+    with _host(ctx, create=False) as host:
+        code = account if host.ledger.find(account) else savings_code(account)
         lines = host.statement(code)
         table = Table(title=f"statement {code}", title_justify="left")
         for col in ("journal", "posted", "kind", "memo", "debit", "credit", "balance"):
@@ -201,30 +197,22 @@ def statement_cmd(ctx: click.Context, account: str) -> None:
                           rupiah(x.debit) if x.debit else "", rupiah(x.credit) if x.credit else "",
                           rupiah(x.balance))
         console().print(table)
-    finally:
-        host.close()
 
 
 @issuer.command("ledger")
 @click.pass_context
 def ledger_cmd(ctx: click.Context) -> None:
     """Print every account with its debits, credits and balance."""
-    host = _host(ctx, create=False)
-    try:
+    with _host(ctx, create=False) as host:
         console().print(ledger_table(host))
-    finally:
-        host.close()
 
 
 @issuer.command("audit")
 @click.pass_context
 def audit_cmd(ctx: click.Context) -> None:
     """Check the ledger invariants (L1-L6); a failure exits 2 naming the broken invariant."""
-    host = _host(ctx, create=False)
-    try:
+    with _host(ctx, create=False) as host:
         report = host.audit(strict=False)
         console().print(audit_table(report))
         console().print(open_items_table(host))
         report.raise_if_failed()
-    finally:
-        host.close()

@@ -20,8 +20,8 @@ Body = dict[str, Any]
 
 
 def savings_code(account: str) -> str:
-    """Ledger code of a KPM savings account."""
-    return f"SAV-{account}"
+    """Ledger code of a KPM savings account, from its number (`0001`) or its code (`SAV-0001`)."""
+    return account if account.startswith("SAV-") else f"SAV-{account}"
 
 
 def float_code(card_id: str) -> str:

@@ -21,6 +21,19 @@ N_CREDITS = sized(30, 1_000)
 ITEMS = [(f"B{i:05d}", f"{i:05d}", 200_000) for i in range(N_CREDITS)]
 
 
+def crash_at(k: int):
+    """A fault hook that lets k persistence points pass and crashes at the next one."""
+    seen = 0
+
+    def fault(point: str) -> None:
+        nonlocal seen
+        if seen == k:
+            raise SimulatedCrash(point)
+        seen += 1
+
+    return fault
+
+
 class SimulatedCrash(Exception):
     """Raised by the fault hook at the chosen persistence point."""
 
@@ -68,14 +81,7 @@ def test_every_persistence_point(tmp_path, reference):
     for k in range(len(points)):
         path = tmp_path / f"crash-{k}.db"
         setup_accounts(path)
-        seen = 0
-
-        def fault(point: str, k=k) -> None:
-            nonlocal seen
-            if seen == k:
-                raise SimulatedCrash(point)
-            seen += 1
-
+        fault = crash_at(k)
         with pytest.raises(SimulatedCrash):
             run_batch(path, fault=fault)
         run_batch(path)  # restart and retry with the same keys
@@ -153,14 +159,7 @@ def test_clearing_batch_crash_at_every_point(tmp_path):
     for k in range(len(points)):
         path = tmp_path / f"c{k}.db"
         prepare(path)
-        seen = 0
-
-        def fault(point: str, k=k) -> None:
-            nonlocal seen
-            if seen == k:
-                raise SimulatedCrash(point)
-            seen += 1
-
+        fault = crash_at(k)
         with pytest.raises(SimulatedCrash):
             upload(path, fault=fault)
         assert upload(path) == answer  # the retry gets the answer a crash-free run gave
