@@ -89,6 +89,18 @@ def wait_for_reader(name: str, *, present: bool | None = None, timeout_s: float 
     raise TransportError(f"timed out after {timeout_s:g} s waiting for {name}: {last}")
 
 
+def terminate(proc: subprocess.Popen, timeout_s: float) -> int:
+    """SIGTERM `proc` if it still runs, SIGKILL it after `timeout_s`; return its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout_s)
+    return proc.returncode
+
+
 class PcscdDaemon:
     """The machine's pcscd: reused when one runs, else started by us and stopped by PID."""
 
@@ -130,13 +142,7 @@ class PcscdDaemon:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the daemon if we started it (SIGTERM, then SIGKILL), by its PID only."""
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout_s)
+            terminate(self.proc, timeout_s)
             self.proc = None
         if self._log not in (None, subprocess.DEVNULL):
             self._log.close()
@@ -217,13 +223,7 @@ class ServedProcess:
         """SIGTERM and wait (SIGKILL after `timeout_s`); return the exit code."""
         code = None
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout_s)
+            terminate(self.proc, timeout_s)
             code = self.proc.returncode
         LIVE.discard(self)
         self._close_log()
