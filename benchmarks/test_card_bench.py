@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from kks_emulator.apdu import encode_command
 from kks_emulator.card import Card, CardProfile, MemoryStore, personalize
 from kks_emulator.card.apps.directory import PURSE_AID
-from kks_emulator.card.apps.pin import plain_pin_block
 from kks_emulator.crypto import purse
 from kks_emulator.keys import IssuerKeys
+from kks_emulator.pinblock import plain_pin_block
 
 KEY = ec.derive_private_key(0xC0FFEE, ec.SECP256R1())
 MESSAGE = bytes(64)

@@ -17,8 +17,9 @@ import os
 import numpy as np
 import pytest
 
-from sim import changes, disburse, monthly, population
+from sim.hotpath import changes, disburse, monthly
 from sim.params import params_for
+from sim.registry import population
 
 pytestmark = pytest.mark.benchmark
 
@@ -35,7 +36,7 @@ class Engine:
         self.reg = population.generate(households, 1)
         self.params = params_for(self.reg)
         self.state = monthly.MonthlyState()
-        self.ledger = disburse.Ledger.open(self.reg)
+        self.ledger = disburse.DisbursementState.open(self.reg)
         self.period = 300
         self.cycle(self.batch())
 

@@ -42,7 +42,7 @@ from kks_emulator.crypto import purse
 from kks_emulator.keys import IssuerKeys
 from kks_emulator.terminal.edc import Edc
 from kks_emulator.terminal.exchange import Exchange
-from kks_emulator.terminal.transport import InProcessTransport
+from kks_emulator.transport.inprocess import InProcessTransport
 from kks_emulator.transport.testing import (
     PcscdDaemon,
     ServedProcess,

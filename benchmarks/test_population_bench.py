@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import nik, population
-from sim.registry import load, save
+from sim.registry import nik, population
+from sim.registry.table import load, save
 
 pytestmark = pytest.mark.benchmark
 

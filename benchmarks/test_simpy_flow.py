@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 import simpy
 
-from sim import outputs
 from sim.model.run import build, run
-from sim.scenario import load
+from sim.outputs import results as outputs
+from sim.scenario.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ('territory.scope="kabkota"', 'territory.codes=["33.71"]', "territory.fraction=1.0")

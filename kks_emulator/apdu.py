@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kks_emulator.errors import InputError
+from kks_emulator.errors import CardError, InputError
 
 # Status words used by the card (ISO 7816-4 Table 5/6 and the EMV books).
 SW_OK = 0x9000
@@ -162,6 +162,12 @@ class Response:
     def encode(self) -> bytes:
         """Data followed by SW1 SW2."""
         return encode_response(self.data, self.sw)
+
+    def expect(self, what: str, *allowed: int) -> bytes:
+        """Return the data if the SW is `9000` (or one of `allowed`), else raise `CardError`."""
+        if self.sw == SW_OK or self.sw in allowed:
+            return self.data
+        raise CardError(f"{what} refused", sw=self.sw)
 
 
 def parse_response(raw: bytes) -> Response:

@@ -1,7 +1,8 @@
 """One exception hierarchy for the whole project.
 
 Everything the project raises on purpose is a `KksError`. The CLI turns any `KksError` into one
-line on stderr and exit code 2; anything else is a bug and keeps its traceback. Library code below
+line on stderr and the error's `exit_code` (2 unless a class says otherwise, as click's
+exceptions carry theirs); anything else is a bug and keeps its traceback. Library code below
 the CLI never prints and never exits.
 """
 
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 class KksError(Exception):
     """Base class of every deliberate error in `sim` and `kks_emulator`."""
+
+    #: the process exit code the CLI returns for this error
+    exit_code: int = 2
 
 
 class InputError(KksError):

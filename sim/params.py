@@ -28,7 +28,7 @@ MAX_PERIOD = 32766
 #: national recipient targets (households) and the national household count they refer to
 #: BPNT Q4 2025: 18,277,083 KPM (calibration §1.4, berita86 22 Nov 2025);
 #: PKH Q4 2025: 9,407,384 KPM (§1.4); PBI-JK: 96.7 M individuals (§1.4, 2022) over 4.71 persons
-#: per poor household (BPS Sep 2024, as in sim.population) = 20,530,786 households;
+#: per poor household (BPS Sep 2024, as in sim.registry.population) = 20,530,786 households;
 #: households: 94.2 M families in DTSEN, 31 Jul 2025 (§1.3).
 NATIONAL_TARGETS = (18_277_083, 9_407_384, 20_530_786)
 NATIONAL_HOUSEHOLDS = 94_200_000
@@ -159,7 +159,7 @@ def default_quotas(kabkota: np.ndarray, in_dtks: np.ndarray,
 
 def params_for(registry, **overrides) -> Params:
     """Default `Params` with quotas from `registry` (`default_quotas` on its current DTKS)."""
-    from sim.registry import STATUS_IN_DTKS
+    from sim.registry.table import STATUS_IN_DTKS
 
     quota = default_quotas(registry["kabkota"], registry["status"] == STATUS_IN_DTKS)
     return Params(quota=quota, **overrides)

@@ -1,6 +1,7 @@
 """Card fidelity (DESIGN "Where the two halves meet"): the vectorized engine vs cards + issuers.
 
-`sim.fidelity.run_card_fidelity` runs `sim.monthly.run_month` + `sim.disburse.disburse` and
+`sim.fidelity.run_card_fidelity` runs `sim.hotpath.monthly.run_month` +
+`sim.hotpath.disburse.disburse` and
 mirrors every credit, redemption and return of a region through personalised KKS cards, EDC
 terminals and one issuer host per HIMBARA bank; these tests check its report (docs/monthly.md
 § "Card fidelity").
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.fidelity import FidelityReport, period_label, run_card_fidelity
+from sim.fidelity.mirror import FidelityReport, period_label, run_card_fidelity
 from sim.params import params_for
-from sim.population import generate
+from sim.registry.population import generate
 
 #: Nov 2026, Dec 2026, Jan 2027: BPNT every month, the PKH tahap in January (324 % 3 == 0)
 PERIODS = [322, 323, 324]

@@ -63,7 +63,7 @@ def run_demo(out: Path) -> DemoResult:
     from kks_emulator.terminal.batch import Batch
     from kks_emulator.terminal.edc import Edc
     from kks_emulator.terminal.exchange import Exchange
-    from kks_emulator.terminal.transport import InProcessTransport
+    from kks_emulator.transport.inprocess import InProcessTransport
 
     try:
         out.mkdir(parents=True, exist_ok=True)

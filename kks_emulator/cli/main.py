@@ -76,7 +76,7 @@ def cli() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code: 0 ok, 2 for any user-facing error."""
+    """Run the CLI and return its exit code: 0 ok, else the error's own `exit_code`."""
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="kks",
                  standalone_mode=False)
@@ -87,10 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except click.ClickException as exc:
         exc.show()
-        return 2
+        return exc.exit_code
     except KksError as exc:
         click.echo(f"kks: error: {exc}", err=True)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         click.echo("kks: interrupted", err=True)
         return 130

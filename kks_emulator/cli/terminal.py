@@ -16,7 +16,8 @@ from typing import TextIO
 import click
 
 from kks_emulator.errors import InputError
-from kks_emulator.terminal.transport import InProcessTransport, Transport
+from kks_emulator.transport.base import Transport
+from kks_emulator.transport.inprocess import InProcessTransport
 
 
 def open_transport(card_file: Path | None, protocol: str = "T=1",

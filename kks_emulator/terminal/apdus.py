@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 
+from kks_emulator.pinblock import plain_pin_block
+
 SAVINGS_AID = bytes.fromhex("A0000006021010")
 PURSE_AID = bytes.fromhex("F0") + b"KKSPURSE"
 PSE = b"1PAY.SYS.DDF01"
@@ -24,10 +26,6 @@ def get_processing_options() -> bytes:
     """GET PROCESSING OPTIONS with the empty PDOL (83 00)."""
     return bytes.fromhex("80A8000002830000")
 
-
-def plain_pin_block(pin: str) -> bytes:
-    """EMV plaintext offline PIN block: 2, length, digits, F filler (8 bytes)."""
-    return bytes.fromhex(f"2{len(pin):X}{pin}".ljust(16, "F"))
 
 
 def verify_pin(pin: str) -> bytes:

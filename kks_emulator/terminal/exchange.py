@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TextIO
 
-from kks_emulator.errors import CardError, TransportError
-from kks_emulator.terminal.transport import Transport
+from kks_emulator.apdu import Response
+from kks_emulator.errors import TransportError
+from kks_emulator.transport.base import Transport
 
 #: Bound on GET RESPONSE commands per APDU (RELIABILITY.md C-FUZZ-HOST).
 MAX_GET_RESPONSE = 16
@@ -24,25 +24,6 @@ MAX_RESPONSE_BYTES = 256 * (MAX_GET_RESPONSE + 1)
 
 class ExchangeError(TransportError):
     """The card's answer broke the T=0/ISO 7816-4 rules (truncated, endless 61xx, bad 6Cxx)."""
-
-
-@dataclass(frozen=True)
-class Response:
-    """A complete response: data (after any GET RESPONSE chaining) and the final status word."""
-
-    data: bytes
-    sw: int
-
-    @property
-    def ok(self) -> bool:
-        """True for `9000`."""
-        return self.sw == 0x9000
-
-    def expect(self, what: str, *allowed: int) -> bytes:
-        """Return the data if the SW is `9000` (or one of `allowed`), else raise `CardError`."""
-        if self.sw == 0x9000 or self.sw in allowed:
-            return self.data
-        raise CardError(f"{what} refused", sw=self.sw)
 
 
 def split_sw(raw: bytes) -> tuple[bytes, int]:

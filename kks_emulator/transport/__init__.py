@@ -1,5 +1,7 @@
-"""Transports that carry APDUs between a KKS card and a terminal outside one Python process.
+"""Every transport that carries APDUs between a KKS card and a terminal, in one place.
 
+- `kks_emulator.transport.base`: the `Transport` protocol the EDC terminal talks through.
+- `kks_emulator.transport.inprocess`: the card in the same Python process (no I/O).
 - `kks_emulator.transport.vpcd`: the card side. Our own client of pcscd's vsmartcard driver
   (vpcd); it serves any object with `power_on/power_off/reset/transmit` as the PC/SC reader
   "Virtual PCD 00 0<slot>".

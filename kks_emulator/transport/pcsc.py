@@ -1,6 +1,6 @@
 """The terminal side of PC/SC: a `Transport` over pyscard for any reader, virtual or physical.
 
-`PcscTransport` implements `kks_emulator.terminal.transport.Transport` (`connect() -> ATR`,
+`PcscTransport` implements `kks_emulator.transport.base.Transport` (`connect() -> ATR`,
 `transmit(apdu) -> bytes`, `disconnect(unpower=False)`). It moves raw bytes only; T=0 procedure
 bytes (`61xx` GET RESPONSE, `6Cxx` re-send) are resolved above every transport by
 `kks_emulator.terminal.exchange.Exchange`, so wrap the transport in an `Exchange` (the CLI does).

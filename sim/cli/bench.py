@@ -37,7 +37,7 @@ def peak_rss_gib() -> float:
 
 def sample(registry, rows: int):
     """Every k-th household (all kab/kota represented), at most `rows`, as a new registry."""
-    from sim.registry import Registry
+    from sim.registry.table import Registry
 
     n = len(registry)
     step = max(n // max(rows, 1), 1)
@@ -76,9 +76,10 @@ def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: 
                     duckdb_rows: int | None = None, duckdb_threads: int = 2,
                     floor: bool = True, progress=None) -> dict:
     """The whole benchmark; see the module docstring. `progress(msg)` reports as it goes."""
-    from sim import changes, disburse, monthly, population, reference
-    from sim import registry as reg_io
+    from sim.hotpath import changes, disburse, monthly, reference
     from sim.params import params_for
+    from sim.registry import population
+    from sim.registry import table as reg_io
 
     say = progress or (lambda msg: None)
     out: dict = {"households": households, "seed": seed, "cycles": cycles, "churn": churn}
@@ -99,7 +100,7 @@ def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: 
     # the engine: a first full decree (builds the state), then `cycles` timed cycles
     steps: list[dict] = []
     state = monthly.MonthlyState()
-    ledger = disburse.Ledger.open(reg)
+    ledger = disburse.DisbursementState.open(reg)
     for i, period in enumerate(periods):
         batch = changes.random_batch(reg, records, seed * 1000 + i)
         t0 = time.perf_counter()
@@ -151,13 +152,13 @@ def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: 
 
 def _compare_reference(base, reference, seed: int, periods: list[int], churn: float) -> dict:
     """Time the reference cycles on `base` and assert numpy gives the same on a copy."""
-    from sim import changes, disburse, monthly
+    from sim.hotpath import changes, disburse, monthly
     from sim.params import params_for
 
     params = params_for(base)
     a, b = base.copy(), base.copy()
     state = monthly.MonthlyState()
-    la, lb = disburse.Ledger.open(a), disburse.Ledger.open(b)
+    la, lb = disburse.DisbursementState.open(a), disburse.DisbursementState.open(b)
     ref_s = []
     for i, period in enumerate(periods):
         batch = changes.random_batch(b, max(int(len(b) * churn), 1), seed * 7 + i)
@@ -179,8 +180,8 @@ def _compare_duckdb(reg, rows: int, seed: int, periods: list[int], churn: float,
                     threads: int, households: int, cycle_s: float, say) -> dict:
     """DuckDB on `rows` households (the registry itself when rows >= its size, else an every-k-th
     sample), numpy on the same rows; results asserted identical; seconds per steady cycle."""
-    from sim import changes, disburse, monthly
-    from sim.duckdb_peer import DuckPeer
+    from sim.bench.duckdb_peer import DuckPeer
+    from sim.hotpath import changes, disburse, monthly
     from sim.params import params_for
 
     # both start from the registry as the timed cycles left it (a valid decree state)
@@ -192,7 +193,7 @@ def _compare_duckdb(reg, rows: int, seed: int, periods: list[int], churn: float,
     load_s = time.perf_counter() - t
     del base
     state = monthly.MonthlyState()
-    ledger = disburse.Ledger.open(mine)
+    ledger = disburse.DisbursementState.open(mine)
     duck_s, np_s = [], []
     for i, period in enumerate(periods[:3]):
         batch = changes.random_batch(mine, max(int(len(mine) * churn), 1), seed * 13 + i)

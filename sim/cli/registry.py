@@ -42,8 +42,8 @@ def generate(households: int, out: Path, seed: int, territory: tuple[str, ...],
              invalid_nik_rate: float | None, dukcapil_match_rate: float | None,
              force: bool) -> None:
     """Generate a synthetic registry of N households and save it to --out."""
-    from sim import population
-    from sim.registry import save
+    from sim.registry import population
+    from sim.registry.table import save
 
     if (out / "meta.json").exists() and not force:
         raise InputError(f"{out} already holds a registry (use --force to overwrite)")
@@ -72,8 +72,8 @@ def generate(households: int, out: Path, seed: int, territory: tuple[str, ...],
 
 def summarize(folder: Path) -> dict:
     """Counts, memory and per-province figures of the registry in `folder` (memory-mapped)."""
-    from sim import nik, regions
-    from sim.registry import SCHEMA, STATUS_IN_DTKS, load
+    from sim.registry import nik, regions
+    from sim.registry.table import SCHEMA, STATUS_IN_DTKS, load
 
     reg = load(folder, mmap=True)
     frame = regions.load()

@@ -18,7 +18,7 @@ from kks_emulator.errors import InputError
 
 def _load(path: str, sets: tuple[str, ...], seed: int | None):
     from sim.model.frame import check_territory
-    from sim.scenario import load
+    from sim.scenario.loader import load
 
     overrides = list(sets) + ([f"scenario.seed={seed}"] if seed is not None else [])
     scen = load(path, overrides)
@@ -77,8 +77,8 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
 def _run_one(scen, target: Path, console) -> dict:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from sim import outputs
     from sim.model.run import run as run_model
+    from sim.outputs import results as outputs
 
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("day {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),

@@ -5,7 +5,7 @@ One stage family per module:
 * `registration`: proposals from RT/RW, Cek Bansos self-registration, shocks, PMKS sponsors;
 * `verification`: musdes, verval, SIKS-NG, Dinas Sosial, Bupati sign-off, Kemensos;
 * `penetapan`: the decree (monthly or quarterly) and the credit day, through `engine`, the thin
-  adapter to `sim.monthly` / `sim.disburse`;
+  adapter to `sim.hotpath.monthly` / `sim.hotpath.disburse`;
 * `issuance`: HIMBARA account opening, KKS printing batches with outages, post, activation;
 * `redemption`: e-warong agents (stock, opening hours), PT Pos pay points, ATM cash-out;
 * `churn`: sanggah with its deadline, removals per reason, graduation, KIS PBI reactivation;

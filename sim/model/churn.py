@@ -25,11 +25,11 @@ import math
 
 import numpy as np
 
-from sim import changes as ch
+from sim.hotpath import changes as ch
 from sim.model.context import Context
 from sim.model.registration import entity_draws, repropose
-from sim.registry import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
-from sim.streams import SOURCE_KEYS
+from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
+from sim.scenario.streams import SOURCE_KEYS
 
 #: scenario removal reason -> (record kind, engine reason or None for UPDATE records)
 REASONS: dict[str, tuple[int, int]] = {

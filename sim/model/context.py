@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.calendar import WorkCalendar
-from sim.registry import Registry
-from sim.streams import Streams
+from sim.registry.table import Registry
+from sim.scenario.calendar import WorkCalendar
+from sim.scenario.streams import Streams
 
 #: every state a proposal can be in; each proposal is in exactly one at any time.
 STATES: tuple[str, ...] = (

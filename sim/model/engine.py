@@ -1,4 +1,5 @@
-"""Thin adapter from the flow model to the vectorized engine (`sim.monthly`, `sim.disburse`).
+"""Thin adapter from the flow model to the vectorized engine (`sim.hotpath.monthly`,
+`sim.hotpath.disburse`).
 
 The engine owns penetapan (apply the change batch, validate, deduplicate, remove, rank deciles,
 pick recipients per programme and kab/kota quota, entitlements) and disbursement (credit each
@@ -7,7 +8,8 @@ the whole registry, with its own money invariants. This module only
 
 * translates scenario values into `sim.params.Params` (amounts, deciles, cadence, quotas with the
   scenario's per-province multipliers);
-* builds `sim.changes.ChangeBatch` records from the flow model's proposals, updates and removals;
+* builds `sim.hotpath.changes.ChangeBatch` records from the flow model's proposals, updates and
+  removals;
 * withholds credits from recipients whose KKS is not yet active (SIKS-NG moves burekol -> SI ->
   top-up, calibration §3: no top-up before the card is handed over), by masking their BPNT/PKH
   bits for the duration of the disbursement call only;
@@ -22,11 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim import changes as ch
-from sim import disburse as _disburse
-from sim import monthly as _monthly
+from sim.hotpath import changes as ch
+from sim.hotpath import disburse as _disburse
+from sim.hotpath import monthly as _monthly
 from sim.params import N_KABKOTA, Params
-from sim.registry import PROG_BPNT, PROG_PKH, STATUS_IN_DTKS, Registry
+from sim.registry.table import PROG_BPNT, PROG_PKH, STATUS_IN_DTKS, Registry
 
 _KPM_BITS = np.uint8(PROG_BPNT | PROG_PKH)
 
@@ -95,7 +97,7 @@ class Engine:
         self.params = params
         self.seed = int(seed)
         self.state = _monthly.MonthlyState() if hasattr(_monthly, "MonthlyState") else None
-        self.ledger = _disburse.Ledger.open(registry)
+        self.ledger = _disburse.DisbursementState.open(registry)
 
     def with_params(self, **changes) -> None:
         """Replace some engine parameters (e.g. quotas after the initial decree)."""
@@ -133,11 +135,10 @@ class Engine:
         # spent or returned; of those, the engine's own draws say who redeemed (monthly.md §4.2)
         moved = np.flatnonzero(reg["balance"] < pre_settle)
         if len(moved):
-            h = _disburse.splitmix(_disburse.period_key(self.seed, period), moved)
-            m16 = np.uint64(0xFFFF)
-            redeem = (h >> np.uint64(48)) % np.uint64(10_000) < np.uint64(self.params.redeem_bp)
-            rows = moved[redeem]
-            days = ((h[redeem] & m16) % np.uint64(self.params.redeem_days)).astype(np.int64) + 1
+            draws = _disburse.redemption_draws(self.params, self.seed, period, moved,
+                                               pre_settle[moved])
+            rows = moved[draws.redeem]
+            days = draws.day[draws.redeem]
         else:
             rows = days = np.zeros(0, dtype=np.int64)
         return Credits(result=res, credited_rows=credited, redeem_rows=rows, redeem_days=days)

@@ -1,7 +1,8 @@
 """The simulated territory: which kab/kota, how many households, and the sampling fraction.
 
 A scenario simulates one kab/kota, some provinces or the whole country, at a sampling *fraction*
-of its households (`sim.population.generate` places them over the territory's desa, rows in desa
+of its households (`sim.registry.population.generate` places them over the territory's desa, rows
+in desa
 code order). Queues must see a real unit's load, so below fraction 0.5 registry rows are grouped
 into *virtual* desa, kecamatan and kab/kota: as many units as the real territory has times the
 fraction, each a run of consecutive rows of equal size, so a virtual desa holds about a real
@@ -18,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from kks_emulator.errors import ConfigError, InputError
-from sim import population, regions
-from sim.registry import Registry
-from sim.scenario import Scenario
+from sim.registry import population, regions
+from sim.registry.table import Registry
+from sim.scenario.loader import Scenario
 
 
 @dataclass

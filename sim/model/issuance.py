@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.model.context import Context, S
-from sim.scenario import BANKS
-from sim.streams import SOURCE_KEYS
+from sim.scenario.loader import BANKS
+from sim.scenario.streams import SOURCE_KEYS
 
 _MAX_TRIES = 12
 

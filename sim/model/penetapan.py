@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import changes as ch
+from sim.hotpath import changes as ch
 from sim.model import churn, issuance, redemption
 from sim.model.context import Context, S
-from sim.registry import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
+from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
 
 _KPM = int(PROG_BPNT | PROG_PKH)
 

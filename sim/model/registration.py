@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.model.context import Context
-from sim.registry import STATUS_IN_DTKS
-from sim.streams import SOURCE_KEYS
+from sim.registry.table import STATUS_IN_DTKS
+from sim.scenario.streams import SOURCE_KEYS
 
 #: proposals per simulated proposal source are capped to keep a misconfigured scenario bounded
 MAX_PER_SOURCE = 5_000_000

@@ -34,9 +34,9 @@ def replication_seeds(seed: int, n: int) -> list[int]:
 
 def run_one(job: tuple[str, list[str], int, str]) -> dict[str, Any]:
     """Run one replication ``(scenario path, overrides, seed, out folder)``; return its KPIs."""
-    from sim import outputs
     from sim.model.run import run
-    from sim.scenario import load
+    from sim.outputs import results as outputs
+    from sim.scenario.loader import load
 
     path, overrides, seed, out = job
     scen = load(path, [*overrides, f"scenario.seed={seed}"])
@@ -51,7 +51,7 @@ def run_replications(path: str, overrides: list[str], seed: int | None, n: int, 
     Without *scheduler* a local process pool (``workers`` processes, default the CPU count)
     runs them; with a Dask scheduler address the cluster does.
     """
-    from sim.scenario import load
+    from sim.scenario.loader import load
 
     base_seed = seed if seed is not None else load(path, overrides)["scenario"]["seed"]
     seeds = replication_seeds(base_seed, n)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from sim import calendar as _calendar
 from sim.model import (
     churn,
     frame,
@@ -22,8 +21,9 @@ from sim.model import (
 )
 from sim.model.context import STAGES, Context, Proposals, Stage
 from sim.model.engine import Engine, params_from, quotas
-from sim.scenario import Scenario
-from sim.streams import Streams
+from sim.scenario import calendar as _calendar
+from sim.scenario.loader import Scenario
+from sim.scenario.streams import Streams
 
 #: progress callback: (simulated days done, horizon days)
 Progress = Callable[[float, float], None]
@@ -73,7 +73,7 @@ def build(scen: Scenario) -> Context:
                                      fr.national_share)
     ctx.printer = issuance.Printer(ctx)
     ctx.agents = redemption.Agents(ctx)
-    from sim import regions
+    from sim.registry import regions
 
     quota = quotas(p, registry, regions.load().province_code)
     engine_seed = int(ctx.streams.get("penetapan").integers(0, 2**62))

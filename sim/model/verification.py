@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from sim.model.context import Context, S
 from sim.model.registration import Draws
-from sim.streams import SOURCE_KEYS
+from sim.scenario.streams import SOURCE_KEYS
 
 _PMKS = SOURCE_KEYS["pmks"]
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from kks_emulator.apdu import Response, encode_command, parse_response
 from kks_emulator.card import Card, CardProfile, MemoryStore, personalize
 from kks_emulator.card.apps.directory import PPSE_NAME, PSE_NAME, PURSE_AID, SAVINGS_AID
-from kks_emulator.card.apps.pin import plain_pin_block
 from kks_emulator.crypto import emv, purse
 from kks_emulator.keys import IssuerKeys
+from kks_emulator.pinblock import plain_pin_block
 
 PAN = "6013500012345678"
 PIN = "123456"

@@ -16,7 +16,7 @@ import pytest
 
 from kks_emulator.apdu import encode_command
 from kks_emulator.card import Card, MemoryStore
-from kks_emulator.card.apps.pin import plain_pin_block
+from kks_emulator.pinblock import plain_pin_block
 
 from .helpers import PIN, T0, loaded, scale, seeded_rng
 

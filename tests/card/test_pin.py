@@ -6,8 +6,9 @@ import contextlib
 import random
 
 from kks_emulator.card import CUT_MODES, Card, PowerCut
-from kks_emulator.card.apps.pin import plain_pin_block, unblock_mac_input
+from kks_emulator.card.apps.pin import unblock_mac_input
 from kks_emulator.crypto import emv
+from kks_emulator.pinblock import plain_pin_block
 
 from .helpers import CARD_KEYS, CDOL1_DATA, PIN, WRONG_PIN, fresh_store, loaded, powered, scale
 

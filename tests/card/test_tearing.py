@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from kks_emulator.card import CUT_MODES, Card, MemoryStore, PowerCut, personalize
-from kks_emulator.card.apps.pin import plain_pin_block, unblock_mac_input
+from kks_emulator.card.apps.pin import unblock_mac_input
 from kks_emulator.crypto import emv
+from kks_emulator.pinblock import plain_pin_block
 
 from .helpers import (
     CARD_KEYS,

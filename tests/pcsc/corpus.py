@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from kks_emulator.apdu import encode_command
 from kks_emulator.card.apps.directory import PPSE_NAME, PSE_NAME, PURSE_AID, SAVINGS_AID
-from kks_emulator.card.apps.pin import plain_pin_block
 from kks_emulator.crypto import purse
+from kks_emulator.pinblock import plain_pin_block
 from tests.card.helpers import CARD_KEYS, CDOL1_DATA, PIN, WRONG_PIN
 
 T0 = 1_795_000_000

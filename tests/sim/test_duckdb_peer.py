@@ -5,22 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import changes as ch
-from sim import disburse, monthly, population
+from sim.hotpath import changes as ch
+from sim.hotpath import disburse, monthly
 from sim.params import params_for
+from sim.registry import population
 
 duckdb = pytest.importorskip("duckdb")
 
 
 def test_duckdb_peer_matches_numpy_over_months() -> None:
-    from sim.duckdb_peer import DuckPeer
+    from sim.bench.duckdb_peer import DuckPeer
 
     reg = population.generate(4000, 8)
     reg["pmt_score"][::5] = np.round(reg["pmt_score"][::5], 1)
     params = params_for(reg)
     peer = DuckPeer(reg, params, threads=1)
     state = monthly.MonthlyState()
-    ledger = disburse.Ledger.open(reg)
+    ledger = disburse.DisbursementState.open(reg)
     for t in range(12, 16):
         batch = ch.random_batch(reg, 250, t)
         mine = monthly.run_month(reg, batch, params, t, state)

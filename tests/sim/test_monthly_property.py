@@ -15,11 +15,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import changes as ch
-from sim import disburse as fast_d
-from sim import monthly, population, reference
+from sim.hotpath import changes as ch
+from sim.hotpath import disburse as fast_d
+from sim.hotpath import keyindex, monthly, reference
 from sim.params import N_KABKOTA, Params
-from sim.registry import SCHEMA, Registry
+from sim.registry import population
+from sim.registry.table import SCHEMA, Registry
 
 _POP = population.generate(400, 11)
 VALID_NIK = _POP["nik"][:40].tolist()
@@ -120,7 +121,8 @@ def assert_same(a: Registry, b: Registry, where: str) -> None:
         assert np.array_equal(a[name], b[name], equal_nan=True), f"{where}: column {name}"
 
 
-def assert_same_ledger(a: fast_d.Ledger, b: fast_d.Ledger, where: str) -> None:
+def assert_same_ledger(a: fast_d.DisbursementState, b: fast_d.DisbursementState,
+                       where: str) -> None:
     assert np.array_equal(a.last_credit, b.last_credit), f"{where}: last_credit"
     assert np.array_equal(a.last_settled, b.last_settled), f"{where}: last_settled"
     for f in ("funded", "credited", "redeemed", "returned", "cursor", "period", "stats"):
@@ -135,7 +137,7 @@ def test_engines_agree_over_months(data) -> None:
     seed = data.draw(st.integers(0, 2**32))
     a, b = reg.copy(), reg.copy()
     state = monthly.MonthlyState()
-    la, lb = fast_d.Ledger.open(a), fast_d.Ledger.open(b)
+    la, lb = fast_d.DisbursementState.open(a), fast_d.DisbursementState.open(b)
     period = data.draw(st.integers(0, 5))
     for month in range(4):
         batch = data.draw(batches(len(reg))) if data.draw(st.booleans()) else ch.ChangeBatch.empty()
@@ -173,7 +175,7 @@ def test_reference_interrupted_anywhere_equals_uninterrupted(data) -> None:
     reference.run_month(reg, ch.ChangeBatch.empty(), dataclasses.replace(params, cadence_months=1),
                         0)
     a, b = reg.copy(), reg.copy()
-    la, lb = fast_d.Ledger.open(a), fast_d.Ledger.open(b)
+    la, lb = fast_d.DisbursementState.open(a), fast_d.DisbursementState.open(b)
     stops = data.draw(st.lists(st.integers(0, len(reg)), max_size=3))
     for stop in stops:
         with contextlib.suppress(fast_d.DisbursementInterrupted):
@@ -185,7 +187,7 @@ def test_reference_interrupted_anywhere_equals_uninterrupted(data) -> None:
 
 
 def test_nik_reason_matches_vectorized_validator() -> None:
-    from sim.nik import nik_reasons
+    from sim.registry.nik import nik_reasons
 
     values = np.concatenate([_POP["nik"], _POP["kk"], np.array(BAD_NIK),
                              np.random.default_rng(3).integers(0, 10**16, 2000)])
@@ -202,7 +204,7 @@ def test_engines_agree_on_a_generated_registry() -> None:
     params = params_for(reg)
     a, b = reg.copy(), reg.copy()
     state = monthly.MonthlyState()
-    la, lb = fast_d.Ledger.open(a), fast_d.Ledger.open(b)
+    la, lb = fast_d.DisbursementState.open(a), fast_d.DisbursementState.open(b)
     for t in range(3):
         batch = ch.random_batch(a, 300, 40 + t)
         ra = monthly.run_month(a, batch, params, t, state)
@@ -218,7 +220,7 @@ def test_engines_agree_on_a_generated_registry() -> None:
 def test_key_index_finds_current_values_and_drops_stale_entries() -> None:
     values = np.arange(1000, 1100, dtype=np.int64)
     column = values.copy()
-    index = monthly.KeyIndex(values, np.arange(50), 100)
+    index = keyindex.KeyIndex(values, np.arange(50), 100)
     column[5], column[6] = 7777, 8888  # rows 5 and 6 change their values
     index.add(column[[5, 6]], np.array([5, 6]))
     assert len(index.delta) == 2  # small additions stay in the delta
@@ -229,7 +231,7 @@ def test_key_index_finds_current_values_and_drops_stale_entries() -> None:
 def test_fenced_lower_bound_equals_searchsorted() -> None:
     """The fence + bisection search (used on big index arrays) is `np.searchsorted` exactly."""
     rng = np.random.default_rng(3)
-    for n in (monthly.FENCE * 1024 + 1, 200_003):
+    for n in (keyindex.FENCE * 1024 + 1, 200_003):
         words = np.sort(rng.integers(0, 1 << 40, n, dtype=np.int64).astype(np.uint64))
         words[1000:1300] = words[1000]  # a long run of equal words
         words[-5:] = words[-1]
@@ -237,8 +239,8 @@ def test_fenced_lower_bound_equals_searchsorted() -> None:
                             rng.integers(0, 1 << 40, 5000).astype(np.uint64),
                             np.array([0, words[0], words[-1], words[-1] + 1, 1 << 41],
                                      dtype=np.uint64)])
-        fence = words[::monthly.FENCE].copy()
-        got = monthly._lower_bound(words, fence, q)
+        fence = words[::keyindex.FENCE].copy()
+        got = keyindex.lower_bound(words, fence, q)
         assert np.array_equal(got, np.searchsorted(words, q))
 
 
@@ -249,13 +251,13 @@ def test_key_index_lookup_on_a_big_index_leaves_out_own_rows() -> None:
     n = 400_000
     column = rng.integers(10**15, 10**16, n, dtype=np.int64)
     column[1::97] = column[0::97][: len(column[1::97])]  # pairs of rows sharing a value
-    index = monthly.KeyIndex(column, np.arange(n - 30_000), n)
+    index = keyindex.KeyIndex(column, np.arange(n - 30_000), n)
     added = np.arange(n - 30_000, n)
     index.add(column[added], added)
     moved = rng.choice(n, 2000, replace=False)
     column[moved] += 1  # stale entries
     index.add(column[moved[:1000]], moved[:1000])
-    assert len(index.base) > monthly.FENCE * 1024 and len(index.delta) == 1000
+    assert len(index.base) > keyindex.FENCE * 1024 and len(index.delta) == 1000
     own = rng.choice(n, 20_000, replace=False)
     keys = column[own]
     got = np.sort(index.lookup(keys, column, own))
@@ -306,4 +308,4 @@ def test_collision_with_a_row_accepted_in_an_earlier_month() -> None:
 @given(st.lists(st.integers(0, 40)), st.lists(st.integers(0, 40)))
 def test_merge_sorted(a, b) -> None:
     x, y = np.sort(np.array(a, dtype=np.uint64)), np.sort(np.array(b, dtype=np.uint64))
-    assert monthly._merge_sorted(x, y).tolist() == sorted(a + b)
+    assert keyindex.merge_sorted(x, y).tolist() == sorted(a + b)

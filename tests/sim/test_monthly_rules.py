@@ -1,6 +1,7 @@
 """Each rule of docs/monthly.md on hand-made households, on both engines.
 
-Every test runs the same scenario through `sim.monthly` and `sim.reference` (the `engine`
+Every test runs the same scenario through `sim.hotpath.monthly` and `sim.hotpath.reference` (the
+`engine`
 fixture) and checks the outcome the specification names.
 """
 
@@ -11,11 +12,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sim import changes as ch
-from sim import disburse as fast_d
-from sim import monthly, population, reference
+from sim.hotpath import changes as ch
+from sim.hotpath import disburse as fast_d
+from sim.hotpath import monthly, reference
 from sim.params import N_KABKOTA, Params
-from sim.registry import STATUS_IN_DTKS, STATUS_NOT_IN_DTKS, STATUS_REMOVED, Registry
+from sim.registry import population
+from sim.registry.table import STATUS_IN_DTKS, STATUS_NOT_IN_DTKS, STATUS_REMOVED, Registry
 
 _POP = population.generate(300, 5)
 _VALID = np.flatnonzero(monthly.record_reasons(_POP["nik"], _POP["kk"], _POP["dukcapil_match"],
@@ -241,7 +243,7 @@ def test_disbursement_credits_once_and_returns_unspent_money() -> None:
     reg = make([1.0], programmes=1)
     params = dataclasses.replace(PARAMS, redeem_bp=0, return_after_months=2,
                                  pkh_every=12, pbi_every=12)
-    ledger = fast_d.Ledger.open(reg)
+    ledger = fast_d.DisbursementState.open(reg)
     r0 = fast_d.disburse(reg, ledger, params, 1, 0)
     assert r0.credited["bpnt"] == 200_000 and reg["balance"][0] == 200_000
     assert reg["unspent_months"][0] == 1
@@ -257,7 +259,7 @@ def test_invariant_violation_is_reported() -> None:
     from kks_emulator.errors import LedgerInvariantError
 
     reg = make([1.0], programmes=1)
-    ledger = fast_d.Ledger.open(reg)
+    ledger = fast_d.DisbursementState.open(reg)
     fast_d.disburse(reg, ledger, PARAMS, 1, 0)
     reg["balance"][0] += 1  # money created outside the ledger
     with pytest.raises(LedgerInvariantError, match="opening"):
@@ -271,7 +273,7 @@ def test_same_seed_same_bytes() -> None:
 
         params = params_for(reg)
         state = monthly.MonthlyState()
-        ledger = fast_d.Ledger.open(reg)
+        ledger = fast_d.DisbursementState.open(reg)
         for t in range(3):
             monthly.run_month(reg, ch.random_batch(reg, 100, seed + t), params, t, state)
             fast_d.disburse(reg, ledger, params, t, seed)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kks_emulator.errors import InputError
-from sim import nik, regions
+from sim.registry import nik, regions
 
 stdnum_nik = pytest.importorskip("stdnum.id.nik")
 from stdnum import numdb  # noqa: E402

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from kks_emulator.errors import InputError
-from sim import nik, population, regions
-from sim.registry import SCHEMA, STATUS_IN_DTKS, STATUS_NOT_IN_DTKS, Registry
+from sim.registry import nik, population, regions
+from sim.registry.table import SCHEMA, STATUS_IN_DTKS, STATUS_NOT_IN_DTKS, Registry
 
 N = 200_000
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kks_emulator.errors import InputError
-from sim import population, privacy
+from sim.registry import population, privacy
 
 KEY_HEX = "ab" * 32
 NIK = "3273011708450001"

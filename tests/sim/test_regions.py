@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kks_emulator.errors import InputError
-from sim import regions
+from sim.registry import regions
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 
 from kks_emulator.cli.main import main
 from kks_emulator.errors import RegistryError
-from sim import population
-from sim.registry import SCHEMA, Registry, load, save
+from sim.registry import population
+from sim.registry.table import SCHEMA, Registry, load, save
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +120,6 @@ def test_cli_generate_and_info(tmp_path, capsys):
 
 
 def test_registry_files_hold_no_raw_nik_outside_the_nik_and_kk_columns(saved, reg):
-    # the saved registry is the internal store (it must reload); exports use sim.privacy
+    # the saved registry is the internal store (it must reload); exports use sim.registry.privacy
     text = (saved / "meta.json").read_text()
     assert str(int(reg["nik"][0])) not in text

@@ -12,7 +12,7 @@ from kks_emulator.issuer.ledger import Ledger
 from kks_emulator.keys import IssuerKeys, card_id
 from kks_emulator.terminal.edc import Edc
 from kks_emulator.terminal.exchange import Exchange
-from kks_emulator.terminal.transport import InProcessTransport
+from kks_emulator.transport.inprocess import InProcessTransport
 
 PAN = "6013010000000001"
 PIN = "123456"

@@ -17,7 +17,8 @@ from kks_emulator.terminal.exchange import (
     split_sw,
     with_le,
 )
-from kks_emulator.terminal.transport import InProcessTransport, Transport
+from kks_emulator.transport.base import Transport
+from kks_emulator.transport.inprocess import InProcessTransport
 
 
 class Scripted:

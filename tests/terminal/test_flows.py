@@ -10,7 +10,7 @@ import pytest
 
 from kks_emulator.errors import CardError, IssuerError, TransportError
 from kks_emulator.terminal import apdus, reader
-from kks_emulator.terminal.transport import InProcessTransport
+from kks_emulator.transport.inprocess import InProcessTransport
 
 from .kit import PAN, PIN, make_world
 

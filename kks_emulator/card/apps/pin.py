@@ -45,10 +45,6 @@ def parse_plain_pin_block(block: bytes) -> bytes:
     return digits
 
 
-def plain_pin_block(pin: str) -> bytes:
-    """Build the plaintext PIN block for a 6-digit PIN (terminal side helper)."""
-    return bytes.fromhex(f"2{len(pin):X}{pin}".ljust(16, "F"))
-
 
 def _store_pin(card: Card, rec: records.PinRecord) -> None:
     """Commit a new PIN record (one NVM transaction)."""

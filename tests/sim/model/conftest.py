@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sim import outputs
 from sim.model.run import run
-from sim.scenario import load
+from sim.outputs import results as outputs
+from sim.scenario.loader import load
 
 ROOT = Path(__file__).resolve().parents[3]
 SCENARIOS = ROOT / "scenarios"

@@ -23,9 +23,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sim import outputs
 from sim.model.run import run
-from sim.scenario import load
+from sim.outputs import results as outputs
+from sim.scenario.loader import load
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "baseline_kota_magelang"
@@ -115,7 +115,7 @@ def test_numpy_and_simpy_pinned_to_the_golden_versions() -> None:
 
 def test_stress_des_lists_the_stream_map_of_the_code() -> None:
     """S-STRESS: docs/STRESS-DES.md item 5.2 lists exactly `STREAM_KEYS` (name -> spawn key)."""
-    from sim.streams import STREAM_KEYS
+    from sim.scenario.streams import STREAM_KEYS
 
     text = (ROOT / "docs" / "STRESS-DES.md").read_text(encoding="utf-8")
     doc = {m.group(1): int(m.group(2))

@@ -7,8 +7,8 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.calendar import build
 from sim.model.run import horizon_days
+from sim.scenario.calendar import build
 
 MON = dt.date(2025, 1, 6)  # a Monday
 

@@ -9,7 +9,7 @@ import numpy as np
 import simpy
 
 from sim.model.redemption import Agent
-from sim.streams import Streams
+from sim.scenario.streams import Streams
 
 LAM, MU, C = 8.0, 1.0, 10
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from sim import outputs
 from sim.model.context import PIPELINE, STATES, TERMINAL, S
+from sim.outputs import results as outputs
 from tests.sim.model.conftest import run_small
 
 POLICY_EFFECTS = [

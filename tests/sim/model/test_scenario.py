@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from kks_emulator.errors import ConfigError
-from sim.scenario import load
-from sim.scenario_schema import SCHEMA, markdown_table
+from sim.scenario.loader import load
+from sim.scenario.schema import SCHEMA, markdown_table
 from tests.sim.model.conftest import ROOT, SCENARIOS
 
 BASE = SCENARIOS / "baseline.toml"

@@ -9,9 +9,10 @@ import pytest
 
 from tests.sim.model.conftest import ROOT
 
-MODEL_FILES = sorted((ROOT / "sim" / "model").glob("*.py")) + [
-    ROOT / "sim" / n for n in ("calendar.py", "streams.py", "scenario.py", "outputs.py",
-                               "report.py")]
+#: every layer a scenario run executes: the model, the scenario layer, the hot path, the registry
+#: and the outputs
+MODEL_FILES = sorted(f for layer in ("model", "scenario", "hotpath", "registry", "outputs")
+                     for f in (ROOT / "sim" / layer).glob("*.py"))
 FORBIDDEN = [
     (re.compile(r"np\.random\.seed\("), "global numpy seed"),
     (re.compile(r"np\.random\.(?!Generator|PCG64|SeedSequence|default_rng)[a-z_]+\("),

@@ -7,8 +7,8 @@ import pytest
 
 from sim.model import issuance, registration
 from sim.model.run import build
-from sim.scenario import load
-from sim.streams import STREAM_KEYS, Streams
+from sim.scenario.loader import load
+from sim.scenario.streams import STREAM_KEYS, Streams
 from tests.sim.model.conftest import SCENARIOS, SMALL, run_small
 
 

@@ -3,7 +3,8 @@
 Benchmark-only: `duckdb` is a dev dependency and is imported when a `DuckPeer` is built, never by
 the rest of `sim`. The SQL follows docs/monthly.md step by step, the way a database engineer
 would write it (window functions for "latest wins", ranking and quotas; joins for the removal of
-colliding rows; one table rewrite per step). Like `sim.monthly` it relies on the invariant that
+colliding rows; one table rewrite per step). Like `sim.hotpath.monthly` it relies on the invariant
+that
 after a decree every DTKS row is valid and unique, so from the second decree on it checks only
 the rows that collide with accepted records. Its results must equal the numpy engine's exactly:
 `kks bench monthly` asserts it.
@@ -15,12 +16,12 @@ import time
 
 import numpy as np
 
-from sim import changes as ch
-from sim import regions as _regions
-from sim.disburse import period_key
-from sim.monthly import MonthResult, empty_result
+from sim.hotpath import changes as ch
+from sim.hotpath.disburse import period_key
+from sim.hotpath.monthly import MonthResult, empty_result
 from sim.params import PROG_BITS, PROGRAMMES, Params
-from sim.registry import Registry
+from sim.registry import regions as _regions
+from sim.registry.table import Registry
 
 _MEMBERS = ch.MEMBER_COLUMNS
 _HH_COLUMNS = ("nik", "kk", "kabkota", "size", *_MEMBERS, "earns_umr", "pmt_score",
@@ -149,7 +150,8 @@ class DuckPeer:
         return {name: np.asarray(out[name]) for name in names}
 
     def run_month(self, changes: ch.ChangeBatch, period: int) -> MonthResult:
-        """Penetapan of `period` in SQL; returns the same counters as `sim.monthly.run_month`."""
+        """Penetapan of `period` in SQL; returns the same counters as
+        `sim.hotpath.monthly.run_month`."""
         import pyarrow as pa
 
         params = self.params

@@ -18,7 +18,7 @@ import numpy as np
 #: stream name -> spawn key. Append only.
 STREAM_KEYS: dict[str, int] = {
     "territory": 1,          # which desa are simulated
-    "population": 2,         # the synthetic registry (passed to sim.population)
+    "population": 2,         # the synthetic registry (passed to sim.registry.population)
     "arrivals.rtrw": 10,     # proposals from RT/RW
     "arrivals.self": 11,     # Cek Bansos self-registration
     "arrivals.shock": 12,    # households whose situation worsens

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from kks_emulator.errors import InputError
-from sim import regions as _regions
+from sim.registry import regions as _regions
 
 #: reason codes returned by `nik_reasons` (uint8)
 OK = 0

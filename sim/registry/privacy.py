@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kks_emulator.errors import InputError
-from sim import nik as _nik
+from sim.registry import nik as _nik
 
 ENV_KEY = "KKS_PSEUDONYM_KEY"
 ENV_KEY_FILE = "KKS_PSEUDONYM_KEY_FILE"

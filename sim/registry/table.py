@@ -1,7 +1,8 @@
 """The columnar household registry: one numpy array per attribute, indexed by household row.
 
 Both clocks read and write the same arrays: the SimPy flow model (per-household events) and the
-vectorized monthly engine (`sim.monthly`) with its plain twin (`sim.reference`). Columns have
+vectorized monthly engine (`sim.hotpath.monthly`) with its plain twin (`sim.hotpath.reference`).
+Columns have
 compact fixed dtypes listed in `SCHEMA`; money is integer rupiah (int64). On disk a registry is a
 folder with one `.npy` file per column and `meta.json` (schema version, row count, seed, and
 `synthetic: true`), so loading is a handful of sequential reads (optionally memory-mapped).
@@ -30,13 +31,13 @@ STATUS_NOT_IN_DTKS = 0
 STATUS_IN_DTKS = 1
 STATUS_REMOVED = 2
 
-#: column name -> (dtype, meaning). Static attributes come from `sim.population`; state columns
-#: are written by the monthly engine and the flow model.
+#: column name -> (dtype, meaning). Static attributes come from `sim.registry.population`;
+#: state columns are written by the monthly engine and the flow model.
 SCHEMA: dict[str, tuple[np.dtype, str]] = {
     # identity and place
     "nik": (np.dtype(np.int64), "16-digit NIK of the household head (synthetic)"),
     "kk": (np.dtype(np.int64), "16-digit No. KK (family card number, synthetic)"),
-    "desa": (np.dtype(np.int32), "row in the desa table of sim.regions"),
+    "desa": (np.dtype(np.int32), "row in the desa table of sim.registry.regions"),
     "kabkota": (np.dtype(np.int16), "row in the kab/kota table (0..513)"),
     "province": (np.dtype(np.int8), "row in the province table (0..37)"),
     # members (enough for PKH components)

@@ -1,7 +1,7 @@
 """Loading and validating TOML scenarios, before anything runs.
 
 A scenario is a TOML file (read with `tomllib`) whose tables and keys are listed in
-`sim.scenario_schema.SCHEMA`. ``extends = "baseline.toml"`` (relative to the file) takes every
+`sim.scenario.schema.SCHEMA`. ``extends = "baseline.toml"`` (relative to the file) takes every
 value from another scenario and overrides table by table, key by key; ``--set table.key=value``
 overrides on the command line (the value is parsed as TOML, so ``--set penetapan.cadence=quarterly``
 and ``--set capacity.verval_per_desa=4`` both work).
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kks_emulator.errors import ConfigError
-from sim.scenario_schema import SCHEMA, Key, is_date
+from sim.scenario.schema import SCHEMA, Key, is_date
 
 #: reasons a DTKS household can be removed (DOMAIN.md flow 7 and calibration §3.1).
 REMOVAL_REASONS = ("died", "moved", "dukcapil_unreported", "resigned", "ineligible_local",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kks_emulator.errors import InputError
-from sim.registry import STATUS_IN_DTKS, Registry
+from sim.registry.table import STATUS_IN_DTKS, Registry
 
 # record kinds
 PROPOSE = 1
@@ -39,7 +39,7 @@ REMOVAL_REASONS = {
 }
 REQUEST_REASONS = (OUT_OF_DTKS, CIVIL_UNREPORTED, RESIGNED, DECLARED_INELIGIBLE, SANGGAH_UPHELD)
 
-# reject reasons of records; 1-6 are sim.nik's reason codes (NIK_LENGTH .. NIK_SERIAL)
+# reject reasons of records; 1-6 are sim.registry.nik's reason codes (NIK_LENGTH .. NIK_SERIAL)
 REJECT_REASONS = {
     1: "nik_length", 2: "nik_province", 3: "nik_kabkota", 4: "nik_kecamatan", 5: "nik_date",
     6: "nik_serial", 7: "kk_invalid", 8: "dukcapil", 9: "bad_score", 10: "not_in_dtks",

@@ -3,7 +3,8 @@
 This is docs/monthly.md written as directly as possible: no numpy in any per-record decision
 (columns are turned into Python lists, processed with loops, dicts and `sorted`, and written
 back). It is slow; it exists to be obviously right, and the property tests
-hold `sim.monthly` and `sim.disburse` equal to it. It does not keep state between months: every
+hold `sim.hotpath.monthly` and `sim.hotpath.disburse` equal to it. It does not keep state between
+months: every
 decree re-checks every DTKS row.
 """
 
@@ -14,19 +15,19 @@ import time
 
 import numpy as np
 
-from sim import changes as ch
-from sim import regions as _regions
-from sim.disburse import (
+from sim.hotpath import changes as ch
+from sim.hotpath.disburse import (
     DisbursementInterrupted,
+    DisbursementState,
     DisburseResult,
-    Ledger,
     check_period,
     finish_period,
     period_key,
 )
-from sim.monthly import MonthResult, empty_result
+from sim.hotpath.monthly import MonthResult, empty_result
 from sim.params import PROG_BITS, PROGRAMMES, Params
-from sim.registry import STATUS_IN_DTKS, STATUS_REMOVED, Registry
+from sim.registry import regions as _regions
+from sim.registry.table import STATUS_IN_DTKS, STATUS_REMOVED, Registry
 
 _M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -34,7 +35,7 @@ _DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def nik_reason(value: int) -> int:
-    """The `sim.nik.nik_reasons` code of one int NIK, computed with Python integers."""
+    """The `sim.registry.nik.nik_reasons` code of one int NIK, computed with Python integers."""
     reg = _regions.load()
     if value < 0 or value >= 10**16:
         return 1
@@ -285,8 +286,8 @@ def splitmix(key: int, row: int) -> int:
     return z ^ (z >> 31)
 
 
-def disburse(registry: Registry, ledger: Ledger, params: Params, period: int, seed: int, *,
-             stop_after_rows: int | None = None) -> DisburseResult:
+def disburse(registry: Registry, ledger: DisbursementState, params: Params, period: int,
+             seed: int, *, stop_after_rows: int | None = None) -> DisburseResult:
     """Disbursement of `period`, one household at a time (docs/monthly.md §4)."""
     check_period(period)
     n = len(registry)

@@ -37,9 +37,9 @@ from statistics import NormalDist
 import numpy as np
 
 from kks_emulator.errors import InputError
-from sim import nik as _nik
-from sim import regions as _regions
-from sim.registry import SCHEMA, STATUS_IN_DTKS, STATUS_NOT_IN_DTKS, Registry
+from sim.registry import nik as _nik
+from sim.registry import regions as _regions
+from sim.registry.table import SCHEMA, STATUS_IN_DTKS, STATUS_NOT_IN_DTKS, Registry
 
 GENERATOR_VERSION = 1
 _EPOCH = dt.date(1970, 1, 1)
@@ -49,9 +49,10 @@ BLOCK_ROWS = 1 << 20
 MAX_HOUSEHOLDS = 300_000_000
 
 #: BPS poverty rate (share of persons below the poverty line) per province, in the row order of
-#: `sim.regions` (province code order). Sources (docs/registry.md §Welfare): "S24" = BPS September
-#: 2024 via databoks/hariankepri; "M24" = BPS March 2024 via detik.com; "EST" = not found in our
-#: sources, estimated from recall and kept below the lowest published top-10 figure (12.64%).
+#: `sim.registry.regions` (province code order). Sources (docs/registry.md §Welfare): "S24" = BPS
+#: September 2024 via databoks/hariankepri; "M24" = BPS March 2024 via detik.com; "EST" = not
+#: found in our sources, estimated from recall and kept below the lowest published top-10 figure
+#: (12.64%).
 PROVINCE_POVERTY_RATE: dict[int, tuple[float, str]] = {
     11: (0.1264, "S24"), 12: (0.0799, "M24"), 13: (0.0560, "EST"), 14: (0.0667, "M24"),
     15: (0.0750, "EST"), 16: (0.1097, "M24"), 17: (0.1250, "EST"), 18: (0.1069, "M24"),
@@ -264,7 +265,7 @@ class _Calendar:
 def _corrupt(nik: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Break each NIK in one way: kind 0 length, 1 province, 2 kab/kota, 3 kecamatan, 4 date,
     5 serial (the codes 00 are used by no region; month 13 does not exist). Every result fails
-    `sim.nik.nik_valid` with exactly that reason."""
+    `sim.registry.nik.nik_valid` with exactly that reason."""
     f = _nik.split(nik)
     fixes = [nik * 9 + 7,                               # nik * 10 + 7: 17 digits
              -f["province"] * 10**14,
@@ -405,7 +406,7 @@ def generate(households: int, seed: int, *, params: PopulationParams | None = No
     # rows are grouped by province, and a NIK or KK carries its kecamatan: count per province
     prov_bounds = np.concatenate([[0], np.cumsum(prov_households.astype(np.int64))])
     meta = {
-        "generator": "sim.population",
+        "generator": "sim.registry.population",
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "territory": territory if territory is None or isinstance(territory, str | int)

@@ -1,10 +1,11 @@
 """Disbursement, vectorized: credit each recipient once per period, then the month's redemptions.
 
-docs/monthly.md §4 is the specification; `sim.reference.disburse` is the one-record-at-a-time
-twin. State that is not a registry column lives in a `Ledger`: per programme and household the
-last period credited (the idempotency key), per household the last period settled, a resume
-cursor and the money totals behind the invariants. Rows are processed in blocks of `BLOCK` rows;
-within a block every write is computed first and then stored, so an interruption
+docs/monthly.md §4 is the specification; `sim.hotpath.reference.disburse` is the
+one-record-at-a-time twin. State that is not a registry column lives in a `DisbursementState`:
+per programme and household the last period credited (the idempotency key), per household the
+last period settled, a resume cursor and the money totals behind the invariants. Rows are
+processed in blocks of `BLOCK` rows; within a block every write is computed first and then
+stored, so an interruption
 (`stop_after_rows`) leaves whole rows either done or untouched, and a rerun or resume never
 credits twice.
 """
@@ -20,7 +21,7 @@ import numpy as np
 
 from kks_emulator.errors import InputError, KksError, LedgerInvariantError
 from sim.params import MAX_PERIOD, PBI, PKH, PROG_BITS, PROGRAMMES, Params
-from sim.registry import Registry
+from sim.registry.table import Registry
 
 BLOCK = 1 << 17
 assert BLOCK * 255 < 1 << 32  # per-block uint8 sums fit a uint32 accumulator
@@ -66,7 +67,7 @@ class PeriodStats:
 
 
 @dataclass
-class Ledger:
+class DisbursementState:
     """Disbursement state kept between periods (docs/monthly.md §4)."""
 
     last_credit: np.ndarray  # (3, n) int16: last period credited per programme; -1 never
@@ -81,7 +82,7 @@ class Ledger:
     stats: PeriodStats = field(default_factory=PeriodStats)
 
     @classmethod
-    def open(cls, registry: Registry) -> Ledger:
+    def open(cls, registry: Registry) -> DisbursementState:
         """A ledger for `registry`: nothing credited yet; opening held = its current balances."""
         n = len(registry)
         bal = registry["balance"]
@@ -123,7 +124,7 @@ class DisburseResult:
         return {k: v for k, v in self.__dict__.items() if k != "timings"}
 
 
-def finish_period(registry: Registry, ledger: Ledger, period: int) -> DisburseResult:
+def finish_period(registry: Registry, ledger: DisbursementState, period: int) -> DisburseResult:
     """Check the money invariants (docs/monthly.md §4.4) and summarise the period."""
     bal = registry["balance"]
     held = int(bal.sum(dtype=np.int64))
@@ -186,6 +187,51 @@ def _draw_tables(redeem_bp: int, full_spend_bp: int, partial_min_bp: int,
     return tabs
 
 
+def _tables_of(params: Params) -> _DrawTables:
+    """The draw tables of `params`' redemption rule."""
+    return _draw_tables(params.redeem_bp, params.full_spend_bp, params.partial_min_bp,
+                        params.redeem_days)
+
+
+def _redeemed(fields: list[np.ndarray], balance: np.ndarray,
+              tab: _DrawTables) -> tuple[np.ndarray, np.ndarray]:
+    """The §4.2 rule on the 16-bit fields of the draws: (redeems?, amount redeemed) per row of
+    a positive `balance`. The one place the rule is written; `redemption_draws` exposes it."""
+    redeem = np.take(tab.redeem, fields[3])
+    full = np.take(tab.full, fields[2])
+    share = np.take(tab.share, fields[1])
+    amount = balance * share
+    amount //= 10_000
+    amount = np.where(full, balance, amount)
+    amount *= redeem
+    return redeem, amount
+
+
+class RedemptionDraws(NamedTuple):
+    """A period's redemption draws for some rows (docs/monthly.md §4.2)."""
+
+    redeem: np.ndarray  # bool: the household visits an agent this period
+    amount: np.ndarray  # int64: rupiah it redeems from its pre-settlement balance (0 if none)
+    day: np.ndarray     # int64: 1-based day of the period of the visit
+
+
+def redemption_draws(params: Params, seed: int, period: int, rows: np.ndarray,
+                     balance: np.ndarray) -> RedemptionDraws:
+    """The engine's redemption draws for `rows` with pre-settlement `balance` (§4.2).
+
+    The rule `disburse` applies, for callers that mirror its redemptions: the flow model (who
+    queues at an e-warong, on which day) and the card-fidelity bridge (what each card spends).
+    A row with no positive balance redeems nothing.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    tab = _tables_of(params)
+    fields = _fields16(splitmix(period_key(seed, period), rows))
+    bal = np.asarray(balance, dtype=np.int64)
+    redeem, amount = _redeemed(fields, np.maximum(bal, 0), tab)
+    day = np.take(tab.day, fields[0]).astype(np.int64) + 1
+    return RedemptionDraws(redeem=redeem, amount=amount, day=day)
+
+
 def _fields16(h: np.ndarray) -> list[np.ndarray]:
     """The four 16-bit fields of uint64 draws: `[h & 0xFFFF, (h >> 16) & 0xFFFF, ...]`."""
     if np.little_endian and h.flags.c_contiguous:
@@ -234,7 +280,7 @@ def entitlements(registry: Registry, p: int, rows: np.ndarray, params: Params) -
     return registry["size"][rows].astype(np.int64) * (params.pbi_premium * params.pbi_every)
 
 
-def _settle(registry: Registry, ledger: Ledger, params: Params, period: int, key: int,
+def _settle(registry: Registry, ledger: DisbursementState, params: Params, period: int, key: int,
             lo: int, hi: int) -> None:
     """Redemptions, unspent months and returns of rows [lo, hi) not yet settled this period.
 
@@ -263,18 +309,10 @@ def _settle(registry: Registry, ledger: Ledger, params: Params, period: int, key
         settled[todo] = period
     if len(pos) == 0:
         return
-    h = splitmix(key, pos + lo)
-    tab = _draw_tables(params.redeem_bp, params.full_spend_bp, params.partial_min_bp,
-                       params.redeem_days)
-    fields = _fields16(h)
-    redeem = np.take(tab.redeem, fields[3])
-    full = np.take(tab.full, fields[2])
-    share = np.take(tab.share, fields[1])
+    tab = _tables_of(params)
+    fields = _fields16(splitmix(key, pos + lo))
     bp = b[pos]
-    amount = bp * share
-    amount //= 10_000
-    amount = np.where(full, bp, amount)
-    amount *= redeem
+    _, amount = _redeemed(fields, bp, tab)
     spent = amount > 0
     n_did = int(np.count_nonzero(spent))
     if n_did:
@@ -303,7 +341,7 @@ def _settle(registry: Registry, ledger: Ledger, params: Params, period: int, key
     u[pos] = new_u
 
 
-def _credit(registry: Registry, ledger: Ledger, params: Params, period: int, lo: int,
+def _credit(registry: Registry, ledger: DisbursementState, params: Params, period: int, lo: int,
             hi: int) -> None:
     """Credit programmes due this period to rows [lo, hi) not yet credited for it."""
     st = ledger.stats
@@ -344,8 +382,8 @@ def _credit(registry: Registry, ledger: Ledger, params: Params, period: int, lo:
         st.credited[p] += posted
 
 
-def disburse(registry: Registry, ledger: Ledger, params: Params, period: int, seed: int, *,
-             stop_after_rows: int | None = None) -> DisburseResult:
+def disburse(registry: Registry, ledger: DisbursementState, params: Params, period: int,
+             seed: int, *, stop_after_rows: int | None = None) -> DisburseResult:
     """Credit and settle `period` for every household (docs/monthly.md §4), exactly once.
 
     Resumes from `ledger.cursor` if the same period was interrupted; with `stop_after_rows`

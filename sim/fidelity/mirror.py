@@ -3,18 +3,20 @@
 DESIGN "Where the two halves meet": every KPM of the mirrored region holds an emulated KKS, every
 disbursement is an issuer credit, every redemption a real terminal-card-issuer exchange, and at
 each month end the issuer side must equal the engine's `balance` column to the rupiah. This is the
-main differential test between the fast path (`sim.monthly` + `sim.disburse`) and the card world
+main differential test between the fast path (`sim.hotpath.monthly` + `sim.hotpath.disburse`) and
+the card world
 (`kks_emulator`). docs/monthly.md § "Card fidelity" describes the mapping.
 
 Per period, for each household `i` of the region (rows in ascending order, as the engine runs):
 
-* credit: every programme `p` in (BPNT, PKH) whose marker `Ledger.last_credit[p, i]` moved to the
-  period is an issuer `credit` of `sim.disburse.entitlements` (programme, period "YYYY-MM",
-  beneficiary = the household's pseudonym, idempotency key `credit:<prog>:<YYYY-MM>:<pseudonym>`)
-  into the household's savings account at its HIMBARA bank;
-* redemption: the engine's draw of docs/monthly.md §4.2 (recomputed with `sim.disburse.splitmix`
-  and `period_key`, and required to reproduce the engine's balance change and period totals) is a
-  purse load of exactly that amount from savings (EDC `load`: S1/S2/S3 with the issuer) followed
+* credit: every programme `p` in (BPNT, PKH) whose marker
+  `DisbursementState.last_credit[p, i]` moved to the period is an issuer `credit` of
+  `sim.hotpath.disburse.entitlements` (programme, period "YYYY-MM", beneficiary = the
+  household's pseudonym, idempotency key `credit:<prog>:<YYYY-MM>:<pseudonym>`) into the
+  household's savings account at its HIMBARA bank;
+* redemption: the engine's draw of docs/monthly.md §4.2 (recomputed with
+  `sim.hotpath.disburse.redemption_draws`, and required to reproduce the engine's balance change
+  and period totals) is a purse load of exactly that amount from savings (EDC `load`: S1/S2/S3 with the issuer) followed
   by an offline purse purchase of exactly that amount at the bank's e-warong, cleared at month
   end (`Edc.upload`), after which the e-warong is settled;
 * return: the issuer has no "return to treasury" operation for an arbitrary amount (`reverse`
@@ -40,17 +42,17 @@ import numpy as np
 
 from kks_emulator.card import Card, CardProfile, MemoryStore, personalize
 from kks_emulator.issuer.host import BANKS, Host
-from kks_emulator.issuer.ledger import Ledger as IssuerLedger
+from kks_emulator.issuer.ledger import Ledger
 from kks_emulator.keys import IssuerKeys, card_id
 from kks_emulator.terminal.edc import Edc
 from kks_emulator.terminal.exchange import Exchange
-from kks_emulator.terminal.transport import InProcessTransport
-from sim import changes as ch
-from sim import privacy
-from sim.disburse import Ledger, disburse, entitlements, period_key, splitmix
-from sim.monthly import MonthlyState, run_month
+from kks_emulator.transport.inprocess import InProcessTransport
+from sim.hotpath import changes as ch
+from sim.hotpath.disburse import DisbursementState, disburse, entitlements, redemption_draws
+from sim.hotpath.monthly import MonthlyState, run_month
 from sim.params import BPNT, PKH, PROGRAMMES, Params
-from sim.registry import Registry
+from sim.registry import privacy
+from sim.registry.table import Registry
 
 #: merchant id of each bank's e-warong and of the account standing for the state treasury
 EWARONG = "EWARONG1"
@@ -144,23 +146,11 @@ def engine_draws(seed: int, period: int, rows: np.ndarray, balance: np.ndarray,
                  params: Params) -> tuple[np.ndarray, np.ndarray]:
     """(amount redeemed, 1-based day) per row for pre-settlement `balance` (docs/monthly.md §4.2).
 
-    Uses the engine's own `splitmix` and `period_key`; the caller checks the result against the
-    engine's balance change and period totals, so a drift between this and the engine is caught.
+    The engine's own rule (`redemption_draws`); the caller checks the result against the
+    engine's balance change and period totals, so a drift between the two is caught.
     """
-    h = splitmix(period_key(seed, period), rows.astype(np.int64))
-    amount = np.zeros(len(rows), dtype=np.int64)
-    day = np.ones(len(rows), dtype=np.int64)
-    for j, (hj, b) in enumerate(zip(h.tolist(), balance.tolist(), strict=True)):
-        day[j] = (hj & 0xFFFF) % params.redeem_days + 1
-        if b <= 0 or (hj >> 48) % 10_000 >= params.redeem_bp:
-            continue
-        if ((hj >> 32) & 0xFFFF) % 10_000 < params.full_spend_bp:
-            amount[j] = b
-        else:
-            share = params.partial_min_bp + ((hj >> 16) & 0xFFFF) % 10_000 * (
-                10_000 - params.partial_min_bp) // 10_000
-            amount[j] = b * share // 10_000
-    return amount, day
+    draws = redemption_draws(params, seed, period, rows, balance)
+    return draws.amount, draws.day
 
 
 @dataclass
@@ -189,7 +179,7 @@ class _CardWorld:
         self.kpm: dict[int, _Kpm] = {}
         self.now = 0
         for n, bank in enumerate(BANKS):
-            led = IssuerLedger(workdir / f"issuer-{bank}.db", clock=lambda: clock_text,
+            led = Ledger(workdir / f"issuer-{bank}.db", clock=lambda: clock_text,
                                durable=False)
             host = self.hosts[bank] = Host(led, bank)
             host.open_merchant(f"open-{EWARONG}", EWARONG, f"e-warong {bank}")
@@ -238,7 +228,7 @@ def run_card_fidelity(registry: Registry, params: Params, periods: list[int], wo
     """Run the engine for `periods` and mirror the region at card fidelity; check every month end.
 
     `registry` is updated in place by the engine (`run_month` with a seeded
-    `sim.changes.random_batch` of `changes_per_month` records, then `disburse` with `seed`).
+    `sim.hotpath.changes.random_batch` of `changes_per_month` records, then `disburse` with `seed`).
     The region is the rows of `kabkota` (all rows when None). Issuer ledgers are written to
     `workdir` (one SQLite file per bank; use an empty folder). Households whose `bank` is -1
     get a bank drawn from `seed`. `omit_purchases` holds (period, row) redemptions deliberately
@@ -259,7 +249,7 @@ def run_card_fidelity(registry: Registry, params: Params, periods: list[int], wo
     omit = set(omit_purchases)
 
     state = MonthlyState()
-    ledger = Ledger.open(registry)
+    ledger = DisbursementState.open(registry)
     world = _CardWorld(workdir, seed, f"{period_label(periods[0])}-01T00:00:00+00:00"
                        if periods else "2000-01-01T00:00:00+00:00")
     pseud: dict[int, str] = {}

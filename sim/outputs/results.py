@@ -8,7 +8,7 @@ Layout (same scenario and seed give the same bytes in every file):
 * ``summary.json`` and ``kpi.csv``: the KPIs (`kpis`);
 * ``households.parquet`` (keyed-hash pseudonym in place of the NIK, region generalised to
   kab/kota), ``proposals.parquet``, ``monthly.parquet``, ``queues.parquet``;
-* ``plots/*.png`` and ``report.html`` (`sim.report`).
+* ``plots/*.png`` and ``report.html`` (`sim.outputs.report`).
 
 The folder is written to a temporary sibling and renamed into place at the end, so a failed run
 never leaves a partial results folder.
@@ -33,11 +33,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim import privacy, regions
 from sim.model.context import PIPELINE, STAGES, STATES, Context, S
 from sim.model.run import ModelResult
-from sim.registry import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
-from sim.streams import STREAM_KEYS
+from sim.registry import privacy, regions
+from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
+from sim.scenario.streams import STREAM_KEYS
 
 DEPENDENCIES = ("numpy", "simpy", "pyarrow", "matplotlib", "click", "rich")
 #: the furthest pipeline stage a proposal in a failure state had reached
@@ -357,7 +357,7 @@ def _dump(obj: Any) -> str:
 
 def write(res: ModelResult, out: Path) -> dict[str, Any]:
     """Write the results folder *out* atomically; return the KPIs."""
-    from sim import report
+    from sim.outputs import report
 
     out = Path(out)
     key = privacy.load_key("households", allow_synthetic=True)
