@@ -5,7 +5,7 @@ Measured in the same run (group "pcsc"):
 - `tcp-pingpong`: a bare loopback TCP request/response with a Python echo peer (length-prefixed
   frames, TCP_NODELAY + TCP_QUICKACK), the cost of any socket hop from Python.
 - `floor-9000`: a minimal card answering `90 00` to everything, served by the same `VpcdServer`
-  over the same vpcd socket: the transport floor (PERF_BASELINES.md §5: ~8-10k round trips/s).
+  over the same vpcd socket: the transport floor (docs/performance.md §5: ~8-10k round trips/s).
 - `get-balance-pcsc` / `get-balance-inproc`: GET BALANCE through pcscd and in process.
 - `purchase-pcsc` / `purchase-inproc`: a full offline purse purchase by the EDC
   (`Edc.purchase_purse`: SELECT, VERIFY, PURCHASE, signature check, batch), in process on the

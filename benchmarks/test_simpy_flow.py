@@ -1,6 +1,6 @@
 """Benchmarks of the SimPy flow model (group `simpy_flow`), each beside raw SimPy of the same run.
 
-- `raw_mmc`: raw SimPy M/M/c with a `Resource` (lambda=8, mu=1, c=10; PERF_BASELINES.md §2:
+- `raw_mmc`: raw SimPy M/M/c with a `Resource` (lambda=8, mu=1, c=10; docs/performance.md §2:
   about 3.5e5 events/s), the reference event rate;
 - `model_events`: the flow model's simulation phase (`env.run` over one year of Kota Magelang at
   full resolution, decree and credit calls to the monthly engine included) in events/s, stored

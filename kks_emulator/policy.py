@@ -1,7 +1,7 @@
 """E-money limits as data: balance cap, monthly limit and its basis (Bank Indonesia presets).
 
 Month boundary: calendar month in WIB (UTC+7), 00:00 WIB on the 1st. Figures from
-../shared/RELIABILITY.md §3: 2018 (PBI 20/6/PBI/2018) and since 1 July 2022
+docs/reliability.md (E-money limits): 2018 (PBI 20/6/PBI/2018) and since 1 July 2022
 (PBI 23/6/PBI/2021 + PADG 24/7/PADG/2022). Registered e-money has its own cap and limit.
 """
 

@@ -1,6 +1,6 @@
 """Every amount, decile rule, quota and cadence of the monthly penetapan and disbursement.
 
-Defaults come from ../shared/data/calibration.md (section numbers in the comments); the
+Defaults come from docs/calibration.md (section numbers in the comments); the
 semantics that use them are in docs/monthly.md. `Params` is immutable; build variants with
 `dataclasses.replace`. Quotas are explicit arrays (programme x kab/kota) so that the engine, the
 reference and the SQL peer all see exactly the same numbers; `default_quotas` derives them from a

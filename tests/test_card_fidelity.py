@@ -1,4 +1,5 @@
-"""Card fidelity (DESIGN "Where the two halves meet"): the vectorized engine vs cards + issuers.
+"""Card fidelity (docs/architecture.md, the bridge; docs/monthly.md §8): the vectorized engine vs
+cards + issuers.
 
 `sim.fidelity.run_card_fidelity` runs `sim.hotpath.monthly.run_month` +
 `sim.hotpath.disburse.disburse` and

@@ -1,4 +1,4 @@
-"""The ledger audit: invariants L1-L6 of RELIABILITY.md, recomputed from the raw tables.
+"""The ledger audit: invariants L1-L6 of docs/reliability.md, recomputed from the raw tables.
 
 The audit trusts nothing cached: it re-adds every entry, re-derives what must have been credited
 from the `credits` table, and checks the float of every card against its authorised loads and

@@ -16,7 +16,7 @@ from kks_emulator.apdu import Response
 from kks_emulator.errors import TransportError
 from kks_emulator.transport.base import Transport
 
-#: Bound on GET RESPONSE commands per APDU (RELIABILITY.md C-FUZZ-HOST).
+#: Bound on GET RESPONSE commands per APDU (docs/reliability.md C-FUZZ-HOST).
 MAX_GET_RESPONSE = 16
 #: Largest response we accept in total: 16 GET RESPONSE of 256 bytes plus the first chunk.
 MAX_RESPONSE_BYTES = 256 * (MAX_GET_RESPONSE + 1)

@@ -237,7 +237,7 @@ class VpcdServer:
                 # until the length segment is ACKed, and Linux delays our ACK by ~40 ms, so each
                 # APDU would cost ~45 ms. TCP_QUICKACK makes the kernel ACK at once, but it is not
                 # sticky (the kernel drops back to delayed ACKs), so it must be set again after
-                # each read. Measured: 48 ms -> ~0.1 ms per round trip (PERF_BASELINES.md §5).
+                # each read. Measured: 48 ms -> ~0.1 ms per round trip (docs/performance.md §5).
                 quickack()
                 if not chunk:
                     self._on_event("vpcd closed the connection")

@@ -3,7 +3,7 @@ the plain-Python reference (on a sample), the DuckDB peer (results asserted equa
 bandwidth floor (one streaming pass over the columns a cycle touches).
 
 The measuring function `measure_monthly` returns a dict (the `--json` output); the command prints
-it. Large runs should use the glibc settings of PERF_BASELINES.md §1 (no mmap for big blocks):
+it. Large runs should use the glibc settings of docs/performance.md §1 (no mmap for big blocks):
 the command re-executes itself with them unless `--no-malloc-env` is given or they are set.
 """
 

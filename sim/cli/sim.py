@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from kks_emulator.errors import InputError
+from kks_emulator.errors import InputError, KksError
 
 
 def _load(path: str, sets: tuple[str, ...], seed: int | None):
@@ -89,8 +89,72 @@ def _run_one(scen, target: Path, console) -> dict:
             bar.update(task, completed=done, total=total)
 
         res = run_model(scen, progress)
+        sections = []
+        fidelity = None
+        if scen["fidelity"]["kabkota"]:
+            from sim.fidelity import command as fidelity_cmd
+
+            code, months = fidelity_cmd.resolve(scen, None, None)
+            bar.update(task, description=f"card fidelity of {code}")
+            fidelity = fidelity_cmd.run(scen, code, months)
+            sections.append(fidelity_cmd.section(fidelity, prefix="fidelity/"))
         bar.update(task, description="writing results")
-        return outputs.write(res, target)
+        kpi = outputs.write(res, target, sections)
+    if fidelity is not None and not fidelity.ok:
+        raise NotReconciled(f"card fidelity of {fidelity.kabkota}: "
+                            f"{len(fidelity.report.failures()):,} failures; see "
+                            f"{target}/fidelity/mismatches.csv")
+    return kpi
+
+
+class NotReconciled(KksError):
+    """The card world did not reconcile with the engine: a finding, not a usage error."""
+
+    exit_code = 1
+
+
+@sim.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--kabkota", default=None, metavar="CODE",
+              help="Kab/kota to mirror, e.g. 33.71 (default: the scenario's fidelity.kabkota).")
+@click.option("--months", type=int, default=None,
+              help="Months to mirror from the scenario's start (default: fidelity.months).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Results folder (default: results/<scenario name>-fidelity).")
+@click.option("--seed", type=int, default=None, help="Override scenario.seed.")
+@click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VALUE",
+              help="Override a scenario value (repeatable).")
+def fidelity(scenario: str, kabkota: str | None, months: int | None, out: str | None,
+             seed: int | None, sets: tuple[str, ...]) -> None:
+    """Mirror one kab/kota of SCENARIO through real KKS cards, EDCs and issuer hosts.
+
+    Writes reconciliation.csv (per bank and month: credits, loads, purchases, returns, balances),
+    mismatches.csv (households by pseudonym), fidelity.json and report.html. Exit code 1 when
+    anything fails to reconcile.
+    """
+    from rich.console import Console
+
+    from sim.fidelity import command as fidelity_cmd
+
+    scen = _load(scenario, sets, seed)
+    code, n = fidelity_cmd.resolve(scen, kabkota, months)
+    target = Path(out) if out else Path("results") / f"{scen.name}-fidelity"
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+    with console.status(f"mirroring {code} for {n} month(s) through KKS cards"):
+        fr = fidelity_cmd.run(scen, code, n)
+    fidelity_cmd.write(fr, scen, target)
+    total = fidelity_cmd.reconciliation_rows(fr)[-1]
+    console.print(f"[bold]{scen.name}[/bold] card fidelity of {code} {fr.kabkota_name}: "
+                  f"{fr.households:,} households, {n} month(s), "
+                  f"{time.perf_counter() - t0:.1f} s -> {target}/report.html")
+    for name in ("credits", "credited_rp", "loads", "purchases", "redeemed_rp", "returns",
+                 "returned_rp", "engine_held_rp", "issuer_held_rp", "mismatches"):
+        console.print(f"  {name:16s} {total[name]:,}")
+    if not fr.ok:
+        raise NotReconciled(f"card fidelity of {code}: {len(fr.report.failures()):,} failures; "
+                            f"see {target}/mismatches.csv")
+    console.print("  reconciled to the rupiah at every month end")
 
 
 @sim.command()

@@ -1,11 +1,11 @@
 """Card fidelity: one region of the vectorized engine replayed through real cards, EDCs and issuers.
 
-DESIGN "Where the two halves meet": every KPM of the mirrored region holds an emulated KKS, every
-disbursement is an issuer credit, every redemption a real terminal-card-issuer exchange, and at
-each month end the issuer side must equal the engine's `balance` column to the rupiah. This is the
-main differential test between the fast path (`sim.hotpath.monthly` + `sim.hotpath.disburse`) and
-the card world
-(`kks_emulator`). docs/monthly.md § "Card fidelity" describes the mapping.
+The bridge (docs/architecture.md; docs/monthly.md §8): every KPM of the mirrored region holds an
+emulated KKS, every disbursement is an issuer credit, every redemption a real terminal-card-issuer
+exchange, and at each month end the issuer side must equal the engine's `balance` column to the
+rupiah. This is the main differential test between the fast path (`sim.hotpath.monthly` +
+`sim.hotpath.disburse`) and the card world (`kks_emulator`). docs/monthly.md § "Card fidelity"
+describes the mapping.
 
 Per period, for each household `i` of the region (rows in ascending order, as the engine runs):
 
@@ -15,10 +15,10 @@ Per period, for each household `i` of the region (rows in ascending order, as th
   household's pseudonym, idempotency key `credit:<prog>:<YYYY-MM>:<pseudonym>`) into the
   household's savings account at its HIMBARA bank;
 * redemption: the engine's draw of docs/monthly.md §4.2 (recomputed with
-  `sim.hotpath.disburse.redemption_draws`, and required to reproduce the engine's balance change
-  and period totals) is a purse load of exactly that amount from savings (EDC `load`: S1/S2/S3 with the issuer) followed
-  by an offline purse purchase of exactly that amount at the bank's e-warong, cleared at month
-  end (`Edc.upload`), after which the e-warong is settled;
+  `sim.hotpath.disburse.redemption_draws`, and required to reproduce the engine's balance change and
+  period totals) is a purse load of exactly that amount from savings (EDC `load`: S1/S2/S3 with the
+  issuer) followed by an offline purse purchase of exactly that amount at the bank's e-warong,
+  cleared at month end (`Edc.upload`), after which the e-warong is settled;
 * return: the issuer has no "return to treasury" operation for an arbitrary amount (`reverse`
   mirrors a whole journal, and a returned balance is generally not a sum of whole credits), so a
   return is mirrored as the closest existing debit of savings: an online savings purchase (ARQC /
@@ -72,6 +72,24 @@ class Mismatch:
     purse: int  # the card's own purse balance (rupiah)
     card_float: int  # the card's float account at the issuer (rupiah)
     detail: str
+    pseudonym: str = ""  # the household's keyed pseudonym (never its NIK)
+
+
+@dataclass
+class BankMonth:
+    """One bank's share of a period in the mirrored region (rupiah amounts)."""
+
+    credits: int = 0
+    credited: int = 0
+    loads: int = 0
+    loaded: int = 0
+    purchases: int = 0
+    redeemed: int = 0
+    returns: int = 0
+    returned: int = 0
+    engine_held: int = 0  # Σ engine balance of the bank's households
+    issuer_held: int = 0  # Σ savings + float at the bank
+    mismatches: int = 0
 
 
 @dataclass
@@ -94,6 +112,12 @@ class MonthCheck:
     mismatches: list[Mismatch] = field(default_factory=list)
     audit_failures: list[str] = field(default_factory=list)
     totals_failures: list[str] = field(default_factory=list)
+    #: the same counts per HIMBARA bank ("-" for households the engine never gave an account)
+    by_bank: dict[str, BankMonth] = field(default_factory=dict)
+
+    def bank(self, name: str) -> BankMonth:
+        """The `BankMonth` of `name`, created empty on first use."""
+        return self.by_bank.setdefault(name, BankMonth())
 
     @property
     def ok(self) -> bool:
@@ -303,6 +327,8 @@ def run_card_fidelity(registry: Registry, params: Params, periods: list[int], wo
                         mc.totals_failures.append(f"credit of row {row} {ans}")
                     mc.credits += 1
                     mc.credited += int(amount)
+                    mc.bank(kpm.bank).credits += 1
+                    mc.bank(kpm.bank).credited += int(amount)
 
             # 2. settlement: the engine's draw, which must reproduce its balance change
             mid = before + credit
@@ -329,11 +355,18 @@ def run_card_fidelity(registry: Registry, params: Params, periods: list[int], wo
                     edc = world.ewarong[kpm.bank]
                     edc.ex = kpm.exchange
                     edc.load(amount, kpm.pin)
+                    per_bank = mc.bank(kpm.bank)
+                    per_bank.loads += 1
+                    per_bank.loaded += amount
                     edc.purchase_purse(amount, kpm.pin)
+                    per_bank.purchases += 1
+                    per_bank.redeemed += amount
                 back = int(returned[row])
                 if back > 0:
                     mc.returns += 1
                     mc.returned += back
+                    mc.bank(kpm.bank).returns += 1
+                    mc.bank(kpm.bank).returned += back
                     edc = world.treasury[kpm.bank]
                     edc.ex = kpm.exchange
                     yymmdd = dt.datetime.fromtimestamp(world.now, dt.UTC).strftime("%y%m%d")
@@ -363,14 +396,22 @@ def run_card_fidelity(registry: Registry, params: Params, periods: list[int], wo
                 kpm = world.kpm.get(row)
                 if kpm is None:
                     if engine:
+                        mc.bank("-").engine_held += engine
+                        pseud.setdefault(row, privacy.pseudonym(int(registry["nik"][row]), key))
                         mc.mismatches.append(Mismatch(period, row, "-", engine, 0, 0, 0,
-                                                      "no card or account"))
+                                                      "no card or account", pseud[row]))
+                        mc.bank("-").mismatches += 1
                     continue
                 sav, flt, purse_bal = world.money(kpm)
                 mc.issuer_held += sav + flt
+                per_bank = mc.bank(kpm.bank)
+                per_bank.engine_held += engine
+                per_bank.issuer_held += sav + flt
                 if sav + flt != engine or purse_bal != flt:
                     mc.mismatches.append(Mismatch(period, row, kpm.bank, engine, sav + flt,
-                                                  purse_bal, flt, f"savings {sav}"))
+                                                  purse_bal, flt, f"savings {sav}",
+                                                  kpm.pseudonym))
+                    per_bank.mismatches += 1
             mc.accounts = len(world.kpm)
             if payouts != redeemed_total:
                 mc.totals_failures.append(f"e-warong payouts {payouts} != redeemed "

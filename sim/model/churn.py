@@ -1,6 +1,6 @@
 """Objections and churn: usul/sanggah, removals per reason, graduation, KIS PBI reactivation.
 
-DOMAIN.md flows 7, 8 and 9:
+docs/glossary.md flows 7, 8 and 9:
 
 * *sanggah*: a citizen objects to a KPM through Cek Bansos (or the village, Dinsos, LAPOR); the
   kab/kota verifies it on the same Dinsos pool that checks proposals. Not verified within

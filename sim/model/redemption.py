@@ -1,4 +1,4 @@
-"""Disbursement and redemption: the credit day, agents, KPM visits (DOMAIN.md flow 5).
+"""Disbursement and redemption: the credit day, agents, KPM visits (docs/glossary.md flow 5).
 
 On each credit day the vectorized engine credits every payable recipient and settles the month
 (who redeems, how much, on which day of the period: `sim.model.engine`). This module turns the

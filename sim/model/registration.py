@@ -1,4 +1,4 @@
-"""Registration: where proposals come from (DOMAIN.md flows 1, 2, 4 and 9).
+"""Registration: where proposals come from (docs/glossary.md flows 1, 2, 4 and 9).
 
 Four sources, each a Poisson stream of proposals over the horizon with its own random streams:
 

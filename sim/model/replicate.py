@@ -3,7 +3,7 @@
 Replication ``i`` runs the scenario with seed ``SeedSequence(seed).spawn(n)[i]`` (reduced to 63
 bits), writes its own results folder ``rep_<i>`` and returns its KPIs, so a replication's output
 does not depend on where or in which order it ran (sequential, local processes, or a Dask
-distributed cluster: RELIABILITY.md S-PAR). ``replications.csv`` lists every replication's KPIs
+distributed cluster: docs/reliability.md S-PAR). ``replications.csv`` lists every replication's KPIs
 and ``replications_summary.csv`` the mean and the 95% confidence half-width of each (S-REPS).
 """
 

@@ -1,4 +1,4 @@
-"""Status checks (DOMAIN.md flow 6): proposers ask where their proposal stands.
+"""Status checks (docs/glossary.md flow 6): proposers ask where their proposal stands.
 
 A household with an open proposal checks its status now and then: by NIK in the Cek Bansos app
 or on the cekbansos site by region and name (no staff time), or by NIK at the village operator,

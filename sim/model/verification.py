@@ -1,4 +1,6 @@
-"""Verification: musdes, verval, SIKS-NG, Dinas Sosial, Bupati, Kemensos (DOMAIN.md flows 1, 2, 4).
+"""Verification: musdes, verval, SIKS-NG, Dinas Sosial, Bupati, Kemensos.
+
+docs/glossary.md flows 1, 2 and 4.
 
 One proposal's journey from the prelist awal to the Minister's decree:
 

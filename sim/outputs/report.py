@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from sim.model.context import STAGES
+from sim.outputs.section import Section
 
 _PNG_META = {"Software": None}
 _RC = {"font.family": "DejaVu Sans", "font.size": 9, "figure.dpi": 100, "savefig.dpi": 100,
@@ -152,8 +154,10 @@ def plot_money(months: list[dict], weight: float, path: Path) -> None:
         _save(fig, path)
 
 
-def write(res, kpi: dict[str, Any], summary: dict, out: Path) -> None:
-    """Write ``plots/*.png`` and ``report.html`` for run *res* into folder *out*."""
+def write(res, kpi: dict[str, Any], summary: dict, out: Path,
+          sections: Sequence[Section] = ()) -> None:
+    """Write ``plots/*.png`` and ``report.html`` for run *res* into folder *out*; *sections*
+    are appended to the report after the built-in ones."""
     plots = out / "plots"
     plots.mkdir()
     ctx = res.ctx
@@ -193,6 +197,7 @@ Money and counts are territory totals (simulated values times {ctx.frame.weight:
 <table><tr><td>province</td><td>households</td><td>recipients</td><td>inclusion error</td>
 <td>exclusion error</td></tr>
 {prov_rows}</table>
+{"".join(s.html() for s in sections)}
 </body></html>
 """
     (out / "report.html").write_text(doc, encoding="utf-8")

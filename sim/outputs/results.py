@@ -21,10 +21,8 @@ import hashlib
 import io
 import json
 import math
-import os
 import platform
-import shutil
-import tempfile
+from collections.abc import Sequence
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,8 @@ import pyarrow.parquet as pq
 
 from sim.model.context import PIPELINE, STAGES, STATES, Context, S
 from sim.model.run import ModelResult
+from sim.outputs.folder import write_folder
+from sim.outputs.section import Section
 from sim.registry import privacy, regions
 from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
 from sim.scenario.streams import STREAM_KEYS
@@ -355,16 +355,18 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write(res: ModelResult, out: Path) -> dict[str, Any]:
-    """Write the results folder *out* atomically; return the KPIs."""
+def write(res: ModelResult, out: Path, sections: Sequence[Section] = ()) -> dict[str, Any]:
+    """Write the results folder *out* atomically; return the KPIs.
+
+    *sections* are extra report sections (title, HTML fragment, files) that a caller adds to the
+    run's report, e.g. the card-fidelity reconciliation (`sim.fidelity.command`).
+    """
     from sim.outputs import report
 
-    out = Path(out)
     key = privacy.load_key("households", allow_synthetic=True)
     k = kpis(res)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         (tmp / "manifest.json").write_text(_dump(manifest(res, key)), encoding="utf-8")
         tg = targeting(res.ctx)
         summary = {"scenario": res.scenario.name,
@@ -384,16 +386,12 @@ def write(res: ModelResult, out: Path) -> dict[str, Any]:
                             ("proposals", _proposals(res.ctx, key)),
                             ("monthly", _monthly(res.ctx)), ("queues", _queues(res.ctx))):
             pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
-        report.write(res, k, summary, tmp)
-        tmp.chmod(0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        for section in sections:
+            for rel, data in section.files.items():
+                target = tmp / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        report.write(res, k, summary, tmp, sections)
+
+    write_folder(Path(out), fill)
     return k

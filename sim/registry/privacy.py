@@ -1,4 +1,4 @@
-"""Keyed pseudonyms for NIKs in exported data (RELIABILITY.md §4, targets P-PSEUDO and P-LOGS).
+"""Keyed pseudonyms for NIKs in exported data (docs/reliability.md, targets P-PSEUDO and P-LOGS).
 
 A raw NIK carries sex, birth date and kecamatan, and an unkeyed hash of it can be reversed by
 enumerating the ~10^12 structurally valid NIKs, so exports never write either. They write

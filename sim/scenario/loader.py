@@ -25,7 +25,7 @@ from typing import Any
 from kks_emulator.errors import ConfigError
 from sim.scenario.schema import SCHEMA, Key, is_date
 
-#: reasons a DTKS household can be removed (DOMAIN.md flow 7 and calibration §3.1).
+#: reasons a DTKS household can be removed (docs/glossary.md flow 7 and calibration §3.1).
 REMOVAL_REASONS = ("died", "moved", "dukcapil_unreported", "resigned", "ineligible_local",
                    "pkh_no_member", "earns_umr")
 BANKS = ("BRI", "BNI", "Mandiri", "BTN", "BSI")

@@ -197,6 +197,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "pbi_max_desil": Key("int", "highest decile eligible for PBI-JK", lo=1, hi=10),
         "province_quota": Key("factors", "quota multiplier per province code", default={}),
     },
+    "fidelity": {
+        "kabkota": Key("str", "kab/kota code ('33.71') mirrored at card fidelity by "
+                       "`kks sim fidelity` and, when set, by `kks sim run` (every credit and "
+                       "redemption through real KKS cards, EDCs and issuer hosts, reconciled to "
+                       "the rupiah); empty: none", default=""),
+        "months": Key("int", "months mirrored from the scenario's start", default=3, lo=1,
+                      hi=24),
+    },
 }
 
 #: tables a scenario may omit entirely when every key has a default.

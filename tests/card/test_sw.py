@@ -11,7 +11,7 @@ from kks_emulator.card.commands import COMMANDS, table_for
 from .doctable import doc_commands
 from .helpers import Terminal, loaded, powered, seeded_rng
 
-#: ISO 7816-4 checking-error / refusal words of RELIABILITY.md §1.5, plus 63Cx and 6581.
+#: ISO 7816-4 checking-error / refusal words of docs/reliability.md, plus 63Cx and 6581.
 TABLE_SWS = {0x6E00, 0x6D00, 0x6A86, 0x6B00, 0x6700, 0x6982, 0x6983, 0x6984, 0x6985, 0x6A80,
              0x6A82, 0x6A83, 0x6A88, 0x6581}
 NO_STATE_CHANGE = set(range(0x6700, 0x7000)) | {0x6982, 0x6983, 0x6985} | set(

@@ -66,7 +66,7 @@ def test_same_seed_same_bytes_other_seed_differs():
 
 def test_same_bytes_in_two_processes_with_different_hash_seeds():
     code = ("import hashlib, numpy as np\n"
-            "from sim import population\n"
+            "from sim.registry import population\n"
             "from sim.registry import SCHEMA\n"
             "r = population.generate(20000, 99, territory=['32', '51.71'])\n"
             "h = hashlib.sha256()\n"

@@ -1,4 +1,4 @@
-"""Keyed NIK pseudonyms (RELIABILITY.md P-PSEUDO, P-LOGS)."""
+"""Keyed NIK pseudonyms (docs/reliability.md P-PSEUDO, P-LOGS)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """L-DST (card world): deterministic simulation of card ↔ terminal ↔ issuer over a faulty link.
 
-The terminal reaches the issuer through a link that drops requests (5%), delivers them twice
-(10%), loses the reply after the issuer committed (5%) and restarts the issuer process (0.5% of
-requests, reopening the same ledger file; above RELIABILITY.md's 1e-3 so every block sees some).
+The terminal reaches the issuer through a link that drops requests (5%), delivers them twice (10%),
+loses the reply after the issuer committed (5%) and restarts the issuer process (0.5% of requests,
+reopening the same ledger file; above docs/reliability.md L-DST's 1e-3 so every block sees some).
 The terminal retries with the same idempotency key. After every step L1-L6 hold (audit), every
-balance equals an independent model, and every duplicate delivery got byte-identical answers.
-A failing seed is named in the assertion and replays identically (all randomness is seeded).
+balance equals an independent model, and every duplicate delivery got byte-identical answers. A
+failing seed is named in the assertion and replays identically (all randomness is seeded).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The shared cardholder PIN: VERIFY, CHANGE REFERENCE DATA and the issuer's PIN UNBLOCK.
 
-Rules (RELIABILITY.md §1.3): 6 digits, try counter decremented and committed *before* the
-comparison, reset only after a successful comparison, `63Cx` for a wrong PIN and `6983` once the
-counter is 0; comparisons with `hmac.compare_digest`, twice (`crypto.ct.equal`); the
+Rules (docs/reliability.md, design rule (b)): 6 digits, try counter decremented and committed
+*before* the comparison, reset only after a successful comparison, `63Cx` for a wrong PIN and `6983`
+once the counter is 0; comparisons with `hmac.compare_digest`, twice (`crypto.ct.equal`); the
 verified flag is RAM only.
 """
 

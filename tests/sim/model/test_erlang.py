@@ -1,5 +1,6 @@
 """Validity: the e-warong agent fed Poisson arrivals and exponential service is an M/M/c queue,
-so its mean wait must match Erlang C (PERF_BASELINES.md §2: lambda=8, mu=1, c=10 -> Wq=0.20459)."""
+so its mean wait must match Erlang C (docs/performance.md §2: lambda=8, mu=1, c=10 ->
+Wq=0.20459)."""
 
 from __future__ import annotations
 
