@@ -23,6 +23,12 @@ def skip_or_fail(reason: str) -> None:
 
 
 @pytest.fixture
+def long_counts(monkeypatch):
+    """Run the test at its long counts (`tests.counts.sized` reads KKS_LONG=1)."""
+    monkeypatch.setenv("KKS_LONG", "1")
+
+
+@pytest.fixture
 def missing_component():
     """The `skip_or_fail` policy as a fixture, for tests that discover a missing component."""
     return skip_or_fail

@@ -85,8 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("kks: aborted", err=True)
         return 130
+    except click.UsageError as exc:
+        # one line, like every other input error; click keeps its exit code (2)
+        where = exc.ctx.command_path if exc.ctx is not None else "kks"
+        click.echo(f"kks: error: {exc.format_message()} (see '{where} --help')", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"kks: error: {exc.format_message()}", err=True)
         return exc.exit_code
     except KksError as exc:
         click.echo(f"kks: error: {exc}", err=True)

@@ -238,7 +238,8 @@ def bench() -> None:
 
 
 @bench.command()
-@click.option("--households", "-n", type=int, default=1_000_000, show_default=True,
+@click.option("--households", "-n", type=click.IntRange(min=1), default=1_000_000,
+              show_default=True,
               help="Households to generate (ignored with --registry).")
 @click.option("--registry", "registry_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Load this registry (kks registry generate) instead of generating one.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import struct
 from dataclasses import dataclass, field
@@ -24,10 +23,6 @@ T0 = 1_764_000_000  # 2025-11-24 15:00 UTC
 CDOL1_DATA = bytes.fromhex("000000010000" "000000000000" "0360" "0000000000" "0360" "261124"
                            "00" "11223344")
 
-
-def scale(name: str, default: int) -> int:
-    """Heavy test counts, overridable by environment (e.g. KKS_FUZZ_N=10000000 for long runs)."""
-    return int(os.environ.get(name, default))
 
 
 def profile(**kw) -> CardProfile:

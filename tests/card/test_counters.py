@@ -9,8 +9,9 @@ import pytest
 
 from kks_emulator.card import CUT_MODES, PowerCut
 from kks_emulator.crypto import purse
+from tests.counts import sized
 
-from .helpers import CDOL1_DATA, fresh_store, powered, scale
+from .helpers import CDOL1_DATA, fresh_store, powered
 
 
 def test_atc_at_max_blocks_generate_ac():
@@ -45,12 +46,12 @@ def test_purse_counter_at_max_blocks_value_commands():
 
 
 def test_counter_strictly_increasing_with_tears():
-    _counter_run(scale("KKS_ATC_N", 2_000))
+    _counter_run(sized(2_000, 70_000, "KKS_ATC_N"))
 
 
 @pytest.mark.long
-def test_counter_strictly_increasing_with_tears_long():
-    _counter_run(scale("KKS_ATC_LONG_N", 70_000))
+def test_counter_strictly_increasing_with_tears_long(long_counts):
+    test_counter_strictly_increasing_with_tears()
 
 
 def _counter_run(n: int) -> None:

@@ -17,8 +17,9 @@ import pytest
 from kks_emulator.apdu import encode_command
 from kks_emulator.card import Card, MemoryStore
 from kks_emulator.pinblock import plain_pin_block
+from tests.counts import sized
 
-from .helpers import PIN, T0, loaded, scale, seeded_rng
+from .helpers import PIN, T0, loaded, seeded_rng
 
 CORPUS = Path(__file__).parent / "corpus"
 NO_STATE = set(range(0x6700, 0x7000)) | {0x6982, 0x6983, 0x6985} | set(range(0x6A80, 0x6A90))
@@ -118,7 +119,7 @@ def _fuzz(n: int, seed: int) -> None:
 
 
 def test_c_fuzz():
-    _fuzz(scale("KKS_FUZZ_N", 100_000), 1)
+    _fuzz(sized(100_000, 10_000_000, "KKS_FUZZ_N"), 1)
 
 
 def test_corpus_regressions():
@@ -134,5 +135,5 @@ def test_corpus_regressions():
 
 
 @pytest.mark.long
-def test_c_fuzz_long():
-    _fuzz(scale("KKS_FUZZ_LONG_N", 10_000_000), 2)
+def test_c_fuzz_long(long_counts):
+    test_c_fuzz()

@@ -9,8 +9,9 @@ from kks_emulator.card import CUT_MODES, Card, PowerCut
 from kks_emulator.card.apps.pin import unblock_mac_input
 from kks_emulator.crypto import emv
 from kks_emulator.pinblock import plain_pin_block
+from tests.counts import sized
 
-from .helpers import CARD_KEYS, CDOL1_DATA, PIN, WRONG_PIN, fresh_store, loaded, powered, scale
+from .helpers import CARD_KEYS, CDOL1_DATA, PIN, WRONG_PIN, fresh_store, loaded, powered
 
 
 def test_c_pin_limit():
@@ -117,7 +118,7 @@ def test_c_pin_tear():
     verify_wrong = bytes.fromhex("0020008008") + plain_pin_block(WRONG_PIN)
     observed = 0
     last_ptc = 3
-    n = scale("KKS_PIN_TEAR_N", 10_000)
+    n = sized(10_000, 100_000, "KKS_PIN_TEAR_N")
     for i in range(n):
         cut_at = rng.randint(1, 7)  # 1..6: NVM writes of a VERIFY; 7: after the answer
         mode = rng.choice(CUT_MODES)

@@ -9,9 +9,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_sta
 
 from kks_emulator.card.apps.pin import unblock_mac_input
 from kks_emulator.crypto import emv
+from tests.counts import sized
 
 from .helpers import CARD_KEYS, CDOL1_DATA, PIN, T0, WRONG_PIN, arpc_for, fresh_store, powered
-from .helpers import scale as _scale
 
 CAP = 20_000_000
 MONTHLY = 40_000_000
@@ -200,7 +200,7 @@ class CardMachine(RuleBasedStateMachine):
 _COMMON = {"deadline": None, "stateful_step_count": 30,
            "suppress_health_check": [HealthCheck.too_slow], "derandomize": True}
 TestCardState = CardMachine.TestCase
-TestCardState.settings = settings(max_examples=_scale("KKS_STATE_N", 500), **_COMMON)
+TestCardState.settings = settings(max_examples=sized(500, 2_000, "KKS_STATE_N"), **_COMMON)
 
 
 @pytest.mark.long

@@ -12,6 +12,7 @@ from kks_emulator.card import CUT_MODES, Card, MemoryStore, PowerCut, personaliz
 from kks_emulator.card.apps.pin import unblock_mac_input
 from kks_emulator.crypto import emv
 from kks_emulator.pinblock import plain_pin_block
+from tests.counts import sized
 
 from .helpers import (
     CARD_KEYS,
@@ -24,7 +25,6 @@ from .helpers import (
     fresh_store,
     loaded,
     profile,
-    scale,
     seeded_rng,
 )
 
@@ -250,16 +250,14 @@ def _random_run(seed: int, base: dict[str, bytes]) -> None:
 
 def test_c_tear_rand():
     base = loaded(500_000).snapshot()
-    n = scale("KKS_TEAR_RAND_N", 10_000)
+    n = sized(10_000, 1_000_000, "KKS_TEAR_RAND_N")
     for seed in range(n):
         _random_run(seed, base)
 
 
 @pytest.mark.long
-def test_c_tear_rand_long():
-    base = loaded(500_000).snapshot()
-    for seed in range(scale("KKS_TEAR_RAND_LONG_N", 1_000_000)):
-        _random_run(seed, base)
+def test_c_tear_rand_long(long_counts):
+    test_c_tear_rand()
 
 
 def test_torn_record_is_refused_not_guessed():

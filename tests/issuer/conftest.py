@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from kks_emulator.issuer.host import Host
 from kks_emulator.issuer.ledger import Ledger
 
 CLOCK = "2026-11-24T08:00:00+00:00"
-
-def sized(ci: int, long: int) -> int:
-    """The CI count, or the nightly count when KKS_LONG=1 (read at call time)."""
-    return long if os.environ.get("KKS_LONG") == "1" else ci
 
 
 def make_host(path, bank: str = "BRI", **kw) -> Host:

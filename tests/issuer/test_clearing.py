@@ -6,8 +6,8 @@ import pytest
 
 from kks_emulator.crypto import purse
 from kks_emulator.keys import IssuerKeys
+from tests.counts import sized
 
-from .conftest import sized
 from .purse_kit import TERMINAL, TestCard, make_item, malleate
 
 PAN = "6013010000000001"
@@ -54,7 +54,7 @@ def test_accepts_a_good_record_once(funded):
     host.audit()
 
 
-def test_replay_10000_records(funded):
+def test_replayed_records_are_refused(funded):
     """C-REPLAY: every accepted record re-presented as identical bytes, as (r, n-s), and with
     the same counter but another amount (re-signed, as a broken card would) is refused."""
     host, card = funded

@@ -15,7 +15,9 @@ import textwrap
 
 import pytest
 
-from .conftest import make_host, sized
+from tests.counts import sized
+
+from .conftest import make_host
 
 N_CREDITS = sized(30, 1_000)
 ITEMS = [(f"B{i:05d}", f"{i:05d}", 200_000) for i in range(N_CREDITS)]

@@ -10,12 +10,7 @@ import pytest
 
 from . import test_clearing, test_ledger
 
-pytestmark = pytest.mark.long
-
-
-@pytest.fixture(autouse=True)
-def long_counts(monkeypatch):
-    monkeypatch.setenv("KKS_LONG", "1")
+pytestmark = [pytest.mark.long, pytest.mark.usefixtures("long_counts")]
 
 
 def test_auditor_long(host):
@@ -23,12 +18,12 @@ def test_auditor_long(host):
 
 
 def test_replay_long(tmp_path):
-    test_ledger.test_replay_10000_identical_answers_no_double_posting(tmp_path)
+    test_ledger.test_replay_gives_identical_answers_and_no_double_posting(tmp_path)
 
 
 def test_mismatch_long(host):
-    test_ledger.test_mismatch_1000_explicit_error_ledger_unchanged(host)
+    test_ledger.test_mismatch_is_an_explicit_error_and_ledger_unchanged(host)
 
 
 def test_c_replay_long(host):
-    test_clearing.test_replay_10000_records(test_clearing.fund(host))
+    test_clearing.test_replayed_records_are_refused(test_clearing.fund(host))

@@ -7,6 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from kks_emulator.cli.main import main
 from sim.cli.bench import bench
 
 pytest.importorskip("duckdb")
@@ -25,6 +26,12 @@ def test_bench_monthly_json_small() -> None:
     assert out["recipients"]["bpnt"] > 0
 
 
-def test_bench_monthly_rejects_bad_options() -> None:
-    result = CliRunner().invoke(bench, ["monthly", "--cycles", "1", "--no-malloc-env"])
-    assert result.exit_code != 0
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--cycles", "1"], "--cycles"),
+    (["--households", "0"], "--households"),
+    (["--cycles", "two"], "--cycles"),
+])
+def test_bench_monthly_rejects_bad_options(capsys, args, needle) -> None:
+    assert main(["bench", "monthly", *args, "--no-malloc-env"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("kks: error: ") and needle in err[0], err

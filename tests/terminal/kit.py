@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
 
@@ -19,10 +18,6 @@ PIN = "123456"
 TERMINAL = b"EDC00001"
 NOW = 1_795_000_000  # 2026-11-18, a fixed terminal clock
 
-
-def sized(ci: int, long: int) -> int:
-    """The CI count, or the long count under KKS_LONG=1."""
-    return long if os.environ.get("KKS_LONG") == "1" else ci
 
 
 @dataclass

@@ -17,8 +17,9 @@ import pytest
 from kks_emulator.errors import CardError, IssuerError, TransportError
 from kks_emulator.issuer.host import Host
 from kks_emulator.issuer.ledger import Ledger
+from tests.counts import sized
 
-from .kit import PIN, make_world, sized
+from .kit import PIN, make_world
 
 
 class FaultyLink:

@@ -19,8 +19,9 @@ from kks_emulator.keys import IssuerKeys
 from kks_emulator.terminal import reader
 from kks_emulator.terminal.edc import Edc
 from kks_emulator.terminal.exchange import Exchange
+from tests.counts import sized
 
-from .kit import PIN, TERMINAL, make_world, sized
+from .kit import PIN, TERMINAL, make_world
 
 #: Raw exchanges one operation may take at most: SELECT + GPO + 16 AFL entries x 16 records,
 #: each up to 1 + 1 (6Cxx) + 16 GET RESPONSE (+1 6Cxx each).
