@@ -43,8 +43,11 @@ def sim() -> None:
 @click.option("--scheduler", default=None, metavar="ADDR",
               help="Run replications on this Dask distributed scheduler instead of a local "
                    "process pool.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "both"]),
+              default="parquet", show_default=True,
+              help="Tables as Parquet (with CSV beside the small ones), CSV only, or both.")
 def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
-        replications: int, scheduler: str | None) -> None:
+        replications: int, scheduler: str | None, fmt: str) -> None:
     """Run SCENARIO and write its results folder (KPIs, tables, plots, report.html)."""
     from rich.console import Console
 
@@ -65,7 +68,7 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
             if vals:
                 console.print(f"  {name}: mean {sum(vals) / len(vals):.4g} over {len(vals)}")
         return
-    kpi = _run_one(scen, target, console)
+    kpi = _run_one(scen, target, console, fmt)
     console.print(f"[bold]{scen.name}[/bold] done in {time.perf_counter() - t0:.1f} s "
                   f"({kpi['events']:,} events) -> {target}/report.html")
     for name in ("households", "proposals", "dtks_households", "recipients_bpnt",
@@ -74,7 +77,7 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
         console.print(f"  {name:28s} {kpi[name]}")
 
 
-def _run_one(scen, target: Path, console) -> dict:
+def _run_one(scen, target: Path, console, fmt: str = "parquet") -> dict:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sim.model.run import run as run_model
@@ -89,6 +92,8 @@ def _run_one(scen, target: Path, console) -> dict:
             bar.update(task, completed=done, total=total)
 
         res = run_model(scen, progress)
+        bar.update(task, description="accounting the overrides")
+        res.effects = _account(res, console)
         sections = []
         fidelity = None
         if scen["fidelity"]["kabkota"]:
@@ -99,12 +104,24 @@ def _run_one(scen, target: Path, console) -> dict:
             fidelity = fidelity_cmd.run(scen, code, months)
             sections.append(fidelity_cmd.section(fidelity, prefix="fidelity/"))
         bar.update(task, description="writing results")
-        kpi = outputs.write(res, target, sections)
+        kpi = outputs.write(res, target, sections, fmt)
     if fidelity is not None and not fidelity.ok:
         raise NotReconciled(f"card fidelity of {fidelity.kabkota}: "
                             f"{len(fidelity.report.failures()):,} failures; see "
                             f"{target}/fidelity/mismatches.csv")
     return kpi
+
+
+def _account(res, console) -> list:
+    """What every override changed in the built model; warnings go to stderr."""
+    from sim.outputs import effects
+
+    found = effects.account(res.scenario, res.ctx)
+    for line in effects.summary_lines(found):
+        console.print(f"  effect: {line}", markup=False, highlight=False)
+    for line in effects.warnings(found):
+        console.print(line, style="bold yellow", markup=False, highlight=False)
+    return found
 
 
 class NotReconciled(KksError):

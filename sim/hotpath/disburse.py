@@ -409,3 +409,56 @@ def disburse(registry: Registry, ledger: DisbursementState, params: Params, peri
     res = finish_period(registry, ledger, period)
     res.timings["total"] = time.perf_counter() - t0
     return res
+
+
+def forfeit(registry: Registry, ledger: DisbursementState, params: Params, period: int,
+            seed: int, rows: np.ndarray, pre_balance: np.ndarray,
+            pre_unspent: np.ndarray) -> DisburseResult:
+    """Undo the redemptions of `rows` in the settled `period`: they gave up (docs/monthly.md §4.5).
+
+    `rows` drew a redemption in `period` (§4.2) but did not complete it (balked, reneged, or
+    never travelled); `pre_balance` and `pre_unspent` are their `balance` and `unspent_months`
+    just before the period was settled. Afterwards each row is as if its draw had said "no
+    redemption": the amount is back on its balance, the month counts as unspent and the return
+    rule applies to it. Must be called before the next period is disbursed; `InputError` if a row
+    did not redeem that amount in `period`. Checks the money invariants (§4.4) again.
+    """
+    check_period(period)
+    if period != ledger.period or ledger.cursor != len(registry):
+        raise InputError(f"forfeit of period {period}: the ledger is at period {ledger.period}")
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(np.unique(rows)) != len(rows):
+        raise InputError("forfeit: a row is listed twice")
+    pre_b = np.asarray(pre_balance, dtype=np.int64)
+    pre_u = np.asarray(pre_unspent, dtype=np.int64)
+    st = ledger.stats
+    bal = registry["balance"]
+    uns = registry["unspent_months"]
+    if len(rows):
+        draws = redemption_draws(params, seed, period, rows, pre_b)
+        if not (draws.redeem.all() and (draws.amount > 0).all()
+                and np.array_equal(bal[rows], pre_b - draws.amount)
+                and (ledger.last_settled[rows] == period).all()):
+            raise InputError(f"forfeit: some rows did not redeem in period {period}")
+        amount = draws.amount
+        total = int(amount.sum(dtype=np.int64))
+        st.redeemers -= len(rows)
+        st.redeemed -= total
+        ledger.redeemed -= total
+        days = np.bincount(draws.day - 1, minlength=params.redeem_days)
+        st.days = [a - int(c) for a, c in zip(st.days, days.tolist(), strict=True)]
+        b = pre_b.copy()
+        u = np.minimum(pre_u, 254) + 1
+        after = params.return_after_months
+        if 0 < after <= 255:
+            ret = u >= after
+            if ret.any():
+                back = int(b[ret].sum(dtype=np.int64))
+                st.returns += int(np.count_nonzero(ret))
+                st.returned += back
+                ledger.returned += back
+                b[ret] = 0
+                u[ret] = 0
+        bal[rows] = b
+        uns[rows] = u.astype(np.uint8)
+    return finish_period(registry, ledger, period)

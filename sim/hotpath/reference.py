@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from kks_emulator.errors import InputError
 from sim.hotpath import changes as ch
 from sim.hotpath.disburse import (
     DisbursementInterrupted,
@@ -354,4 +355,51 @@ def disburse(registry: Registry, ledger: DisbursementState, params: Params, peri
     ledger.cursor = end
     if end < n:
         raise DisbursementInterrupted(period, end)
+    return finish_period(registry, ledger, period)
+
+
+def forfeit(registry: Registry, ledger: DisbursementState, params: Params, period: int,
+            seed: int, rows: np.ndarray, pre_balance: np.ndarray,
+            pre_unspent: np.ndarray) -> DisburseResult:
+    """Give-ups of `period` (docs/monthly.md §4.5), one household at a time."""
+    check_period(period)
+    if period != ledger.period or ledger.cursor != len(registry):
+        raise InputError(f"forfeit of period {period}: the ledger is at period {ledger.period}")
+    rows = [int(r) for r in rows]
+    if len(set(rows)) != len(rows):
+        raise InputError("forfeit: a row is listed twice")
+    key = period_key(seed, period)
+    spent_of: list[tuple[int, int]] = []  # (spent, 0-based day) per row, all checked first
+    for j, i in enumerate(rows):
+        b = int(pre_balance[j])
+        h = splitmix(key, i)
+        spent = 0
+        if b > 0 and (h >> 48) % 10_000 < params.redeem_bp:
+            if ((h >> 32) & 0xFFFF) % 10_000 < params.full_spend_bp:
+                spent = b
+            else:
+                share = params.partial_min_bp + ((h >> 16) & 0xFFFF) % 10_000 * (
+                    10_000 - params.partial_min_bp) // 10_000
+                spent = b * share // 10_000
+        if (spent == 0 or int(registry["balance"][i]) != b - spent
+                or int(ledger.last_settled[i]) != period):
+            raise InputError(f"forfeit: some rows did not redeem in period {period}")
+        spent_of.append((spent, (h & 0xFFFF) % params.redeem_days))
+    st = ledger.stats
+    for j, i in enumerate(rows):
+        spent, day = spent_of[j]
+        b = int(pre_balance[j])
+        st.redeemers -= 1
+        st.redeemed -= spent
+        ledger.redeemed -= spent
+        st.days[day] -= 1
+        u = min(int(pre_unspent[j]), 254) + 1
+        if params.return_after_months and u >= params.return_after_months:
+            st.returns += 1
+            st.returned += b
+            ledger.returned += b
+            b = 0
+            u = 0
+        registry["balance"][i] = b
+        registry["unspent_months"][i] = u
     return finish_period(registry, ledger, period)

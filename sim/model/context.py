@@ -122,6 +122,8 @@ class Monitor:
     months: list[dict[str, Any]] = field(default_factory=list)
     redeem_wait_days: list[float] = field(default_factory=list)
     travel_min: list[float] = field(default_factory=list)
+    #: targeting errors right after every decree (`sim.model.targeting.record`)
+    targeting: list[dict[str, Any]] = field(default_factory=list)
     events: int = 0
 
     def count(self, name: str, n: int = 1) -> None:
@@ -201,10 +203,16 @@ class Context:
     sanggah_upheld: list[int] = field(default_factory=list)
     pbi_quick_days: list[float] = field(default_factory=list)
     decree_results: list = field(default_factory=list)
+    #: period -> (row, pre-settlement balance, unspent months) of KPM who gave up collecting
+    giveups: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    #: rows credited in the last disbursed period
+    last_credited: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     engine: Any = None
     row_draws: Any = None
     printer: Any = None
     agents: Any = None
+    #: `sim.model.regional.Regional`: per-region capacities (None: none given)
+    regional: Any = None
 
     def apply_shock(self, row: int, factor: float) -> None:
         """Household *row*'s consumption falls by *factor* (its PMT score is unchanged until
@@ -231,6 +239,8 @@ class Context:
         key = (name, vdesa)
         st = self.desa_stages.get(key)
         if st is None:
+            if self.regional is not None:
+                servers = self.regional.servers(name, "desa", vdesa, servers)
             st = self.desa_stages[key] = Stage(self, name, servers, 1.0)
         return st
 
@@ -239,5 +249,7 @@ class Context:
         key = (name, vkab)
         st = self.kab_stages.get(key)
         if st is None:
+            if self.regional is not None:
+                servers = self.regional.servers(name, "kab", vkab, servers)
             st = self.kab_stages[key] = Stage(self, name, servers, 1.0)
         return st

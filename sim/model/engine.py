@@ -40,7 +40,8 @@ def _mask(hi: int) -> tuple[bool, ...]:
 def quotas(p: dict, registry: Registry, province_code: np.ndarray) -> np.ndarray:
     """Recipient quota (3, 514): programme share of households, split by kab/kota DTKS size.
 
-    A province listed in ``programmes.province_quota`` has its quotas multiplied by its factor.
+    A province listed in ``programmes.province_quota`` has its quotas multiplied by its factor,
+    and a region's ``programmes.quota_factor`` (`sim.model.regional`) multiplies on top.
     """
     prog = p["programmes"]
     n = len(registry)
@@ -55,6 +56,9 @@ def quotas(p: dict, registry: Registry, province_code: np.ndarray) -> np.ndarray
         rows = np.flatnonzero(province_code == int(code))
         if len(rows):
             mult[prov_of_kab == rows[0]] = factor
+    from sim.model.regional import kab_values
+
+    mult = mult * kab_values(p, "programmes", "quota_factor")
     out = np.zeros((3, N_KABKOTA), dtype=np.int64)
     for j, share in enumerate((prog["bpnt_share"], prog["pkh_share"], prog["pbi_share"])):
         out[j] = np.floor(dtks_k / total * share * n * mult).astype(np.int64)
@@ -87,6 +91,8 @@ class Credits:
     credited_rows: np.ndarray   # rows that received a BPNT or PKH credit this period
     redeem_rows: np.ndarray     # rows that redeemed (spent > 0)
     redeem_days: np.ndarray     # 1-based day of the period of each redemption
+    pre_balance: np.ndarray     # balance of each redeem row before the period was settled
+    pre_unspent: np.ndarray     # its unspent months before the period was settled
 
 
 class Engine:
@@ -122,6 +128,7 @@ class Engine:
         saved = prog[held].copy()
         prog[held] &= ~_KPM_BITS
         before = reg["balance"].copy()
+        unspent_before = reg["unspent_months"].copy()
         try:
             res = _disburse.disburse(reg, self.ledger, self.params, period, self.seed)
         finally:
@@ -137,9 +144,23 @@ class Engine:
         if len(moved):
             draws = _disburse.redemption_draws(self.params, self.seed, period, moved,
                                                pre_settle[moved])
-            rows = moved[draws.redeem]
-            days = draws.day[draws.redeem]
+            did = draws.redeem & (draws.amount > 0)
+            rows = moved[did]
+            days = draws.day[did]
         else:
             rows = days = np.zeros(0, dtype=np.int64)
-        return Credits(result=res, credited_rows=credited, redeem_rows=rows, redeem_days=days)
+        return Credits(result=res, credited_rows=credited, redeem_rows=rows, redeem_days=days,
+                       pre_balance=pre_settle[rows], pre_unspent=unspent_before[rows])
+
+    def forfeit(self, period: int, giveups: list[tuple[int, int, int]]):
+        """Undo the redemptions of *period* that KPM gave up on (docs/monthly.md §4.5).
+
+        *giveups* holds ``(row, pre-settlement balance, unspent months)``; returns the engine's
+        `DisburseResult` of the period after the forfeits.
+        """
+        g = sorted(giveups)
+        rows = np.array([x[0] for x in g], dtype=np.int64)
+        return _disburse.forfeit(self.registry, self.ledger, self.params, period, self.seed,
+                                 rows, np.array([x[1] for x in g], dtype=np.int64),
+                                 np.array([x[2] for x in g], dtype=np.int64))
 

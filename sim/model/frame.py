@@ -37,6 +37,7 @@ class Frame:
     vdesa: np.ndarray          # int32 per registry row: virtual desa
     n_vdesa: int
     vkec: np.ndarray           # int32 per registry row: virtual kecamatan
+    n_vkec: int
     vkab: np.ndarray           # int32 per registry row: virtual kab/kota
     n_vkab: int
 
@@ -75,17 +76,23 @@ def build(scen: Scenario) -> tuple[Frame, Registry]:
                                       spawn_key=(2,)).generate_state(1, np.uint64)[0] >> 1)
     registry = population.generate(households, seed, territory=_codes(scen))
     desa = registry["desa"].astype(np.int64)
-    vdesa, n_vdesa = _virtual(desa, regs.n_desa, rows_of(regs.desa_kabkota, rows), t["fraction"])
+    prov = registry["province"].astype(np.int64)
+    in_t = np.isin(regs.desa_kabkota, rows)
+    desa_p = np.bincount(regs.desa_province[in_t].astype(np.int64), minlength=regs.n_province)
+    kec_in = np.isin(regs.kecamatan_kabkota, rows)
+    kec_p = np.bincount(regs.kabkota_province[regs.kecamatan_kabkota[kec_in]].astype(np.int64),
+                        minlength=regs.n_province)
+    kab_p = np.bincount(regs.kabkota_province[rows].astype(np.int64), minlength=regs.n_province)
+    vdesa, n_vdesa = _virtual(desa, prov, desa_p, t["fraction"])
     kec = regs.desa_kecamatan[desa].astype(np.int64)
-    vkec, _ = _virtual(kec, regs.n_kecamatan, rows_of(regs.kecamatan_kabkota, rows),
-                       t["fraction"])
+    vkec, n_vkec = _virtual(kec, prov, kec_p, t["fraction"])
     kab = registry["kabkota"].astype(np.int64)
-    vkab, n_vkab = _virtual(kab, regs.n_kabkota, len(rows), t["fraction"])
+    vkab, n_vkab = _virtual(kab, prov, kab_p, t["fraction"])
     frame = Frame(kab_rows=rows, real_households=real, households=households,
                   fraction=households / real, weight=real / households,
                   national_share=households / (int(regs.kabkota_population.sum())
                                                / t["household_size"]),
-                  vdesa=vdesa, n_vdesa=n_vdesa, vkec=vkec, vkab=vkab, n_vkab=n_vkab)
+                  vdesa=vdesa, n_vdesa=n_vdesa, vkec=vkec, n_vkec=n_vkec, vkab=vkab, n_vkab=n_vkab)
     return frame, registry
 
 
@@ -94,12 +101,25 @@ def rows_of(parent_of_unit: np.ndarray, kab_rows: np.ndarray) -> int:
     return int(np.isin(parent_of_unit, kab_rows).sum())
 
 
-def _virtual(real: np.ndarray, n_all: int, n_real: int, fraction: float) -> tuple[np.ndarray, int]:
-    """Virtual unit per row: the real unit at fraction >= 0.5, else equal runs of rows."""
+def _virtual(real: np.ndarray, province: np.ndarray, n_real: np.ndarray,
+             fraction: float) -> tuple[np.ndarray, int]:
+    """Virtual unit per row: the real unit at fraction >= 0.5, else equal runs of rows.
+
+    The runs are cut within each province (rows are in desa code order, so a province's rows
+    are consecutive): province p's rows form ``max(1, round(n_real[p] * fraction))`` units, so
+    no virtual unit mixes provinces and a province's own settings (`[regions]`) apply to whole
+    units.
+    """
     n = len(real)
     if fraction >= 0.5:
         uniq, inv = np.unique(real, return_inverse=True)
         return inv.astype(np.int32), len(uniq)
-    k = max(1, round(n_real * fraction))
-    ids = (np.arange(n, dtype=np.int64) * k) // max(n, 1)
-    return ids.astype(np.int32), k
+    ids = np.zeros(n, dtype=np.int64)
+    bounds = np.flatnonzero(np.diff(province)) + 1
+    next_id = 0
+    for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [n]]), strict=True):
+        size = int(hi - lo)
+        k = max(1, round(int(n_real[province[lo]]) * fraction))
+        ids[lo:hi] = next_id + (np.arange(size, dtype=np.int64) * k) // max(size, 1)
+        next_id += k
+    return ids.astype(np.int32), max(next_id, 1)

@@ -140,7 +140,9 @@ def issue(ctx: Context, row: int):
     bank = int(d.bank[row])
     kab = int(ctx.frame.vkab[row])
     pool = ctx.kab_stage("burekol", kab * 8 + bank, 1)
-    per_account = 1.0 / ctx.p["capacity"]["burekol_per_branch_day"]
+    per_account = 1.0 / (ctx.regional.kab_value("capacity", "burekol_per_branch_day", "kab", kab)
+                         if ctx.regional is not None and ctx.regional.active
+                         else ctx.p["capacity"]["burekol_per_branch_day"])
     for attempt in range(2):
         yield from pool.serve(per_account)
         if d.burekol_u[row, attempt] >= iss["burekol_fail"]:

@@ -11,6 +11,9 @@ kept for the next one (the last decree stands).
 
 On the credit working day of every month the engine credits and settles the period; first
 credits of proposals are stamped and the period's redemptions become visits (`redemption`).
+Before that, the redemptions of the previous period that KPM gave up on (balked, reneged, sent
+home at closing, out of visits) are forfeited in the engine (`settle_giveups`), so queues move
+money: the month's record then holds what was really collected.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.hotpath import changes as ch
-from sim.model import churn, issuance, redemption
+from sim.model import churn, issuance, redemption, targeting
 from sim.model.context import Context, S
 from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
 
@@ -76,6 +79,7 @@ def initial_decree(ctx: Context, period: int) -> None:
     ctx.mon.counts["initial_dtks"] = int(res.dtks) if hasattr(res, "dtks") else int(
         np.count_nonzero(reg["status"] == STATUS_IN_DTKS))
     ctx.agents.size_ewarong(np.flatnonzero((reg["programmes"] & PROG_BPNT) != 0))
+    targeting.record(ctx, period)
 
 
 def decrees(ctx: Context):
@@ -100,6 +104,7 @@ def decrees(ctx: Context):
         res = ctx.engine.decree(batch, period)
         ctx.decree_results.append((period, res))
         _after_decree(ctx, proposals, before)
+        targeting.record(ctx, period)
 
 
 def _after_decree(ctx: Context, proposals: list[int], before: np.ndarray) -> None:
@@ -142,7 +147,9 @@ def credits(ctx: Context):
         day = cal.working_day_of_month(y, m, nth)
         yield env.timeout(max(0.0, day + 0.25 - env.now))
         period = period_of(y, m)
+        settle_giveups(ctx)
         cr = ctx.engine.disburse(period, ctx.card_active)
+        ctx.last_credited = cr.credited_rows
         props = ctx.props
         for row in cr.credited_rows.tolist():
             i = ctx.proposal_of_row.get(row, -1)
@@ -162,5 +169,33 @@ def credits(ctx: Context):
             "returned_rp": r.returned, "held_rp": r.held, "redeemers": r.redeemers,
             "proposals_to_date": len(props), "dtks": int(np.count_nonzero(
                 ctx.registry["status"] == STATUS_IN_DTKS)),
+            "kpm_credited": len(cr.credited_rows),
+            "collected": int(np.isin(cr.redeem_rows, cr.credited_rows).sum()),
+            "gave_up": 0,
         })
-        redemption.schedule_visits(ctx, env.now, cr.redeem_rows, cr.redeem_days)
+        redemption.schedule_visits(ctx, env.now, cr.redeem_rows, cr.redeem_days, period,
+                                   cr.pre_balance, cr.pre_unspent)
+
+
+def settle_giveups(ctx: Context) -> None:
+    """Forfeit, in the engine, the redemptions of the last settled period that KPM gave up on,
+    and bring that month's record up to date (redeemed, returned, held, redeemers, collected).
+
+    Give-ups of an older period (a KPM still coming back after the next credit) are too late to
+    change that period's money: they are counted in ``giveups_too_late`` and their redemption
+    stands (the KPM is taken to collect later).
+    """
+    eng = ctx.engine
+    current = eng.ledger.period
+    for period in sorted(ctx.giveups):
+        rows = ctx.giveups.pop(period)
+        if period != current or not ctx.mon.months or ctx.mon.months[-1]["period"] != period:
+            ctx.mon.count("giveups_too_late", len(rows))
+            continue
+        r = eng.forfeit(period, rows)
+        month = ctx.mon.months[-1]
+        ctx.mon.count("forfeited_rp", month["redeemed_rp"] - r.redeemed)
+        month.update({"redeemed_rp": r.redeemed, "returned_rp": r.returned, "held_rp": r.held,
+                      "redeemers": r.redeemers, "gave_up": len(rows),
+                      "collected": month["collected"] - int(np.isin(
+                          [x[0] for x in rows], ctx.last_credited).sum())})

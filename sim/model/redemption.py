@@ -7,16 +7,34 @@ opening hours, and queues there.
 
 Channels (``disbursement.channel``):
 
-* ``ewarong``: BPNT households at e-warong agents, one agent per ``ewarong_kpm_ratio`` KPM of the
-  virtual desa, each a SimPy `Resource` with opening hours, service times and a stock of staple
-  food packages restocked every ``restock_every`` working days; a KPM who finds no stock comes
-  back after the next restock. PKH-only households cash out at an ATM (not queued);
+* ``ewarong``: BPNT households at e-warong agents placed by the catchment rule below, each a
+  SimPy `Resource` with opening hours, service times and a stock of staple food packages
+  restocked every ``restock_every`` working days; a KPM who finds no stock comes back after the
+  next restock. PKH-only households cash out at an ATM (not queued);
 * ``pos``: PT Pos pays cash at community points on ``pos_pay_days`` scheduled days, by paying
   officers per (virtual) kecamatan;
 * ``bank``: cash-out at ATM or branch; a KPM who has not collected within ``bank_collect_days``
   is paid by PT Pos instead (Kemensos 2023 rule).
 
-Money is the engine's: the flow model only times and queues the redemptions it decided.
+**Catchment** (docs/scenarios.md, "E-warong catchment"): a (virtual) kecamatan with K BPNT KPM
+has ``ceil(K / ewarong_kpm_ratio)`` e-warong, so the ratio means what it says (no minimum of one
+per desa). The kecamatan's households, in desa code order, are cut into that many runs of equal
+length; each run is one agent's catchment and the agent sits in the desa of the run's middle
+household. A KPM's travel is the log-normal trip of ``travel_minutes_median`` plus
+``travel_minutes_per_desa`` for every desa between its own and its agent's (desa codes in order
+stand for neighbours). PT Pos pays at one point per kecamatan, placed the same way.
+
+**People who give up** (e-warong and PT Pos queues): each visit has a patience (log-normal,
+median ``patience_minutes_median``). A KPM *balks* (leaves at once) when the queue ahead would
+take longer than its patience, *reneges* when its wait reaches its patience, and is sent home at
+closing time if still queued. It comes back on a later working day, up to ``max_visits`` visits
+within ``visit_window_days`` of the credit; a KPM who never gets served does not collect this
+month. Those redemptions are forfeited in the engine (`sim.model.engine.Engine.forfeit`,
+docs/monthly.md §4.5): the money stays on the card, the month counts as unspent and feeds the
+return to the treasury. ATM cash-outs are not queued and never give up.
+
+Money is the engine's: the flow model times and queues the redemptions it decided and reports
+back the ones people gave up on.
 """
 
 from __future__ import annotations
@@ -34,23 +52,40 @@ _MIN_PER_DAY = 1440.0
 class Agent:
     """A paying or selling agent: *servers* counters, an optional *stock*, open *open*-*close*."""
 
-    __slots__ = ("demand", "env", "res", "restocked", "stock", "stockouts", "visits", "work")
+    __slots__ = ("balked", "closed", "demand", "env", "mean_service", "reneged", "res",
+                 "restocked", "stock", "stockouts", "visits", "work")
 
-    def __init__(self, env: simpy.Environment, servers: int, stock: int | None = None) -> None:
+    def __init__(self, env: simpy.Environment, servers: int, stock: int | None = None,
+                 mean_service: float = 0.0) -> None:
         self.env = env
         self.res = simpy.Resource(env, capacity=servers)
         self.stock = stock
+        self.mean_service = mean_service
         self.demand = 0
         self.restocked: simpy.Event = env.event()
         self.visits = 0
         self.stockouts = 0
+        self.balked = 0
+        self.reneged = 0
+        self.closed = 0
         self.work = 0.0
 
-    def visit(self, service_days: float, waits: list[float]):
-        """Generator: queue, take a package if stock is kept, be served; appends the wait (days).
+    def expected_wait(self) -> float:
+        """Days the queue ahead of a newcomer takes to clear (0 with a free counter)."""
+        res = self.res
+        if res.count < res.capacity:
+            return 0.0
+        return (len(res.queue) + 1) * self.mean_service / res.capacity
 
-        Counts its visits, stock-out waits and service time on the agent (cheaper than shared
-        counters: this is the model's most frequent process).
+    def visit(self, service_days: float, waits: list[float], patience: float = math.inf,
+              close_hour: float | None = None):
+        """Generator: take a package if stock is kept, queue, be served; True when served.
+
+        The KPM balks when the queue ahead would outlast its *patience* (days), reneges when
+        its wait reaches it, and leaves at *close_hour* (if given) if still queued; then it
+        returns False and puts its package back. Appends the wait (days) of a served visit to
+        *waits*. Counts visits, stock-out waits, give-ups and service time on the agent (cheaper
+        than shared counters: this is the model's most frequent process).
         """
         env = self.env
         if self.stock is not None:
@@ -60,40 +95,96 @@ class Agent:
                     yield self.restocked
             self.stock -= 1
         t0 = env.now
+        until_close = (math.inf if close_hour is None
+                       else math.floor(t0) + close_hour / 24.0 - t0)
+        limit = min(patience, until_close)
+        if limit <= 0.0 or (limit < math.inf and self.expected_wait() > limit):
+            self.balked += 1
+            if self.stock is not None:
+                self.stock += 1
+            return False
         with self.res.request() as req:
-            yield req
+            got = yield (req if limit == math.inf else req | env.timeout(limit))
+            if limit < math.inf and req not in got:
+                if until_close <= patience:
+                    self.closed += 1
+                else:
+                    self.reneged += 1
+                if self.stock is not None:
+                    self.stock += 1
+                return False
             waits.append(env.now - t0)
             yield env.timeout(service_days)
         self.visits += 1
         self.work += service_days
+        return True
+
+
+def catchments(vkec: np.ndarray, vdesa: np.ndarray, n_kec: int,
+               agents_kec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per registry row: its agent's index within its kecamatan and the desa between them.
+
+    The rows of kecamatan k (in row order, i.e. desa code order) are cut into ``agents_kec[k]``
+    runs of equal length (at least one); run j is agent j's catchment, and agent j sits in the
+    desa of the run's middle row. Returns ``(agent index, |desa - agent's desa|)`` per row.
+    """
+    n = len(vkec)
+    kec = vkec.astype(np.int64)
+    size = np.bincount(kec, minlength=n_kec)
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    order = np.argsort(kec, kind="stable")
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n) - start[kec[order]]
+    k_of = np.maximum(agents_kec.astype(np.int64), 1)[kec]
+    size_of = np.maximum(size[kec], 1)
+    idx = pos * k_of // size_of
+    mid_pos = ((2 * idx + 1) * size_of) // (2 * k_of)
+    home = vdesa[order[start[kec] + np.minimum(mid_pos, size_of - 1)]]
+    hops = np.abs(vdesa.astype(np.int64) - home.astype(np.int64))
+    return idx, hops
 
 
 class Agents:
-    """The agents of one channel, created on first use and keyed by (place, index)."""
+    """The agents of one channel, created on first use and keyed by (kecamatan, index)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         d = ctx.p["disbursement"]
         c = ctx.p["capacity"]
+        fr = ctx.frame
         self.channel = d["channel"]
         self.ewarong: dict[tuple[int, int], Agent] = {}
         self.pos: dict[int, Agent] = {}
-        self.ratio = c["ewarong_kpm_ratio"]
-        self.per_vdesa: np.ndarray = np.ones(ctx.frame.n_vdesa, dtype=np.int64)
-        self.pos_servers = c["pos_officers_per_kecamatan"]
+        #: BPNT KPM per e-warong, per virtual kecamatan (a regional override may change it)
+        self.ratio_kec = np.full(fr.n_vkec, c["ewarong_kpm_ratio"], dtype=np.int64)
+        self.pos_servers_kec = np.full(fr.n_vkec, c["pos_officers_per_kecamatan"],
+                                       dtype=np.int64)
+        if ctx.regional is not None and ctx.regional.active:
+            reg = ctx.regional
+            self.ratio_kec = reg.values("capacity", "ewarong_kpm_ratio", "kec").astype(np.int64)
+            self.pos_servers_kec = reg.values("capacity", "pos_officers_per_kecamatan",
+                                              "kec").astype(np.int64)
+        self.per_kec = np.ones(fr.n_vkec, dtype=np.int64)
+        self.agent_of_row, self.hops_of_row = catchments(fr.vkec, fr.vdesa, fr.n_vkec,
+                                                         self.per_kec)
+        self.pos_hops = catchments(fr.vkec, fr.vdesa, fr.n_vkec, self.per_kec)[1]
+        self._svc = d["service_minutes"] / _MIN_PER_DAY
+        self._pos_svc = (d["close_hour"] - d["open_hour"]) / 24.0 / c["pos_kpm_per_officer_day"]
 
     def size_ewarong(self, bpnt_rows: np.ndarray) -> None:
-        """Set the number of e-warong per virtual desa from its BPNT KPM count."""
-        kpm = np.bincount(self.ctx.frame.vdesa[bpnt_rows], minlength=self.ctx.frame.n_vdesa)
-        self.per_vdesa = np.maximum(1, -(-kpm // self.ratio))
+        """Set the e-warong of every (virtual) kecamatan from its BPNT KPM (the catchment rule)."""
+        fr = self.ctx.frame
+        kpm = np.bincount(fr.vkec[bpnt_rows], minlength=fr.n_vkec)
+        self.per_kec = -(-kpm // self.ratio_kec)
+        self.agent_of_row, self.hops_of_row = catchments(fr.vkec, fr.vdesa, fr.n_vkec,
+                                                         self.per_kec)
 
     def ewarong_of(self, row: int) -> Agent:
-        """The e-warong household *row* shops at (its virtual desa's agent row mod count)."""
-        vd = int(self.ctx.frame.vdesa[row])
-        key = (vd, row % int(self.per_vdesa[vd]))
+        """The e-warong of household *row*'s catchment."""
+        key = (int(self.ctx.frame.vkec[row]), int(self.agent_of_row[row]))
         ag = self.ewarong.get(key)
         if ag is None:
-            ag = self.ewarong[key] = Agent(self.ctx.env, 1, stock=0)
+            ag = self.ewarong[key] = Agent(self.ctx.env, 1, stock=0, mean_service=self._svc)
             self.ctx.mon.servers["redeem"] += 1
         return ag
 
@@ -102,8 +193,9 @@ class Agents:
         kec = int(self.ctx.frame.vkec[row])
         ag = self.pos.get(kec)
         if ag is None:
-            ag = self.pos[kec] = Agent(self.ctx.env, self.pos_servers)
-            self.ctx.mon.servers["redeem"] += self.pos_servers
+            servers = int(self.pos_servers_kec[kec])
+            ag = self.pos[kec] = Agent(self.ctx.env, servers, mean_service=self._pos_svc)
+            self.ctx.mon.servers["redeem"] += servers
         return ag
 
 
@@ -130,9 +222,8 @@ def restocking(ctx: Context):
         t = cal.next_working(math.floor(cal.add_working(t + 1.0, every - 1)))
 
 
-def _first_visit(ctx: Context, row: int, service_days: float, agent: Agent):
-    """Process: a proposal's household at its agent; stamps its first redemption when served."""
-    yield from agent.visit(service_days, ctx.mon.redeem_wait_days)
+def _stamp_first(ctx: Context, row: int) -> None:
+    """Stamp the first redemption of *row*'s open proposal, if it was credited and not yet."""
     i = ctx.proposal_of_row.get(row, -1)
     if i >= 0 and _first_redemption(ctx, i):
         ctx.props.t_redeem[i] = ctx.env.now
@@ -140,22 +231,47 @@ def _first_visit(ctx: Context, row: int, service_days: float, agent: Agent):
         ctx.proposal_of_row.pop(row, None)
 
 
+def _visits(ctx: Context, v: tuple):
+    """Process: one KPM's visits to its agent in a period, until served or it gives up.
+
+    *v* is ``(t, j, row, service, agent, first, patience[], return_tod[], deadline, period,
+    giveup)``: after a give-up it comes back on the next working day at ``return_tod[k]``
+    (fraction of a day), while that is before *deadline*; if it is never served, *giveup*
+    (the row, its pre-settlement balance and unspent months) is reported for *period*.
+    """
+    _, _, row, svc, agent, first, patience, tods, deadline, period, giveup = v
+    env, cal, mon = ctx.env, ctx.cal, ctx.mon
+    close = ctx.p["disbursement"]["close_hour"]
+    waits = mon.redeem_wait_days
+    for k in range(len(patience)):
+        if k:
+            t = cal.next_working(math.floor(env.now) + 1.0) + float(tods[k])
+            if t >= deadline:
+                break
+            mon.count("repeat_visits")
+            yield env.timeout(t - env.now)
+        served = yield from agent.visit(svc, waits, float(patience[k]), close)
+        if served:
+            if first:
+                _stamp_first(ctx, row)
+            return
+    mon.count("gave_up")
+    ctx.giveups.setdefault(period, []).append(giveup)
+
+
 def _dispatch(ctx: Context, visits: list[tuple]):
-    """Process: start each visit at its arrival time, in time order.
+    """Process: start each KPM's visits at its arrival time, in time order.
 
     One dispatcher per credit day instead of one sleeping process per visit keeps only the KPM
     actually at an agent alive, which spares the garbage collector scanning a month of pending
     generators (a large share of run time at kabupaten scale).
     """
     env = ctx.env
-    waits = ctx.mon.redeem_wait_days
-    for t, _, row, svc, agent, first in visits:
+    for v in visits:
+        t = v[0]
         if t > env.now:
             yield env.timeout(t - env.now)
-        if first:
-            env.process(_first_visit(ctx, row, svc, agent))
-        else:
-            env.process(agent.visit(svc, waits))
+        env.process(_visits(ctx, v))
 
 
 def _first_redemption(ctx: Context, i: int) -> bool:
@@ -164,47 +280,66 @@ def _first_redemption(ctx: Context, i: int) -> bool:
     return p.t_credit[i] == p.t_credit[i] and p.t_redeem[i] != p.t_redeem[i]
 
 
-def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.ndarray) -> None:
-    """Start a visit for every redeeming household *rows* on day *days* (1-based) after credit."""
+def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.ndarray,
+                    period: int = -1, pre_balance: np.ndarray | None = None,
+                    pre_unspent: np.ndarray | None = None) -> None:
+    """Start the visits of every redeeming household *rows* on day *days* (1-based) after credit.
+
+    *pre_balance* and *pre_unspent* (per row of *rows*) are what the engine needs to forfeit a
+    redemption of *period* the household gives up on.
+    """
     if len(rows) == 0:
         return
     env, cal = ctx.env, ctx.cal
     d = ctx.p["disbursement"]
     agents: Agents = ctx.agents
-    reg = ctx.registry
     month = len(ctx.mon.months)
     rng_a = ctx.streams.get("redeem.arrival", month)
     rng_s = ctx.streams.get("redeem.service", month)
-    n = len(rows)
-    tod = (d["open_hour"] + rng_a.random(n) * (d["close_hour"] - d["open_hour"])) / 24.0
-    travel = rng_a.lognormal(math.log(max(d["travel_minutes_median"], 1e-9)), 0.6, n)
+    rng_p = ctx.streams.get("redeem.patience", month)
+    reg = ctx.registry
+    # draws per registry row (then picked for *rows*), so a household's draws do not depend on
+    # who else redeems this month (CRN across scenarios that change other regions' money)
+    n_all = len(reg)
+    tod = (d["open_hour"] + rng_a.random(n_all)[rows] * (d["close_hour"] - d["open_hour"])) / 24.0
+    travel = rng_a.lognormal(math.log(max(d["travel_minutes_median"], 1e-9)), 0.6, n_all)[rows]
     cv = d["service_cv"]
     if cv > 0:
         k = 1.0 / (cv * cv)
-        service_min = rng_s.gamma(k, d["service_minutes"] / k, n)
+        service_min = rng_s.gamma(k, d["service_minutes"] / k, n_all)[rows]
     else:
-        service_min = np.full(n, d["service_minutes"])
+        service_min = np.full(len(rows), d["service_minutes"])
+    tries = d["max_visits"]
+    patience = rng_p.lognormal(math.log(d["patience_minutes_median"] / _MIN_PER_DAY),
+                               d["patience_sigma"], (n_all, tries))[rows]
+    hours = d["close_hour"] - d["open_hour"]
+    return_tod = (d["open_hour"] + rng_p.random((n_all, tries))[rows] * hours) / 24.0
+    if pre_balance is None or pre_unspent is None:
+        pre_balance = pre_unspent = np.zeros(len(rows), dtype=np.int64)
     bpnt = (reg["programmes"][rows] & 1) > 0
-    pos_service = (d["close_hour"] - d["open_hour"]) / 24.0 / ctx.p["capacity"][
-        "pos_kpm_per_officer_day"]
+    hop_min = d["travel_minutes_per_desa"]
     channel = agents.channel
     day0 = math.floor(t_credit)
+    deadline = t_credit + d["visit_window_days"]
     first_rows = ctx.proposal_of_row
     for ag in agents.ewarong.values():
         ag.demand = 0
     visits: list[tuple] = []
+    pb, pu = pre_balance.tolist(), pre_unspent.tolist()
     for j, (row, day) in enumerate(zip(rows.tolist(), days.tolist(), strict=True)):
         if channel == "pos" or (channel == "bank" and day > d["bank_collect_days"]):
             if channel == "bank":
                 ctx.mon.count("pos_takeover")
             pday = 1 + (day - 1) % d["pos_pay_days"]
             t = cal.next_working(day0 + pday) + float(tod[j])
-            agent, svc = agents.pos_of(row), pos_service
+            agent, svc = agents.pos_of(row), agents._pos_svc
+            hops = int(agents.pos_hops[row])
         elif channel == "ewarong" and bpnt[j]:
             t = cal.next_working(day0 + day) + float(tod[j])
             agent = agents.ewarong_of(row)
             agent.demand += 1
             svc = float(service_min[j]) / _MIN_PER_DAY
+            hops = int(agents.hops_of_row[row])
         else:  # ATM / bank cash-out: not queued
             ctx.mon.count("atm_cashouts")
             i = first_rows.get(row, -1)
@@ -213,7 +348,8 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
                 ctx.props.advance(i, S["redeemed"])
                 first_rows.pop(row, None)
             continue
-        ctx.mon.travel_min.append(float(travel[j]))
-        visits.append((t, j, row, svc, agent, row in first_rows))
+        ctx.mon.travel_min.append(float(travel[j]) + hops * hop_min)
+        visits.append((t, j, row, svc, agent, row in first_rows, patience[j], return_tod[j],
+                       deadline, period, (row, pb[j], pu[j])))
     visits.sort(key=lambda v: (v[0], v[1]))
     env.process(_dispatch(ctx, visits))

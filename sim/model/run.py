@@ -15,6 +15,7 @@ from sim.model import (
     issuance,
     penetapan,
     redemption,
+    regional,
     registration,
     status,
     verification,
@@ -36,6 +37,8 @@ class ModelResult:
     scenario: Scenario
     ctx: Context
     events: int
+    #: `sim.outputs.effects.Effect` per overridden key, when accounted (`kks sim run`)
+    effects: list | None = None
 
 
 def horizon_days(start: _dt.date, months: int) -> int:
@@ -72,6 +75,7 @@ def build(scen: Scenario) -> Context:
     ctx.national["kemensos"] = Stage(ctx, "kemensos", p["capacity"]["kemensos_officers"],
                                      fr.national_share)
     ctx.printer = issuance.Printer(ctx)
+    ctx.regional = regional.Regional(p, fr, registry)
     ctx.agents = redemption.Agents(ctx)
     from sim.registry import regions
 
@@ -126,5 +130,6 @@ def run(scen: Scenario, progress: Progress | None = None, steps: int = 48) -> Mo
         env.run(until=days * k / steps)
         if progress is not None:
             progress(env.now, days)
+    penetapan.settle_giveups(ctx)  # the last period's give-ups (no credit day follows)
     events = next(env._eid)  # events scheduled so far (SimPy's own tie-break counter)
     return ModelResult(scenario=scen, ctx=ctx, events=int(events))

@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from sim.model.context import PIPELINE, STAGES, STATES, Context, S
 from sim.model.run import ModelResult
+from sim.outputs import effects, measures, service, tables
 from sim.outputs.folder import write_folder
 from sim.outputs.section import Section
 from sim.registry import privacy, regions
@@ -145,6 +144,9 @@ def by_province(ctx: Context) -> dict[str, dict[str, Any]]:
             "exclusion_error_bpnt": _clean(float((t & ~rec).sum() / t.sum()) if t.any()
                                            else 0.0),
         }
+    for code, res in service.resources_by_province(ctx).items():
+        if code in out:
+            out[code].update(res)
     return out
 
 
@@ -215,6 +217,10 @@ def kpis(res: ModelResult) -> dict[str, Any]:
     k["travel_p50_min"] = _q(mon.travel_min, 0.5) if mon.travel_min else 0.0
     k["visits"] = round(sum(a.visits for a in all_agents) * w)
     k["stockout_waits"] = round(sum(a.stockouts for a in all_agents) * w)
+    k.update(service.completion_kpis(ctx))
+    k.update(service.resource_counts(ctx))
+    k.update(measures.time_averages(ctx))
+    k.update(measures.censoring(ctx))
     for name in ("sanggah_received", "sanggah_upheld", "sanggah_rejected",
                  "sanggah_dismissed_late", "pbi_needs_care", "pbi_reactivated_quick",
                  "pbi_reproposed", "accounts_opened", "cards_printed", "cards_activated",
@@ -246,70 +252,6 @@ def flow_table(ctx: Context) -> dict[str, list[int]]:
     far = furthest(ctx)
     names = [STATES[s] for s in PIPELINE]
     return {"stage": names, "proposals": [int((far >= s).sum()) for s in PIPELINE]}
-
-
-def _households(ctx: Context, key: privacy.PseudonymKey) -> pa.Table:
-    reg, regs = ctx.registry, regions.load()
-    last = np.full(len(reg), -1, dtype=np.int64)
-    for i, row in enumerate(ctx.props.row):
-        last[row] = i
-    has = last >= 0
-    idx = np.where(has, last, 0)
-
-    def pick(values: list, dtype, fill) -> np.ndarray:
-        arr = np.asarray(values, dtype=dtype) if values else np.zeros(1, dtype=dtype)
-        return np.where(has, arr[idx], fill)
-
-    rank = np.empty(len(reg), dtype=np.int64)
-    rank[np.argsort(ctx.log_c, kind="stable")] = np.arange(len(reg))
-    return pa.table({
-        "pseudonym": pa.array(privacy.pseudonyms(reg["nik"], key).tolist(), pa.string()),
-        "province": pa.array(regs.province_code[reg["province"]].astype(np.int16)),
-        "kabkota": pa.array(regs.kabkota_code[reg["kabkota"]].astype(np.int32)),
-        "true_decile": pa.array(((rank * 10) // len(reg) + 1).astype(np.int8)),
-        "desil": pa.array(reg["desil"]),
-        "status": pa.array(reg["status"]),
-        "programmes": pa.array(reg["programmes"]),
-        "bank": pa.array(reg["bank"]),
-        "card_active": pa.array(ctx.card_active),
-        "balance_rp": pa.array(reg["balance"]),
-        "proposal_source": pa.array(pick(ctx.props.source, np.int8, -1).astype(np.int8)),
-        "proposal_state": pa.array(pick(ctx.props.state, np.int8, -1).astype(np.int8)),
-    })
-
-
-def _proposals(ctx: Context, key: privacy.PseudonymKey) -> pa.Table:
-    p = ctx.props
-    rows = np.asarray(p.row, dtype=np.int64)
-    niks = ctx.registry["nik"][rows] if len(rows) else np.zeros(0, dtype=np.int64)
-    return pa.table({
-        "proposal": pa.array(np.arange(len(p), dtype=np.int64)),
-        "pseudonym": pa.array(privacy.pseudonyms(niks, key).tolist() if len(rows) else [],
-                              pa.string()),
-        "source": pa.array(np.asarray(p.source, dtype=np.int8)),
-        "state": pa.array([STATES[s] for s in p.state], pa.string()),
-        "t_arrive": pa.array(np.asarray(p.t_arrive, dtype=np.float64)),
-        "t_dtks": pa.array(np.asarray(p.t_dtks, dtype=np.float64)),
-        "t_credit": pa.array(np.asarray(p.t_credit, dtype=np.float64)),
-        "t_redeem": pa.array(np.asarray(p.t_redeem, dtype=np.float64)),
-    })
-
-
-def _monthly(ctx: Context) -> pa.Table:
-    months = ctx.mon.months
-    names = list(months[0]) if months else ["period"]
-    return pa.table({n: [m[n] for m in months] for n in names})
-
-
-def _queues(ctx: Context) -> pa.Table:
-    s = ctx.mon.samples
-    return pa.table({
-        "day": pa.array([x[0] for x in s], pa.int32()),
-        "stage": pa.array([x[1] for x in s], pa.string()),
-        "queued": pa.array([x[2] for x in s], pa.int32()),
-        "busy": pa.array([x[3] for x in s], pa.int32()),
-        "servers": pa.array([x[4] for x in s], pa.int32()),
-    })
 
 
 def _versions() -> dict[str, str]:
@@ -355,11 +297,14 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write(res: ModelResult, out: Path, sections: Sequence[Section] = ()) -> dict[str, Any]:
+def write(res: ModelResult, out: Path, sections: Sequence[Section] = (),
+          fmt: str = "parquet") -> dict[str, Any]:
     """Write the results folder *out* atomically; return the KPIs.
 
     *sections* are extra report sections (title, HTML fragment, files) that a caller adds to the
-    run's report, e.g. the card-fidelity reconciliation (`sim.fidelity.command`).
+    run's report, e.g. the card-fidelity reconciliation (`sim.fidelity.command`). *fmt*
+    (`sim.outputs.tables.FORMATS`): Parquet with CSV beside the small tables, CSV only, or both
+    for every table.
     """
     from sim.outputs import report
 
@@ -375,6 +320,9 @@ def write(res: ModelResult, out: Path, sections: Sequence[Section] = ()) -> dict
                    "decile_coverage": tg["decile_coverage"],
                    "by_province": by_province(res.ctx), "counts": dict(sorted(
                        res.ctx.mon.counts.items()))}
+        summary["targeting_by_decree"] = res.ctx.mon.targeting
+        if res.effects is not None:
+            summary["effects"] = [e.to_json() for e in res.effects]
         (tmp / "summary.json").write_text(_dump(summary), encoding="utf-8")
         buf = io.StringIO()
         wr = csv.writer(buf, lineterminator="\n")
@@ -382,16 +330,20 @@ def write(res: ModelResult, out: Path, sections: Sequence[Section] = ()) -> dict
         for name, v in k.items():
             wr.writerow([name, "" if v is None else v])
         (tmp / "kpi.csv").write_text(buf.getvalue(), encoding="utf-8")
-        for name, table in (("households", _households(res.ctx, key)),
-                            ("proposals", _proposals(res.ctx, key)),
-                            ("monthly", _monthly(res.ctx)), ("queues", _queues(res.ctx))):
-            pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
-        for section in sections:
+        for name, table in (("households", tables.households(res.ctx, key)),
+                            ("proposals", tables.proposals(res.ctx, key)),
+                            ("monthly", tables.monthly(res.ctx)),
+                            ("queues", tables.queues(res.ctx)),
+                            ("provinces", tables.provinces(summary["by_province"])),
+                            ("decrees", tables.decrees(res.ctx))):
+            tables.write(name, table, tmp, fmt)
+        extra = ([effects.section(summary["effects"])] if res.effects else []) + list(sections)
+        for section in extra:
             for rel, data in section.files.items():
                 target = tmp / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-        report.write(res, k, summary, tmp, sections)
+        report.write(res, k, summary, tmp, extra)
 
     write_folder(Path(out), fill)
     return k

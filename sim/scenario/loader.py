@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kks_emulator.errors import ConfigError
-from sim.scenario.schema import SCHEMA, Key, is_date
+from sim.scenario.schema import REGION_SCHEMA, SCHEMA, Key, is_date
 
 #: reasons a DTKS household can be removed (docs/glossary.md flow 7 and calibration §3.1).
 REMOVAL_REASONS = ("died", "moved", "dukcapil_unreported", "resigned", "ineligible_local",
@@ -141,6 +141,12 @@ def _parse_override(item: str) -> tuple[str, str, Any]:
     dotted, raw = item.split("=", 1)
     dotted = dotted.strip()
     parts = dotted.split(".")
+    if parts[0] == "regions" and len(parts) in (4, 5) and all(parts):
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ConfigError("--set", dotted, "a TOML value") from None
+        return "regions", ".".join(parts[1:]), value
     if len(parts) != 2 or not all(parts):
         raise ConfigError("--set", dotted, "a key of the form table.key")
     try:
@@ -158,6 +164,14 @@ def load(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     overrides = list(overrides)
     for item in overrides:
         table, key, value = _parse_override(item)
+        if table == "regions":
+            *code, rtable, rkey = key.split(".")
+            region = data.setdefault("regions", {}).setdefault(".".join(code), {})
+            if not isinstance(region, dict):
+                raise ConfigError("--set", f"regions.{key}", "a region table")
+            region.setdefault(rtable, {})[rkey] = value
+            origins[f"regions.{'.'.join(code)}"] = "--set"
+            continue
         if table not in SCHEMA:
             raise ConfigError("--set", f"{table}.{key}",
                               "a known table (" + ", ".join(SCHEMA) + ")")
@@ -248,6 +262,8 @@ def validate(scen: Scenario) -> None:
         return scen.origins.get(dotted, scen.origins.get(dotted.split(".")[0], top))
 
     for table in scen.data:
+        if table == "regions":
+            continue
         if table not in SCHEMA:
             raise ConfigError(where(table), table, "a known table (" + ", ".join(SCHEMA) + ")")
         if not isinstance(scen.data[table], dict):
@@ -266,7 +282,52 @@ def validate(scen: Scenario) -> None:
                 given[name] = copy.deepcopy(key.default)
                 continue
             given[name] = _check_value(where(dotted), dotted, key, given[name])
+    _check_regions(scen, where)
     _cross_checks(scen, where)
+
+
+def _check_regions(scen: Scenario, where) -> None:
+    """``[regions."PP"]`` / ``[regions."PP.KK"]``: known codes in the territory, known keys,
+    values within the bounds of `REGION_SCHEMA`."""
+    regs_data = scen.data.setdefault("regions", {})
+    if not isinstance(regs_data, dict):
+        raise ConfigError(where("regions"), "regions", 'a table of regions ([regions."53"])')
+    from sim.registry import regions
+
+    frame = regions.load()
+    t = scen.data["territory"]
+    for code in sorted(regs_data):
+        dotted = f"regions.{code}"
+        src = where(dotted)
+        body = regs_data[code]
+        m = re.match(r"^(\d{2})(?:\.(\d{2}))?$", code)
+        if not m:
+            raise ConfigError(src, dotted, "a province code like \"53\" or a kab/kota code "
+                              "like \"53.71\"")
+        pp = int(m.group(1))
+        known = (frame.province_lookup[pp] >= 0 if m.group(2) is None
+                 else frame.kabkota_lookup[pp * 100 + int(m.group(2))] >= 0)
+        if not known:
+            raise ConfigError(src, dotted, "a region code of the frame (sim/data)")
+        if t["scope"] != "national":
+            inside = any(code == c or code.startswith(c + ".") or c.startswith(code + ".")
+                         for c in t["codes"])
+            if not inside:
+                raise ConfigError(src, dotted, "a region inside territory.codes")
+        if not isinstance(body, dict) or not body:
+            raise ConfigError(src, dotted, "a table of settings (e.g. capacity.ewarong_kpm_"
+                              "ratio = 780)")
+        for table in sorted(body):
+            if table not in REGION_SCHEMA or not isinstance(body[table], dict):
+                raise ConfigError(src, f"{dotted}.{table}",
+                                  "one of " + ", ".join(f"{t}.<key>" for t in REGION_SCHEMA))
+            for key in sorted(body[table]):
+                spec = REGION_SCHEMA[table].get(key)
+                if spec is None:
+                    raise ConfigError(src, f"{dotted}.{table}.{key}", "one of "
+                                      + ", ".join(REGION_SCHEMA[table]))
+                body[table][key] = _check_value(src, f"{dotted}.{table}.{key}", spec,
+                                                body[table][key])
 
 
 def _cross_checks(scen: Scenario, where) -> None:

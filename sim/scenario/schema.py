@@ -164,6 +164,17 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "bank_collect_days": Key("float", "days a bank-channel KPM has to cash out before PT Pos "
                                  "takes over", lo=0),
         "return_after_months": Key("int", "months unspent before a balance is returned", lo=1),
+        "patience_minutes_median": Key("float", "median minutes a KPM waits in an agent's queue "
+                                       "before giving up (log-normal)", default=60.0,
+                                       lo=0.1, hi=1440),
+        "patience_sigma": Key("float", "log-sd of the patience", default=0.8, lo=0, hi=5),
+        "max_visits": Key("int", "visits a KPM makes in a period before it gives up collecting",
+                          default=3, lo=1, hi=20),
+        "visit_window_days": Key("float", "days after the credit a KPM who gave up may come "
+                                 "back", default=27.0, lo=1, hi=27),
+        "travel_minutes_per_desa": Key("float", "extra travel minutes per desa between a KPM's "
+                                       "desa and its agent's (catchment rule)", default=12.0,
+                                       lo=0, hi=600),
     },
     "churn": {
         "sanggah_per_1000_kpm": Key("float", "objections per 1000 KPM per year", lo=0),
@@ -207,6 +218,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
 }
 
+#: ``[regions."PP"]`` / ``[regions."PP.KK"]``: table -> key -> Key a region may set for itself
+#: (`sim.model.regional`). Capacity keys have the bounds of ``[capacity]``.
+REGION_SCHEMA: dict[str, dict[str, Key]] = {
+    "capacity": {k: SCHEMA["capacity"][k] for k in (
+        "verval_per_desa", "siks_per_desa", "dinsos_per_kabkota", "burekol_per_branch_day",
+        "ewarong_kpm_ratio", "pos_officers_per_kecamatan")},
+    "programmes": {"quota_factor": Key("float", "multiplier of the region's programme quotas "
+                                       "(on top of programmes.province_quota)", lo=0, hi=100)},
+}
+
 #: tables a scenario may omit entirely when every key has a default.
 TOP_LEVEL = ("extends",)
 
@@ -225,4 +246,15 @@ def markdown_table() -> str:
             default = "" if key.default is None else f" (default `{key.default!r}`)"
             lines.append(f"| `{name}` | {key.expected()}{default} | {key.doc} |")
         lines.append("")
+    lines += ['### `[regions."PP"]` and `[regions."PP.KK"]`', "",
+              "A province (`\"53\"`) or kab/kota (`\"53.71\"`) of the territory with its own "
+              "values inside the run (`sim/model/regional.py`); a kab/kota's value wins over "
+              "its province's, which wins over the scenario's. Write them as dotted keys, e.g. "
+              "`capacity.ewarong_kpm_ratio = 780`, or on the command line as "
+              "`--set regions.53.capacity.ewarong_kpm_ratio=780`.", "",
+              "| key | expected | meaning |", "| --- | --- | --- |"]
+    for table, keys in REGION_SCHEMA.items():
+        for name, key in keys.items():
+            lines.append(f"| `{table}.{name}` | {key.expected()} | {key.doc} |")
+    lines.append("")
     return "\n".join(lines)

@@ -36,6 +36,7 @@ STREAM_KEYS: dict[str, int] = {
     "redeem.arrival": 40,    # KPM travel and arrival after a credit
     "redeem.service": 41,    # service time at the e-warong / post / ATM
     "redeem.stock": 42,      # e-warong restocking
+    "redeem.patience": 43,   # KPM patience in agent queues, and the times of repeat visits
     "sanggah": 50,           # objections (usul/sanggah)
     "churn": 51,             # removals per reason
     "graduation": 52,        # welfare improves

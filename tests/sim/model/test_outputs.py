@@ -17,7 +17,9 @@ from stdnum.id import nik as stdnum_nik
 from tests.sim.model.conftest import ROOT, SMALL
 
 EXPECTED = {"manifest.json", "summary.json", "kpi.csv", "households.parquet",
-            "proposals.parquet", "monthly.parquet", "queues.parquet", "report.html",
+            "proposals.parquet", "monthly.parquet", "queues.parquet", "provinces.parquet",
+            "decrees.parquet", "monthly.csv", "queues.csv", "provinces.csv", "decrees.csv",
+            "report.html",
             "plots/funnel.png", "plots/lead_time.png", "plots/queues.png", "plots/deciles.png",
             "plots/money.png"}
 # a 16-digit run standing as its own token: hex pseudonyms (32 chars of 0-9a-f) contain

@@ -1,0 +1,318 @@
+"""Effect accounting: what each override (``--set``, ``extends``) changed in the built model.
+
+A scenario answers a question only if its changes reach the model. For every layer of overrides
+(the ``--set`` values, the keys a file sets over the file it extends) this module builds the
+same run with that layer's keys put back to their base values (`sim.model.run.build`: frame,
+registry, initial decree; nothing is simulated) and compares the two *inventories* of the built
+model: resources per stage (scaled to the real territory) in total and per province, programme
+quotas in total and per province, amounts and rules. Each key gets
+
+* what it changed (every inventory item that differs, before and after);
+* a warning, naming the key, when it changes nothing in the built model (same value as the
+  base; a setting the chosen channel or switch does not use; an outage outside the horizon; a
+  province outside the territory) or, for a key with a known target item (a capacity, a share,
+  a province factor), when that item moved far less than the key's ratio (less than half of it
+  on a log scale: say a minimum of one agent per unit clamps it).
+
+Keys of ``[scenario]`` and ``[territory]`` define the run itself and are not accounted.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim.model.context import Context
+from sim.outputs import service
+from sim.scenario.loader import Scenario, load
+
+#: key -> (inventory item, exponent): the item should move by (new / old) ** exponent
+TARGETS: dict[str, tuple[str, int]] = {
+    "capacity.verval_per_desa": ("resources_verval_officers", 1),
+    "capacity.siks_per_desa": ("resources_siks_operators", 1),
+    "capacity.dinsos_per_kabkota": ("resources_dinsos_officers", 1),
+    "capacity.kemensos_officers": ("resources_kemensos_officers", 1),
+    "capacity.burekol_per_branch_day": ("resources_burekol_accounts_per_day", 1),
+    "capacity.printer_cards_per_day": ("resources_printer_cards_per_day", 1),
+    "capacity.ewarong_kpm_ratio": ("resources_ewarong_agents", -1),
+    "capacity.pos_officers_per_kecamatan": ("resources_pos_officers", 1),
+    "programmes.bpnt_share": ("quota_bpnt", 1),
+    "programmes.pkh_share": ("quota_pkh", 1),
+    "programmes.pbi_share": ("quota_pbi", 1),
+    "programmes.bpnt_amount": ("amount_bpnt_per_credit", 1),
+}
+#: keys used only by some disbursement channels
+CHANNELS: dict[str, tuple[str, ...]] = {
+    "capacity.ewarong_kpm_ratio": ("ewarong",),
+    "disbursement.restock_every": ("ewarong",),
+    "disbursement.stock_cover": ("ewarong",),
+    "disbursement.service_minutes": ("ewarong",),
+    "disbursement.service_cv": ("ewarong",),
+    "disbursement.full_spend_prob": ("ewarong",),
+    "capacity.pos_kpm_per_officer_day": ("pos", "bank"),
+    "capacity.pos_officers_per_kecamatan": ("pos", "bank"),
+    "disbursement.pos_pay_days": ("pos", "bank"),
+    "disbursement.bank_collect_days": ("bank",),
+}
+_SELF_KEYS = ("registration.self_per_1000", "registration.self_targeting")
+_RUN_TABLES = ("scenario", "territory")
+
+
+@dataclass
+class Effect:
+    """What one overridden key did to the built model."""
+
+    key: str
+    source: str
+    value: Any
+    base: Any
+    changed: dict[str, list[Any]] = field(default_factory=dict)
+    expected: dict[str, float] | None = None
+    warning: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-able dict (values as strings when not numbers)."""
+        d = asdict(self)
+        for k in ("value", "base"):
+            d[k] = _plain(d[k])
+        return d
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, bool | int | float | str) or v is None:
+        return v
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in sorted(v.items())}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return str(v)
+
+
+def inventory(ctx: Context) -> dict[str, Any]:
+    """The built model as items: resources, quotas and amounts (totals and per province), rules.
+
+    Per-province items are named ``<item>.<province code>``.
+    """
+    from sim.registry import regions
+
+    regs = regions.load()
+    out: dict[str, Any] = dict(service.resource_counts(ctx))
+    for code, res in service.resources_by_province(ctx).items():
+        for name, v in res.items():
+            out[f"{name}.{code}"] = v
+    quota = np.asarray(ctx.engine.params.quota, dtype=np.int64)
+    prov_of_kab = regs.kabkota_province.astype(np.int64)
+    w = ctx.frame.weight
+    for j, name in enumerate(("bpnt", "pkh", "pbi")):
+        out[f"quota_{name}"] = round(int(quota[j].sum()) * w)
+        per = np.bincount(prov_of_kab, weights=quota[j], minlength=regs.n_province)
+        for p in np.flatnonzero(per > 0).tolist():
+            out[f"quota_{name}.{int(regs.province_code[p]):02d}"] = round(float(per[p]) * w)
+    prm = ctx.engine.params
+    out["amount_bpnt_per_credit"] = int(prm.bpnt_monthly * prm.bpnt_every)
+    out["rule_cadence_months"] = int(prm.cadence_months)
+    out["rule_channel"] = str(ctx.p["disbursement"]["channel"])
+    out["rule_redeem_bp"] = int(prm.redeem_bp)
+    out["rule_full_spend_bp"] = int(prm.full_spend_bp)
+    out["rule_return_after_months"] = int(prm.return_after_months)
+    out["rule_eligible_desil"] = ",".join(
+        "".join("1" if x else "0" for x in m) for m in prm.eligible_desil)
+    return out
+
+
+def _layers(scen: Scenario) -> list[tuple[str, list[str], dict[str, dict[str, Any]]]]:
+    """(source, keys, base values) per override layer of *scen*."""
+    seed_sets = [o for o in scen.overrides if o.split("=", 1)[0].strip() == "scenario.seed"]
+    sets = [o for o in scen.overrides if o not in seed_sets]
+    out = []
+    if sets:
+        keys = []
+        for o in sets:
+            k = o.split("=", 1)[0].strip()
+            parts = k.split(".")
+            if parts[0] == "regions":  # regions.PP[.KK].table.key -> the region's table
+                k = ".".join(parts[:-2])
+            if parts[0] not in _RUN_TABLES and k not in keys:
+                keys.append(k)
+        if keys:
+            out.append(("--set", keys, load(scen.path, seed_sets).data))
+    if len(scen.files) > 1:
+        child, parent = str(scen.files[0]), scen.files[1]
+        keys = sorted(k for k, origin in scen.origins.items()
+                      if origin == child and "." in k and k.split(".")[0] not in _RUN_TABLES)
+        keys = [k for k in keys if scen.origins.get(k) != "--set"]
+        if keys:
+            out.append((f"extends {parent.name}", keys, load(parent).data))
+    return out
+
+
+def _get(data: dict, dotted: str) -> Any:
+    t, k = dotted.split(".", 1)
+    return data.get(t, {}).get(k)
+
+
+def inert_reason(key: str, value: Any, base: Any, data: dict) -> str | None:
+    """Why *key* cannot change the built model under *data*, or None."""
+    if value == base:
+        return f"same value as the base ({_plain(base)!r})"
+    channel = data["disbursement"]["channel"]
+    if key in CHANNELS and channel not in CHANNELS[key]:
+        return (f"not used with disbursement.channel = {channel!r} (only with "
+                + " or ".join(repr(c) for c in CHANNELS[key]) + ")")
+    if key in _SELF_KEYS and not data["registration"]["self_registration"]:
+        return "not used while registration.self_registration = false"
+    if key == "issuance.printer_outages":
+        from sim.model.run import horizon_days
+
+        start = data["scenario"]["start"]
+        import datetime as _dt
+
+        end = start + _dt.timedelta(days=horizon_days(start, data["scenario"]["months"]))
+        if value and all(o["end"] < start or o["start"] >= end for o in value):
+            return "every outage falls outside the simulated horizon"
+    return None
+
+
+def _region_checks(code: str, value: dict, base: dict, data: dict) -> list[tuple[str, float]]:
+    """Expected item ratios of a province's own settings (none for a kab/kota: its province's
+    items move by a part of the ratio only)."""
+    if "." in code:
+        return []
+    out = []
+    for table, keys in value.items():
+        for key, new in keys.items():
+            old = base.get(table, {}).get(key)
+            if old is None:
+                old = 1.0 if key == "quota_factor" else data[table][key]
+            if old <= 0 or new <= 0 or new == old:
+                continue
+            if key == "quota_factor":
+                out += [(f"quota_{prog}.{code}", new / old) for prog in ("bpnt", "pkh", "pbi")]
+            elif f"{table}.{key}" in TARGETS:
+                item, exp = TARGETS[f"{table}.{key}"]
+                out.append((f"{item}.{code}", (new / old) ** exp))
+    return out
+
+
+def _ratio_check(key: str, value: Any, base: Any, before: dict, after: dict,
+                 data: dict | None = None) -> tuple[
+        dict[str, float] | None, str | None]:
+    """Expected item ratio of *key* and a warning when the item moved far less than it."""
+    checks: list[tuple[str, float]] = []
+    if key in TARGETS and isinstance(value, int | float) and isinstance(base, int | float):
+        item, exp = TARGETS[key]
+        if base > 0 and value > 0:
+            checks.append((item, (value / base) ** exp))
+    elif key == "programmes.province_quota" and isinstance(value, dict):
+        base = base or {}
+        for code in sorted(set(value) | set(base)):
+            new, old = float(value.get(code, 1.0)), float(base.get(code, 1.0))
+            if new != old and old > 0 and new > 0:
+                for prog in ("bpnt", "pkh", "pbi"):
+                    checks.append((f"quota_{prog}.{code}", new / old))
+    elif key.startswith("regions.") and isinstance(value, dict):
+        checks = _region_checks(key.split(".", 1)[1], value, base or {}, data)
+    if not checks:
+        return None, None
+    expected = {item: round(r, 6) for item, r in checks}
+    for item, r in checks:
+        b, a = before.get(item), after.get(item)
+        if b is None and a is None:
+            return expected, f"{item} is not in the built model (outside the territory?)"
+        b, a = b or 0, a or 0
+        if r == 1.0:
+            continue
+        if b == a:
+            return expected, f"changes nothing in the built model: {item} stays {b:,}"
+        if b > 0 and a > 0 and abs(math.log(a / b)) < 0.5 * abs(math.log(r)):
+            return expected, (f"changes {item} by x{a / b:.3g} ({b:,} -> {a:,}), far less than "
+                              f"its ratio x{r:.3g}")
+    return expected, None
+
+
+def account(scen: Scenario, ctx: Context) -> list[Effect]:
+    """The effect of every overridden key of *scen* on the model *ctx* was built from."""
+    from sim.model.run import build
+
+    after = inventory(ctx)
+    out: list[Effect] = []
+    for source, keys, base_data in _layers(scen):
+        ref_data = copy.deepcopy(scen.data)
+        for k in keys:
+            t, name = k.split(".", 1)
+            if name in base_data.get(t, {}):
+                ref_data[t][name] = copy.deepcopy(base_data[t][name])
+            else:
+                ref_data[t].pop(name, None)
+        ref = Scenario(path=scen.path, data=ref_data, origins=dict(scen.origins),
+                       files=list(scen.files), overrides=[])
+        before = inventory(build(ref))
+        changed = {item: [before.get(item), after.get(item)]
+                   for item in sorted(set(before) | set(after))
+                   if before.get(item) != after.get(item)}
+        for k in keys:
+            value, base = _get(scen.data, k), _get(base_data, k)
+            eff = Effect(key=k, source=source, value=value, base=base, changed=changed)
+            eff.warning = inert_reason(k, value, base, scen.data)
+            expected, warn = _ratio_check(k, value, base, before, after, scen.data)
+            eff.expected = expected
+            if eff.warning is None:
+                eff.warning = warn
+            if eff.warning is None and not changed:
+                eff.warning = ("changes nothing in the built model's resources, quotas, "
+                               "amounts or rules (it may still change behaviour)") if (
+                    k in TARGETS or k == "programmes.province_quota") else None
+            out.append(eff)
+    return out
+
+
+def warnings(effects: list[Effect]) -> list[str]:
+    """One line per key with a warning: ``warning: <source> <key>: <why>``."""
+    return [f"warning: {e.source} {e.key}: {e.warning}" for e in effects if e.warning]
+
+
+def summary_lines(effects: list[Effect], limit: int = 6) -> list[str]:
+    """One line per key: value change and up to *limit* items it changed (for stderr)."""
+    lines = []
+    for e in effects:
+        items = list(e.changed.items())
+        shown = ", ".join(f"{k} {_num(b)} -> {_num(a)}" for k, (b, a) in items[:limit])
+        more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+        lines.append(f"{e.source} {e.key} = {_plain(e.value)!r} (base {_plain(e.base)!r}): "
+                     + (shown + more if items else "no change in the built model"))
+    return lines
+
+
+def _num(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def section(effects: list[dict]):
+    """The report's "What the overrides changed" section (`sim.outputs.section.Section`)."""
+    import html
+
+    from sim.outputs.section import Section
+
+    rows = []
+    for e in effects:
+        items = "<br>".join(f"{html.escape(k)}: {html.escape(_num(b))} &rarr; "
+                            f"{html.escape(_num(a))}" for k, (b, a) in list(
+                                e["changed"].items())[:12])
+        more = len(e["changed"]) - 12
+        if more > 0:
+            items += f"<br>(+{more} more in summary.json)"
+        warn = (f"<b>warning:</b> {html.escape(e['warning'])}" if e["warning"] else "")
+        rows.append(f"<tr><td>{html.escape(e['source'])}</td><td><code>{html.escape(e['key'])}"
+                    f"</code></td><td>{html.escape(repr(e['base']))} &rarr; "
+                    f"{html.escape(repr(e['value']))}</td><td>{items or 'nothing'}</td>"
+                    f"<td>{warn}</td></tr>")
+    body = ("<p>Each override's effect on the built model (resources per stage scaled to the "
+            "territory, quotas, amounts, rules), against the same run with that layer of "
+            "overrides put back.</p>\n<table><tr><th>from</th><th>key</th>"
+            "<th>base &rarr; value</th><th>changed in the built model</th><th>warning</th></tr>"
+            "\n" + "\n".join(rows) + "</table>")
+    return Section(anchor="effects", title="What the overrides changed", body=body)

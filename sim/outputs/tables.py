@@ -1,0 +1,355 @@
+"""The data tables of a results folder, their columns as data, and the data dictionary.
+
+`TABLES` names every column of every table with its type, unit, scale and meaning; the writer
+builds each table from the run and refuses to write a column the dictionary does not name (or
+to leave one out), and `docs/outputs.md` is generated from it (`python -m sim.outputs.tables`;
+a test holds the two equal). Categories are decoded: programme names (``bpnt+pkh``), states,
+sources and banks are strings in every table, and provinces and kab/kota carry their names
+beside their codes.
+
+*Scale*: ``sample`` values are as simulated (one row per simulated household or proposal; to get
+territory totals multiply sums by ``weight``, real households per simulated one); ``territory``
+values are already scaled; ``-`` is neither (times, codes, shares).
+
+Formats: Parquet (zstd) for every table and CSV (UTF-8, header row, ``,``, empty for missing)
+beside it for the small ones (`SMALL`) by default; ``--format csv`` writes CSV only, ``--format
+both`` both for every table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim.model.context import STATES, Context
+from sim.registry import privacy, regions
+from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH
+from sim.scenario.loader import BANKS
+from sim.scenario.streams import SOURCE_KEYS
+
+FORMATS = ("parquet", "csv", "both")
+SMALL = ("monthly", "queues", "provinces", "decrees")
+STATUS_NAMES = ("not_in_dtks", "in_dtks", "removed")
+SOURCE_NAMES = tuple(sorted(SOURCE_KEYS, key=SOURCE_KEYS.get))
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: Arrow type name, unit, scale (sample, territory or -) and meaning."""
+
+    name: str
+    type: str
+    unit: str
+    scale: str
+    meaning: str
+
+
+def _c(name: str, type_: str, unit: str, scale: str, meaning: str) -> Column:
+    return Column(name, type_, unit, scale, meaning)
+
+
+_PROV = (_c("province", "string", "code", "-", "province code (PP, Kepmendagri)"),
+         _c("province_name", "string", "-", "-", "province name"))
+_KAB = (_c("kabkota", "string", "code", "-", "kab/kota code (PP.KK)"),
+        _c("kabkota_name", "string", "-", "-", "kab/kota name"))
+
+#: table -> (what one row is, columns)
+TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
+    "households": ("one simulated household at the end of the horizon", (
+        _c("pseudonym", "string", "-", "-", "keyed HMAC-SHA256 of the NIK (never the NIK)"),
+        *_PROV, *_KAB,
+        _c("weight", "float64", "households", "-", "real households this row stands for "
+           "(1 / fraction)"),
+        _c("true_decile", "int8", "1-10", "-", "decile of true per-capita consumption among "
+           "the simulated households (1 = poorest)"),
+        _c("desil", "int8", "0-10", "-", "DTKS decile the engine ranked (0 = not ranked)"),
+        _c("status", "string", "-", "-", "DTKS status: " + ", ".join(STATUS_NAMES)),
+        _c("programmes", "string", "-", "-", "programmes held, '+'-joined from bpnt, pkh, pbi "
+           "(empty = none)"),
+        _c("bank", "string", "-", "-", "HIMBARA bank of the KKS account (empty = none)"),
+        _c("card_active", "bool", "-", "-", "the household's KKS is active"),
+        _c("balance_rp", "int64", "rupiah", "sample", "BPNT/PKH balance held on the card"),
+        _c("unspent_months", "int8", "months", "-", "consecutive months with an unspent "
+           "balance"),
+        _c("proposal_source", "string", "-", "-", "source of its last proposal: "
+           + ", ".join(SOURCE_NAMES) + " (empty = never proposed)"),
+        _c("proposal_state", "string", "-", "-", "final state of its last proposal (see "
+           "proposals.state; empty = never proposed)"),
+    )),
+    "proposals": ("one proposal (a household can have several)", (
+        _c("proposal", "int64", "-", "-", "proposal number, in arrival order"),
+        _c("pseudonym", "string", "-", "-", "keyed HMAC-SHA256 of the household's NIK"),
+        *_PROV, *_KAB,
+        _c("source", "string", "-", "-", "where it came from: " + ", ".join(SOURCE_NAMES)),
+        _c("state", "string", "-", "-", "state at the end of the horizon: "
+           + ", ".join(STATES)),
+        _c("t_arrive", "float64", "days", "-", "arrival, days since the scenario start"),
+        _c("t_dtks", "float64", "days", "-", "decree that put it in DTKS (empty = not by the "
+           "horizon: censored)"),
+        _c("t_credit", "float64", "days", "-", "first credit (empty = censored or never)"),
+        _c("t_redeem", "float64", "days", "-", "first redemption (empty = censored or never)"),
+    )),
+    "monthly": ("one credit day (a period of the engine)", (
+        _c("period", "int64", "-", "-", "engine period: months since January 2000"),
+        _c("date", "string", "date", "-", "credit day (ISO)"),
+        _c("weight", "float64", "households", "-", "multiply sample columns by it for "
+           "territory totals"),
+        _c("bpnt_credits", "int64", "KPM", "sample", "BPNT credits posted"),
+        _c("pkh_credits", "int64", "KPM", "sample", "PKH credits posted"),
+        _c("pbi_credits", "int64", "households", "sample", "PBI-JK premiums paid"),
+        _c("credited_rp", "int64", "rupiah", "sample", "BPNT + PKH credited to cards"),
+        _c("pbi_premium_rp", "int64", "rupiah", "sample", "PBI-JK premiums paid to BPJS"),
+        _c("redeemed_rp", "int64", "rupiah", "sample", "redeemed in the period, after "
+           "give-ups"),
+        _c("returned_rp", "int64", "rupiah", "sample", "returned to the treasury"),
+        _c("held_rp", "int64", "rupiah", "sample", "held on cards after the period"),
+        _c("redeemers", "int64", "KPM", "sample", "households that redeemed"),
+        _c("proposals_to_date", "int64", "proposals", "sample", "proposals so far"),
+        _c("dtks", "int64", "households", "sample", "DTKS size on the credit day"),
+        _c("kpm_credited", "int64", "KPM", "sample", "households credited BPNT or PKH"),
+        _c("collected", "int64", "KPM", "sample", "credited households that collected "
+           "(payout completion = collected / kpm_credited)"),
+        _c("gave_up", "int64", "KPM", "sample", "households that drew a redemption and gave "
+           "up collecting (balked, reneged, sent home, out of visits)"),
+    )),
+    "queues": ("one stage on one working day at midday", (
+        _c("day", "int32", "days", "-", "day since the scenario start"),
+        _c("date", "string", "date", "-", "the day (ISO)"),
+        _c("stage", "string", "-", "-", "verval, siks, dinsos, kemensos, burekol, printing, "
+           "redeem"),
+        _c("queued", "int32", "items", "sample", "waiting for a server"),
+        _c("busy", "int32", "servers", "sample", "servers at work"),
+        _c("servers", "int32", "servers", "sample", "servers of the stage in the model (virtual "
+           "units have a real unit's staff; national pools are scaled)"),
+    )),
+    "decrees": ("one decree (the initial one at day 0, then every decree period): targeting "
+                "right after it", (
+        _c("period", "int64", "-", "-", "engine period: months since January 2000"),
+        _c("date", "string", "date", "-", "day of the decree (ISO)"),
+        _c("t", "float64", "days", "-", "time of the decree since the scenario start"),
+        *(_c(f"{k}_error_{p}", "float64", "share", "-",
+             f"{k} error of {p.upper()} right after the decree ("
+             + ("recipients outside the target group / recipients" if k == "inclusion"
+                else "target households not receiving / target") + ")")
+          for p in ("bpnt", "pkh", "pbi") for k in ("inclusion", "exclusion")),
+    )),
+    "provinces": ("one province of the territory", (
+        *_PROV,
+        _c("households", "int64", "households", "territory", "households"),
+        _c("recipients_bpnt", "int64", "KPM", "territory", "BPNT recipients at the horizon"),
+        _c("inclusion_error_bpnt", "float64", "share", "-", "BPNT recipients outside the "
+           "territory-wide target group"),
+        _c("exclusion_error_bpnt", "float64", "share", "-", "target households without BPNT"),
+        _c("resources_verval_officers", "int64", "officers", "territory", "verval officers"),
+        _c("resources_siks_operators", "int64", "operators", "territory", "SIKS-NG operators"),
+        _c("resources_dinsos_officers", "int64", "officers", "territory", "Dinsos officers"),
+        _c("resources_burekol_accounts_per_day", "int64", "accounts/day", "territory",
+           "burekol capacity of the province's bank branches"),
+        _c("resources_ewarong_agents", "int64", "agents", "territory", "e-warong (catchment "
+           "rule)"),
+        _c("resources_pos_officers", "int64", "officers", "territory", "PT Pos paying "
+           "officers"),
+    )),
+}
+
+
+def _names(codes: np.ndarray, table: tuple[str, ...]) -> list[str]:
+    return [table[int(c)] for c in codes]
+
+
+def _kab_cols(kab_rows: np.ndarray) -> dict[str, pa.Array]:
+    regs = regions.load()
+    prov_rows = regs.kabkota_province[kab_rows]
+    pcode = [f"{int(c):02d}" for c in regs.province_code[prov_rows]]
+    kcode = [f"{int(c) // 100:02d}.{int(c) % 100:02d}" for c in regs.kabkota_code[kab_rows]]
+    return {"province": pa.array(pcode, pa.string()),
+            "province_name": pa.array(_names(prov_rows, regs.province_name), pa.string()),
+            "kabkota": pa.array(kcode, pa.string()),
+            "kabkota_name": pa.array(_names(kab_rows, regs.kabkota_name), pa.string())}
+
+
+def programme_names(bits: np.ndarray) -> list[str]:
+    """``bpnt+pkh``-style names of programme bit sets (empty string for none)."""
+    lut = []
+    for b in range(256):
+        lut.append("+".join(n for n, bit in (("bpnt", PROG_BPNT), ("pkh", PROG_PKH),
+                                             ("pbi", PROG_PBI)) if b & int(bit)))
+    return [lut[int(b)] for b in bits]
+
+
+def households(ctx: Context, key: privacy.PseudonymKey) -> pa.Table:
+    """The households table."""
+    reg = ctx.registry
+    n = len(reg)
+    last = np.full(n, -1, dtype=np.int64)
+    for i, row in enumerate(ctx.props.row):
+        last[row] = i
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(ctx.log_c, kind="stable")] = np.arange(n)
+    src = np.asarray(ctx.props.source, dtype=np.int64)
+    st = np.asarray(ctx.props.state, dtype=np.int64)
+    bank = reg["bank"].astype(np.int64)
+    cols = {"pseudonym": pa.array(privacy.pseudonyms(reg["nik"], key).tolist(), pa.string()),
+            **_kab_cols(reg["kabkota"].astype(np.int64)),
+            "weight": pa.array(np.full(n, ctx.frame.weight)),
+            "true_decile": pa.array(((rank * 10) // max(n, 1) + 1).astype(np.int8)),
+            "desil": pa.array(reg["desil"].astype(np.int8)),
+            "status": pa.array(_names(reg["status"], STATUS_NAMES), pa.string()),
+            "programmes": pa.array(programme_names(reg["programmes"]), pa.string()),
+            "bank": pa.array([BANKS[b] if b >= 0 else "" for b in bank.tolist()], pa.string()),
+            "card_active": pa.array(ctx.card_active),
+            "balance_rp": pa.array(reg["balance"].astype(np.int64)),
+            "unspent_months": pa.array(np.minimum(reg["unspent_months"], 127).astype(np.int8)),
+            "proposal_source": pa.array([SOURCE_NAMES[src[i]] if i >= 0 else ""
+                                         for i in last.tolist()], pa.string()),
+            "proposal_state": pa.array([STATES[st[i]] if i >= 0 else ""
+                                        for i in last.tolist()], pa.string())}
+    return pa.table(cols)
+
+
+def proposals(ctx: Context, key: privacy.PseudonymKey) -> pa.Table:
+    """The proposals table."""
+    p = ctx.props
+    rows = np.asarray(p.row, dtype=np.int64)
+    niks = ctx.registry["nik"][rows] if len(rows) else np.zeros(0, dtype=np.int64)
+    return pa.table({
+        "proposal": pa.array(np.arange(len(p), dtype=np.int64)),
+        "pseudonym": pa.array(privacy.pseudonyms(niks, key).tolist() if len(rows) else [],
+                              pa.string()),
+        **_kab_cols(ctx.registry["kabkota"][rows].astype(np.int64)),
+        "source": pa.array([SOURCE_NAMES[s] for s in p.source], pa.string()),
+        "state": pa.array([STATES[s] for s in p.state], pa.string()),
+        "t_arrive": pa.array(np.asarray(p.t_arrive, dtype=np.float64)),
+        "t_dtks": pa.array(np.asarray(p.t_dtks, dtype=np.float64), from_pandas=True),
+        "t_credit": pa.array(np.asarray(p.t_credit, dtype=np.float64), from_pandas=True),
+        "t_redeem": pa.array(np.asarray(p.t_redeem, dtype=np.float64), from_pandas=True),
+    })
+
+
+def monthly(ctx: Context) -> pa.Table:
+    """The monthly table (one row per credit day)."""
+    months = ctx.mon.months
+    spec = TABLES["monthly"][1]
+    out: dict[str, Any] = {}
+    for col in spec:
+        if col.name == "weight":
+            out["weight"] = pa.array([ctx.frame.weight] * len(months), pa.float64())
+        else:
+            out[col.name] = pa.array([m[col.name] for m in months], _arrow(col.type))
+    extra = sorted({k for m in months for k in m} - {c.name for c in spec})
+    for name in extra:  # undocumented: fail loudly in `check` rather than drop it
+        out[name] = pa.array([m[name] for m in months])
+    return pa.table(out)
+
+
+def queues(ctx: Context) -> pa.Table:
+    """The queues table."""
+    s = ctx.mon.samples
+    return pa.table({
+        "day": pa.array([x[0] for x in s], pa.int32()),
+        "date": pa.array([ctx.cal.date(float(x[0])).isoformat() for x in s], pa.string()),
+        "stage": pa.array([x[1] for x in s], pa.string()),
+        "queued": pa.array([x[2] for x in s], pa.int32()),
+        "busy": pa.array([x[3] for x in s], pa.int32()),
+        "servers": pa.array([x[4] for x in s], pa.int32()),
+    })
+
+
+def decrees(ctx: Context) -> pa.Table:
+    """The decrees table (targeting snapshots, `sim.model.targeting`)."""
+    snaps = ctx.mon.targeting
+    return pa.table({c.name: pa.array([s[c.name] for s in snaps], _arrow(c.type))
+                     for c in TABLES["decrees"][1]})
+
+
+def provinces(by_province: dict[str, dict[str, Any]]) -> pa.Table:
+    """The provinces table from `results.by_province`."""
+    regs = regions.load()
+    codes = sorted(by_province)
+    rows = [int(regs.province_lookup[int(c)]) for c in codes]
+    out: dict[str, Any] = {"province": pa.array(codes, pa.string()),
+                           "province_name": pa.array(_names(np.array(rows, dtype=np.int64),
+                                                            regs.province_name), pa.string())}
+    for col in TABLES["provinces"][1][2:]:
+        out[col.name] = pa.array([by_province[c].get(col.name) for c in codes],
+                                 _arrow(col.type))
+    return pa.table(out)
+
+
+def _arrow(name: str) -> pa.DataType:
+    return getattr(pa, "bool_" if name == "bool" else name)()
+
+
+def check(name: str, table: pa.Table) -> None:
+    """Raise AssertionError unless *table* has exactly the dictionary's columns and types."""
+    spec = TABLES[name][1]
+    got = [(f.name, str(f.type)) for f in table.schema]
+    want = [(c.name, "bool" if c.type == "bool" else c.type) for c in spec]
+    want = [(n, "double" if t == "float64" else t) for n, t in want]
+    if got != want:
+        raise AssertionError(f"{name}: columns {got} differ from the data dictionary {want} "
+                             "(sim/outputs/tables.py TABLES, docs/outputs.md)")
+
+
+def to_csv(table: pa.Table) -> str:
+    """CSV text of *table*: header row, ``,``, ``\\n``, empty cells for missing values."""
+    buf = io.StringIO()
+    wr = csv.writer(buf, lineterminator="\n")
+    wr.writerow(table.column_names)
+    cols = [c.to_pylist() for c in table.columns]
+    for row in zip(*cols, strict=True):
+        wr.writerow(["" if v is None or (isinstance(v, float) and v != v) else
+                     (repr(v) if isinstance(v, float) else v) for v in row])
+    return buf.getvalue()
+
+
+def write(name: str, table: pa.Table, folder: Path, fmt: str) -> list[str]:
+    """Write table *name* in *fmt* into *folder*; return the file names written."""
+    check(name, table)
+    files = []
+    if fmt in ("parquet", "both"):
+        pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
+        files.append(f"{name}.parquet")
+    if fmt in ("csv", "both") or (fmt == "parquet" and name in SMALL):
+        (folder / f"{name}.csv").write_text(to_csv(table), encoding="utf-8")
+        files.append(f"{name}.csv")
+    return files
+
+
+def markdown() -> str:
+    """docs/outputs.md: the data dictionary, generated from `TABLES`."""
+    lines = ["# Output tables: the data dictionary", "",
+             "<!-- generated by `python -m sim.outputs.tables > docs/outputs.md`; a test holds "
+             "it equal to sim/outputs/tables.py -->", "",
+             "Every results folder of `kks sim run` holds these tables. By default each is "
+             "Parquet (zstd), and the small ones (" + ", ".join(SMALL) + ") are also CSV "
+             "beside it; `--format csv` writes CSV only and `--format both` both, for every "
+             "table. CSV is UTF-8 with a header row; a missing value (a time not reached by "
+             "the horizon: censored) is an empty cell. Categories are names, the same in "
+             "every table; provinces and kab/kota carry their names beside their codes.", "",
+             "*Scale*: `sample` values are as simulated (sum them and multiply by `weight`, "
+             "real households per simulated one, for territory totals); `territory` values "
+             "are already scaled; `-` is neither.", "",
+             "To read them in Python: `pip install -e .[analysis]` (pandas), then "
+             "`pandas.read_parquet(\"results/baseline/households.parquet\")`; any spreadsheet "
+             "opens the CSV files.", ""]
+    for name, (row, cols) in TABLES.items():
+        lines += [f"## `{name}`", "", f"One row: {row}.", "",
+                  "| column | type | unit | scale | meaning |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| `{c.name}` | {c.type} | {c.unit} | {c.scale} | {c.meaning} |"
+                  for c in cols]
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - documentation generator
+    import sys
+
+    sys.stdout.write(markdown())

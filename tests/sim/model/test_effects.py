@@ -1,0 +1,61 @@
+"""Effect accounting: an override that changes nothing is flagged by key, a real one is not.
+
+Effects are read from the built model (frame, registry, initial decree), so nothing is
+simulated here: each case costs two builds of Kota Magelang.
+"""
+
+from __future__ import annotations
+
+from sim.model.run import build
+from sim.outputs import effects
+from sim.scenario.loader import load
+from tests.sim.model.conftest import SCENARIOS, SMALL
+
+
+def _effects(_small, *extra):
+    scen = load(SCENARIOS / "baseline.toml", [*SMALL, *extra])
+    return {e.key: e for e in effects.account(scen, build(scen))}
+
+
+def test_a_real_ratio_change_is_reported_and_not_flagged(small) -> None:
+    e = _effects(small, "capacity.ewarong_kpm_ratio=780")["capacity.ewarong_kpm_ratio"]
+    assert e.warning is None
+    before, after = e.changed["resources_ewarong_agents"]
+    assert after < before and e.expected == {"resources_ewarong_agents": 0.5}
+    assert "resources_ewarong_agents.33" in e.changed  # per province too
+
+
+def test_a_setting_the_channel_does_not_use_is_flagged(small) -> None:
+    e = _effects(small, "capacity.pos_officers_per_kecamatan=6")[
+        "capacity.pos_officers_per_kecamatan"]
+    assert e.warning is not None and "disbursement.channel" in e.warning
+    assert e.changed == {}
+    line = effects.warnings([e])[0]
+    assert line.startswith("warning: --set capacity.pos_officers_per_kecamatan:")
+
+
+def test_a_ratio_clamped_by_the_minimum_is_flagged(small) -> None:
+    e = _effects(small, "capacity.ewarong_kpm_ratio=100000")["capacity.ewarong_kpm_ratio"]
+    assert e.warning is not None and "far less than its ratio" in e.warning
+
+
+def test_a_factor_for_a_province_outside_the_territory_is_flagged(small) -> None:
+    e = _effects(small, 'programmes.province_quota={"53" = 2.0}')["programmes.province_quota"]
+    assert e.warning is not None and "quota_bpnt.53" in e.warning
+
+
+def test_same_value_as_the_base_is_flagged(small) -> None:
+    e = _effects(small, "capacity.verval_per_desa=1")["capacity.verval_per_desa"]
+    assert e.warning is not None and "same value" in e.warning
+
+
+def test_a_province_setting_is_accounted_on_its_province(small) -> None:
+    scen = load(SCENARIOS / "baseline.toml",
+                ['territory.scope="provinces"', 'territory.codes=["33", "34"]',
+                 "territory.fraction=0.002", "regions.34.capacity.ewarong_kpm_ratio=780"])
+    (e,) = effects.account(scen, build(scen))
+    assert e.key == "regions.34" and e.warning is None
+    assert e.expected == {"resources_ewarong_agents.34": 0.5}
+    b, a = e.changed["resources_ewarong_agents.34"]
+    assert abs(a - b / 2) <= 0.1 * b
+    assert "resources_ewarong_agents.33" not in e.changed  # the other province is untouched
