@@ -213,6 +213,8 @@ class Context:
     agents: Any = None
     #: `sim.model.regional.Regional`: per-region capacities (None: none given)
     regional: Any = None
+    #: `sim.model.nation.NationalContext` when ``territory.context = "national"``
+    nation: Any = None
 
     def apply_shock(self, row: int, factor: float) -> None:
         """Household *row*'s consumption falls by *factor* (its PMT score is unchanged until

@@ -37,11 +37,14 @@ def _mask(hi: int) -> tuple[bool, ...]:
     return tuple(1 <= d <= hi for d in range(11))
 
 
-def quotas(p: dict, registry: Registry, province_code: np.ndarray) -> np.ndarray:
+def quotas(p: dict, registry: Registry, province_code: np.ndarray, national=None,
+           fraction: float = 1.0) -> np.ndarray:
     """Recipient quota (3, 514): programme share of households, split by kab/kota DTKS size.
 
     A province listed in ``programmes.province_quota`` has its quotas multiplied by its factor,
-    and a region's ``programmes.quota_factor`` (`sim.model.regional`) multiplies on top.
+    and a region's ``programmes.quota_factor`` (`sim.model.regional`) multiplies on top. With a
+    *national* context (`sim.model.nation`) each kab/kota gets its part of the national quota at
+    the territory's *fraction* instead of a share of the territory's own households.
     """
     prog = p["programmes"]
     n = len(registry)
@@ -59,6 +62,10 @@ def quotas(p: dict, registry: Registry, province_code: np.ndarray) -> np.ndarray
     from sim.model.regional import kab_values
 
     mult = mult * kab_values(p, "programmes", "quota_factor")
+    if national is not None:
+        from sim.model import nation
+
+        return nation.quotas(national, p, fraction, mult)
     out = np.zeros((3, N_KABKOTA), dtype=np.int64)
     for j, share in enumerate((prog["bpnt_share"], prog["pkh_share"], prog["pbi_share"])):
         out[j] = np.floor(dtks_k / total * share * n * mult).astype(np.int64)

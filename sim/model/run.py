@@ -13,6 +13,7 @@ from sim.model import (
     churn,
     frame,
     issuance,
+    nation,
     penetapan,
     redemption,
     regional,
@@ -79,7 +80,11 @@ def build(scen: Scenario) -> Context:
     ctx.agents = redemption.Agents(ctx)
     from sim.registry import regions
 
-    quota = quotas(p, registry, regions.load().province_code)
+    if p["territory"]["context"] == "national" and p["territory"]["scope"] != "national":
+        seed = int(np.random.SeedSequence(p["scenario"]["seed"], spawn_key=(2, 1))
+                   .generate_state(1, np.uint64)[0] >> 1)
+        ctx.nation = nation.build(p, seed)
+    quota = quotas(p, registry, regions.load().province_code, ctx.nation, fr.fraction)
     engine_seed = int(ctx.streams.get("penetapan").integers(0, 2**62))
     ctx.engine = Engine(registry, params_from(p, quota), engine_seed)
     penetapan.initial_decree(ctx, penetapan.period_of(start.year, start.month) - 1)

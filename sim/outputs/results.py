@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.model import targeting as model_targeting
 from sim.model.context import PIPELINE, STAGES, STATES, Context, S
 from sim.model.run import ModelResult
 from sim.outputs import effects, measures, service, tables
@@ -93,20 +94,21 @@ def targeting(ctx: Context) -> dict[str, Any]:
     A programme's *target group* is the poorest share of households (by true per-capita
     consumption) equal to its quota share. *Inclusion error* is the share of recipients outside
     the target group, *exclusion error* the share of the target group not receiving (the
-    definitions Kemensos reports, calibration §6.2).
+    definitions Kemensos reports, calibration §6.2). With ``territory.context = "national"``
+    the target group is the households below the national poverty line of that share
+    (`sim.model.nation`).
     """
     reg = ctx.registry
-    p = ctx.p["programmes"]
     n = len(reg)
+    groups = model_targeting.of(ctx)
     order = np.argsort(ctx.log_c, kind="stable")
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     decile = (rank * 10) // max(n, 1)
     out: dict[str, Any] = {"decile_coverage": {}}
-    shares = {"bpnt": p["bpnt_share"], "pkh": p["pkh_share"], "pbi": p["pbi_share"]}
     for name, bit in _PROGS:
         rec = (reg["programmes"] & bit) != 0
-        target = rank < round(shares[name] * n)
+        target = groups[name]
         n_rec, n_tgt = int(rec.sum()), int(target.sum())
         out[f"inclusion_error_{name}"] = float((rec & ~target).sum() / n_rec) if n_rec else 0.0
         out[f"exclusion_error_{name}"] = float((target & ~rec).sum() / n_tgt) if n_tgt else 0.0
@@ -124,12 +126,8 @@ def by_province(ctx: Context) -> dict[str, dict[str, Any]]:
     households not receiving.
     """
     reg, regs = ctx.registry, regions.load()
-    n = len(reg)
     w = ctx.frame.weight
-    order = np.argsort(ctx.log_c, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    target = rank < round(ctx.p["programmes"]["bpnt_share"] * n)
+    target = model_targeting.of(ctx)["bpnt"]
     rec = (reg["programmes"] & PROG_BPNT) != 0
     prov = reg["province"].astype(np.int64)
     out: dict[str, dict[str, Any]] = {}

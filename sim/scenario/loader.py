@@ -336,6 +336,9 @@ def _cross_checks(scen: Scenario, where) -> None:
     if t["scope"] != "national" and not t["codes"]:
         raise ConfigError(where("territory.codes"), "territory.codes",
                           f"at least one code for scope {t['scope']!r}")
+    if t["scope"] == "national" and t["context"] == "national":
+        raise ConfigError(where("territory.context"), "territory.context",
+                          "'alone' for scope 'national' (the context is the territory itself)")
     pat = r"^\d{2}$" if t["scope"] == "provinces" else r"^\d{2}\.\d{2}$"
     for c in t["codes"] if t["scope"] != "national" else []:
         if not re.match(pat, c):

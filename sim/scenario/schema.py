@@ -70,6 +70,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
                         "1/fraction",
                         lo=1e-6, hi=1.0),
         "household_size": Key("float", "persons per household (KK)", lo=1.0, hi=10.0),
+        "context": Key("str", "'alone': quotas and target groups re-based on the territory; "
+                       "'national': the territory inside the whole country (national quotas "
+                       "and poverty lines from a national sample, sim/model/nation.py)",
+                       default="alone", choices=("alone", "national")),
+        "context_fraction": Key("float", "sampling fraction of the national sample behind "
+                                "context = 'national'", default=0.002, lo=1e-5, hi=0.05),
     },
     "calendar": {
         "weekend": Key("ints", "ISO weekdays not worked (6 Sat, 7 Sun)", lo=1, hi=7),
