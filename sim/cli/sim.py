@@ -118,9 +118,9 @@ def _account(res, console) -> list:
 
     found = effects.account(res.scenario, res.ctx)
     for line in effects.summary_lines(found):
-        console.print(f"  effect: {line}", markup=False, highlight=False)
+        console.print(f"  effect: {line}", markup=False, highlight=False, soft_wrap=True)
     for line in effects.warnings(found):
-        console.print(line, style="bold yellow", markup=False, highlight=False)
+        console.print(line, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
     return found
 
 

@@ -2,8 +2,9 @@
 
 A scenario answers a question only if its changes reach the model. For every layer of overrides
 (the ``--set`` values, the keys a file sets over the file it extends) this module builds the
-same run with that layer's keys put back to their base values (`sim.model.run.build`: frame,
-registry, initial decree; nothing is simulated) and compares the two *inventories* of the built
+same run with each key put back to its base value (with more than `PER_KEY_BUILDS` keys in a
+layer: the whole layer at once) (`sim.model.run.build`: frame, registry, initial decree; nothing
+is simulated) and compares the two *inventories* of the built
 model: resources per stage (scaled to the real territory) in total and per province, programme
 quotas in total and per province, amounts and rules. Each key gets
 
@@ -60,6 +61,8 @@ CHANNELS: dict[str, tuple[str, ...]] = {
 }
 _SELF_KEYS = ("registration.self_per_1000", "registration.self_targeting")
 _RUN_TABLES = ("scenario", "territory")
+#: a layer with at most this many keys gets one reference build per key
+PER_KEY_BUILDS = 6
 
 
 @dataclass
@@ -73,6 +76,8 @@ class Effect:
     changed: dict[str, list[Any]] = field(default_factory=dict)
     expected: dict[str, float] | None = None
     warning: str | None = None
+    #: "key": `changed` is this key's own effect; "layer": the whole layer's (long layers)
+    attributed: str = "key"
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-able dict (values as strings when not numbers)."""
@@ -240,7 +245,8 @@ def account(scen: Scenario, ctx: Context) -> list[Effect]:
 
     after = inventory(ctx)
     out: list[Effect] = []
-    for source, keys, base_data in _layers(scen):
+
+    def before_without(keys: list[str], base_data: dict) -> dict[str, Any]:
         ref_data = copy.deepcopy(scen.data)
         for k in keys:
             t, name = k.split(".", 1)
@@ -250,15 +256,27 @@ def account(scen: Scenario, ctx: Context) -> list[Effect]:
                 ref_data[t].pop(name, None)
         ref = Scenario(path=scen.path, data=ref_data, origins=dict(scen.origins),
                        files=list(scen.files), overrides=[])
-        before = inventory(build(ref))
-        changed = {item: [before.get(item), after.get(item)]
-                   for item in sorted(set(before) | set(after))
-                   if before.get(item) != after.get(item)}
+        return inventory(build(ref))
+
+    for source, keys, base_data in _layers(scen):
+        # one build per key (its own effect) unless the layer is long: then one for the layer
+        per_key = len(keys) <= PER_KEY_BUILDS
+        layer_before = None if per_key else before_without(keys, base_data)
         for k in keys:
             value, base = _get(scen.data, k), _get(base_data, k)
-            eff = Effect(key=k, source=source, value=value, base=base, changed=changed)
+            if value == base:
+                before = after
+            else:
+                before = before_without([k], base_data) if per_key else layer_before
+            changed = {item: [before.get(item), after.get(item)]
+                       for item in sorted(set(before) | set(after))
+                       if before.get(item) != after.get(item)}
+            eff = Effect(key=k, source=source, value=value, base=base, changed=changed,
+                         attributed="key" if per_key else "layer")
             eff.warning = inert_reason(k, value, base, scen.data)
             expected, warn = _ratio_check(k, value, base, before, after, scen.data)
+            if not per_key and warn and "changes nothing" not in warn:
+                warn = None  # another key of the layer may have moved the item
             eff.expected = expected
             if eff.warning is None:
                 eff.warning = warn

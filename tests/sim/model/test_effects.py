@@ -59,3 +59,22 @@ def test_a_province_setting_is_accounted_on_its_province(small) -> None:
     b, a = e.changed["resources_ewarong_agents.34"]
     assert abs(a - b / 2) <= 0.1 * b
     assert "resources_ewarong_agents.33" not in e.changed  # the other province is untouched
+
+
+def test_the_report_and_summary_name_the_inert_key(small, tmp_path) -> None:
+    import json
+
+    from sim.outputs import results
+
+    res = small("baseline", "scenario.months=1", "capacity.pos_officers_per_kecamatan=6",
+                "capacity.ewarong_kpm_ratio=780")
+    res.effects = effects.account(res.scenario, res.ctx)
+    results.write(res, tmp_path / "r")
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "What the overrides changed" in html
+    assert "capacity.pos_officers_per_kecamatan" in html and "warning:" in html
+    summ = json.loads((tmp_path / "r" / "summary.json").read_text(encoding="utf-8"))
+    by_key = {e["key"]: e for e in summ["effects"]}
+    assert by_key["capacity.pos_officers_per_kecamatan"]["warning"]
+    assert by_key["capacity.pos_officers_per_kecamatan"]["changed"] == {}  # its own effect only
+    assert by_key["capacity.ewarong_kpm_ratio"]["warning"] is None
