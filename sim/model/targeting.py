@@ -47,5 +47,7 @@ def record(ctx: Context, period: int) -> None:
     """Append the targeting errors right now (after a decree) to ``ctx.mon.targeting``."""
     row = {"period": period, "t": float(ctx.env.now),
            "date": ctx.cal.date(float(ctx.env.now)).isoformat()}
-    row.update(targeting_errors(ctx.registry["programmes"], of(ctx)))
+    # rounded like the KPIs: stable text, and no long digit runs in the outputs
+    row.update({k: round(v, 6) for k, v in targeting_errors(ctx.registry["programmes"],
+                                                              of(ctx)).items()})
     ctx.mon.targeting.append(row)

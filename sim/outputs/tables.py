@@ -299,14 +299,18 @@ def check(name: str, table: pa.Table) -> None:
 
 
 def to_csv(table: pa.Table) -> str:
-    """CSV text of *table*: header row, ``,``, ``\\n``, empty cells for missing values."""
+    """CSV text of *table*: header row, ``,``, ``\\n``, empty cells for missing values.
+
+    Floats are written with at most 10 significant digits (``%.10g``): readable, stable, and
+    never a 16-digit run that could pass for a NIK.
+    """
     buf = io.StringIO()
     wr = csv.writer(buf, lineterminator="\n")
     wr.writerow(table.column_names)
     cols = [c.to_pylist() for c in table.columns]
     for row in zip(*cols, strict=True):
         wr.writerow(["" if v is None or (isinstance(v, float) and v != v) else
-                     (repr(v) if isinstance(v, float) else v) for v in row])
+                     (f"{v:.10g}" if isinstance(v, float) else v) for v in row])
     return buf.getvalue()
 
 
