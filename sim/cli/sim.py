@@ -104,7 +104,7 @@ def _run_one(scen, target: Path, console, fmt: str = "parquet") -> dict:
             fidelity = fidelity_cmd.run(scen, code, months)
             sections.append(fidelity_cmd.section(fidelity, prefix="fidelity/"))
         bar.update(task, description="writing results")
-        kpi = outputs.write(res, target, sections, fmt)
+        kpi = outputs.write(res, target, sections, fmt=fmt)
     if fidelity is not None and not fidelity.ok:
         raise NotReconciled(f"card fidelity of {fidelity.kabkota}: "
                             f"{len(fidelity.report.failures()):,} failures; see "

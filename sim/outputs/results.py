@@ -295,7 +295,7 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write(res: ModelResult, out: Path, sections: Sequence[Section] = (),
+def write(res: ModelResult, out: Path, sections: Sequence[Section] = (), *,
           fmt: str = "parquet") -> dict[str, Any]:
     """Write the results folder *out* atomically; return the KPIs.
 

@@ -19,7 +19,7 @@ def folder(tmp_path_factory):
     from tests.sim.model.conftest import run_small
 
     out = tmp_path_factory.mktemp("tables") / "run"
-    outputs.write(run_small("baseline"), out, "both")
+    outputs.write(run_small("baseline"), out, fmt="both")
     return out
 
 
@@ -63,6 +63,6 @@ def test_a_table_with_an_undocumented_column_is_refused() -> None:
 def test_default_format_puts_csv_beside_the_small_tables_only(tmp_path: Path) -> None:
     from tests.sim.model.conftest import run_small
 
-    outputs.write(run_small("baseline"), tmp_path / "r", "parquet")
+    outputs.write(run_small("baseline"), tmp_path / "r", fmt="parquet")
     csvs = {p.stem for p in (tmp_path / "r").glob("*.csv")}
     assert csvs == {"kpi", *tables.SMALL}
