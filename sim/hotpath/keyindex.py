@@ -82,6 +82,19 @@ class KeyIndex:
     def _pack(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return (self._fp(values) << np.uint64(self.row_bits)) | rows.astype(np.uint64)
 
+    def shared_rows(self) -> np.ndarray:
+        """Rows of `base` whose hash is also another base entry's (every pair of rows with
+        equal values among them, plus the rare hash collisions), ascending."""
+        fp = self.base >> np.uint64(self.row_bits)
+        same = fp[1:] == fp[:-1]
+        del fp
+        hit = np.zeros(len(self.base), dtype=bool)
+        hit[1:] = same
+        hit[:-1] |= same
+        rows = self.base[hit] & np.uint64((1 << self.row_bits) - 1)
+        rows.sort()
+        return rows.astype(np.int64)
+
     def add(self, values: np.ndarray, rows: np.ndarray) -> None:
         """Index `rows` under their (new) `values`."""
         if len(rows) == 0:

@@ -15,6 +15,7 @@ Money never passes through here; `sim.hotpath.disburse` credits what this decide
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,8 @@ import numpy as np
 from kks_emulator.errors import InputError
 from sim.hotpath import changes as ch
 from sim.hotpath.keyindex import KeyIndex
+from sim.hotpath.members import member_stats
+from sim.hotpath.validity import records_valid
 from sim.params import PKH, PROG_BITS, PROGRAMMES, Params
 from sim.registry.nik import nik_reasons
 from sim.registry.table import STATUS_IN_DTKS, STATUS_REMOVED, Registry
@@ -117,10 +120,15 @@ class MonthlyState:
         self.nik_index = self.kk_index = None
 
     def bin_of(self, score: np.ndarray) -> np.ndarray:
-        """Score bins 0..N_BINS-2 (monotone non-decreasing in the score)."""
-        x = (np.asarray(score, dtype=np.float64) - self.lo) * self.scale
-        np.nan_to_num(x, copy=False, nan=0.0, posinf=OUT_BIN - 1, neginf=0.0)
-        np.clip(x, 0, OUT_BIN - 1, out=x)
+        """Score bins 0..N_BINS-2 (monotone non-decreasing in the score; NaN in bin 0).
+
+        float32 arithmetic: each step is correctly rounded, hence monotone, and bins only
+        speed the ranking up (ties and order inside a bin are resolved exactly).
+        """
+        x = np.asarray(score, dtype=np.float32) - np.float32(self.lo)
+        x *= np.float32(self.scale)
+        np.fmax(x, np.float32(0), out=x)  # fmax/fmin drop NaN: NaN -> 0, +inf -> the top bin
+        np.fmin(x, np.float32(OUT_BIN - 1), out=x)
         return x.astype(np.uint16)
 
 
@@ -177,41 +185,6 @@ def record_reasons(nik: np.ndarray, kk: np.ndarray, match: np.ndarray,
     return reason
 
 
-def _member_rows(values: np.ndarray, keys: np.ndarray, step: int = 1 << 18) -> np.ndarray:
-    """Sorted positions i with `values[i]` in `keys`, for a large `values` and a small `keys`.
-
-    One streaming pass: a multiplicative hash of the low 32 bits looks up a byte table of the
-    keys (a prefilter with few false positives), then an exact sorted search on the hits.
-    """
-    if len(keys) == 0 or len(values) == 0:
-        return np.zeros(0, dtype=np.int64)
-    bits = max(16, min(26, int(len(keys) * 16).bit_length()))
-    shift = np.uint32(32 - bits)
-    mult = np.uint32(0x9E3779B1)
-    table = np.zeros(1 << bits, dtype=bool)
-    table[(keys.astype(np.uint32) * mult) >> shift] = True
-    skeys = np.sort(keys)
-    low = values.view(np.uint32)[::2] if values.dtype == np.int64 and \
-        np.little_endian and values.flags.c_contiguous else values.astype(np.uint32)
-    out = []
-    for lo in range(0, len(values), step):
-        h = low[lo:lo + step] * mult
-        h >>= shift
-        hit = np.flatnonzero(np.take(table, h))
-        if len(hit):
-            cand = values[lo + hit]
-            pos = np.minimum(np.searchsorted(skeys, cand), len(skeys) - 1)
-            out.append(lo + hit[skeys[pos] == cand])
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
-
-
-def _member_mask(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """`np.isin(values, keys)` through `_member_rows`."""
-    out = np.zeros(len(values), dtype=bool)
-    out[_member_rows(values, keys)] = True
-    return out
-
-
 def _grouped_cumcount(flags: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """1-based running count of `flags` within runs of equal `groups` (already grouped)."""
     c = np.cumsum(flags, dtype=np.int64)
@@ -227,17 +200,6 @@ def _poverty_order(registry: Registry, rows: np.ndarray, *groups: np.ndarray) ->
     """`rows` sorted by (groups..., pmt_score, row): the order of §2.7 within each group."""
     key = score_key(registry["pmt_score"][rows])
     return rows[np.lexsort((rows, key, *reversed(groups)))]
-
-
-def _duplicate_losers(values: np.ndarray) -> np.ndarray:
-    """Positions i such that a later position j > i holds the same value (sort-based: a full
-    `np.sort`, then exact work only on the values that occur more than once)."""
-    s = np.sort(values)
-    dup = s[1:][s[1:] == s[:-1]]
-    if len(dup) == 0:
-        return np.zeros(0, dtype=np.int64)
-    cand = np.flatnonzero(_member_mask(values, dup))
-    return cand[_later_wins(cand, values[cand])]
 
 
 def _blocks(n: int, block: int = BLOCK):
@@ -266,46 +228,110 @@ def _member_stats(registry: Registry | dict[str, np.ndarray], rows: slice | np.n
                   params: Params) -> tuple[np.ndarray, np.ndarray]:
     """(has a PKH-qualifying member, PKH amount per payment in `pkh_scale` units) for `rows`
     of the registry, or of a dict of member-count columns."""
-    from sim.hotpath.disburse import pkh_annual
-
-    counts = {m: registry[m][rows] for m in _MEMBERS}
-    qual = np.zeros(len(counts["n_sd"]), dtype=bool)
-    for c in counts.values():
-        qual |= c > 0
     unit, dtype = pkh_scale(params)
-    pay = pkh_annual(counts, params) * params.pkh_every // 12
-    return qual, (pay // unit).astype(dtype)
+    return member_stats({m: registry[m][rows] for m in _MEMBERS}, params, unit, dtype)
 
 
-def _build_state(st: MonthlyState, registry: Registry, params: Params) -> None:
-    """Bins, histogram and member caches for every row (first decree, or after invalidate)."""
+def _parallel(fn, items: list) -> list:
+    """`[fn(x) for x in items]` on two threads (numpy releases the GIL in its loops; the
+    machine and the DuckDB peer have two cores). Results in the order of `items`."""
+    if len(items) < 2:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(fn, items))
+
+
+def _build_state(st: MonthlyState, registry: Registry, params: Params, score_range: tuple,
+                 nik_index: KeyIndex, kk_index: KeyIndex) -> None:
+    """Bins, histogram and member caches for every row (a full decree); the indexes are
+    built by the caller, `score_range` is (min, max) of the DTKS scores (any bounds keep the
+    bins monotone)."""
     n = len(registry)
     status = registry["status"]
     score = registry["pmt_score"]
-    lo_s, hi_s = np.inf, -np.inf
-    for lo, hi in _blocks(n, 1 << 22):
-        sc = score[lo:hi][(status[lo:hi] == STATUS_IN_DTKS)]
-        sc = sc[np.isfinite(sc)]
-        if len(sc):
-            lo_s, hi_s = min(lo_s, float(sc.min())), max(hi_s, float(sc.max()))
+    lo_s, hi_s = score_range
     st.lo = lo_s if np.isfinite(lo_s) else 0.0
     st.scale = (OUT_BIN - 1) / (hi_s - lo_s) if hi_s > lo_s else 1.0
     st.bins = np.empty(n, dtype=np.uint16)
     st.qual = np.empty(n, dtype=bool)
     st.pkh_unit, dtype = pkh_scale(params)
     st.pkh_pay = np.empty(n, dtype=dtype)
-    for lo, hi in _blocks(n, 1 << 20):
+
+    def block(bounds: tuple[int, int]) -> np.ndarray:
+        lo, hi = bounds
         b = st.bin_of(score[lo:hi])
         b[status[lo:hi] != STATUS_IN_DTKS] = OUT_BIN
         st.bins[lo:hi] = b
         st.qual[lo:hi], st.pkh_pay[lo:hi] = _member_stats(registry, slice(lo, hi), params)
-    st.hist = np.bincount(st.bins, minlength=N_BINS).astype(np.int64)
+        return np.bincount(b, minlength=N_BINS)
+
+    st.hist = np.sum(_parallel(block, list(_blocks(n, 1 << 20))), axis=0, dtype=np.int64) \
+        if n else np.zeros(N_BINS, dtype=np.int64)
     st.hist[OUT_BIN] = 0
     kab = registry["kabkota"]
     st.runs = np.concatenate([[0], np.flatnonzero(kab[1:] != kab[:-1]) + 1]) if n else None
-    dtks = np.flatnonzero(status == STATUS_IN_DTKS)
-    st.nik_index = KeyIndex(registry["nik"], dtks, n)
-    st.kk_index = KeyIndex(registry["kk"], dtks, n)
+    st.nik_index, st.kk_index = nik_index, kk_index
+
+
+def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
+                   removed: np.ndarray) -> tuple[np.ndarray, tuple, KeyIndex, KeyIndex]:
+    """§2.6 over every existing row (a full decree): rows failing a record check and rows
+    losing to a later duplicate are removed. Returns (the duplicate rows, (min, max) score of
+    the valid rows, the NIK and KK indexes over the rows still in DTKS before the duplicate
+    removal: losers stay in them as stale entries, which lookups drop by status).
+
+    The indexes' sort by hash doubles as the duplicate search: only rows whose hash is shared
+    are compared exactly, in the order "existing rows by row number, then accepted rows by
+    batch position".
+    """
+    n = len(registry)
+    status = registry["status"]
+    acc_sorted = np.sort(acc_rows)
+    cols = [registry[c] for c in ("nik", "kk", "dukcapil_match", "pmt_score")]
+
+    def check(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float, float]:
+        lo, hi = bounds
+        m = status[lo:hi] == STATUS_IN_DTKS
+        a, b = np.searchsorted(acc_sorted, [lo, hi])
+        m[acc_sorted[a:b] - lo] = False
+        idx = np.flatnonzero(m) + lo
+        ok = records_valid(*(c[idx] for c in cols))
+        good = idx[ok]
+        sc = cols[3][good]
+        return good, idx[~ok], (float(sc.min()) if len(sc) else np.inf), \
+            (float(sc.max()) if len(sc) else -np.inf)
+
+    parts = _parallel(check, list(_blocks(n, 1 << 21)))
+    inv = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    status[inv] = STATUS_REMOVED
+    removed[ch.INVALID] += len(inv)
+    lo_s = min([p[2] for p in parts] + [np.inf])
+    hi_s = max([p[3] for p in parts] + [-np.inf])
+    if len(live):
+        sl = registry["pmt_score"][live]
+        lo_s, hi_s = min(lo_s, float(sl.min())), max(hi_s, float(sl.max()))
+    seq = np.concatenate([p[0] for p in parts] + [live])
+    del parts
+    nik_index, kk_index = _parallel(lambda c, rows=seq: KeyIndex(registry[c], rows, n),
+                                    ["nik", "kk"])
+    del seq
+    # order key of §2.6: existing rows by row number, accepted rows after them by position
+    live_order = np.argsort(live, kind="stable")
+    live_sorted = live[live_order]
+    losers = []
+    for name, index in (("nik", nik_index), ("kk", kk_index)):
+        cand = index.shared_rows()
+        if len(cand) == 0:
+            continue
+        pos = np.minimum(np.searchsorted(live_sorted, cand), max(len(live) - 1, 0))
+        is_live = (live_sorted[pos] == cand) if len(live) else np.zeros(len(cand), bool)
+        key = np.where(is_live, n + live_order[pos] if len(live) else 0, cand)
+        o = np.argsort(key, kind="stable")
+        cand = cand[o]
+        losers.append(cand[_later_wins(cand, registry[name][cand])])
+    drows = np.sort(np.concatenate(losers)) if losers else np.zeros(0, dtype=np.int64)
+    drows = drows[_last_in_group(drows)]
+    return drows, (lo_s, hi_s), nik_index, kk_index
 
 
 def _update_state(st: MonthlyState, registry: Registry, params: Params, touched: np.ndarray,
@@ -672,26 +698,8 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
     live_m = status[acc_rows] == STATUS_IN_DTKS
     live = acc_rows[live_m]
     if full:
-        is_acc = np.zeros(n, dtype=bool)
-        is_acc[acc_rows] = True
-        existing = np.flatnonzero((status == STATUS_IN_DTKS) & ~is_acc)
-        del is_acc
-        bad = np.zeros(len(existing), dtype=bool)
-        for lo, hi in _blocks(len(existing), 1 << 22):
-            e = existing[lo:hi]
-            bad[lo:hi] = record_reasons(registry["nik"][e], registry["kk"][e],
-                                        registry["dukcapil_match"][e],
-                                        registry["pmt_score"][e]) != 0
-        inv = existing[bad]
-        status[inv] = STATUS_REMOVED
-        removed[ch.INVALID] += len(inv)
-        seq = np.concatenate([existing[~bad], live])
-        del existing, bad
-        lose = np.zeros(len(seq), dtype=bool)
-        for name in ("nik", "kk"):
-            lose[_duplicate_losers(registry[name][seq])] = True
-        drows = seq[lose]
-        del seq, lose
+        drows, score_range, nik_index, kk_index = _full_existing(registry, acc_rows, live,
+                                                                 removed)
     else:
         # A row that was in DTKS before the batch and keeps its NIK (KK) was the only DTKS
         # row with that number (the invariant above), so only the other accepted rows can
@@ -720,7 +728,8 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
     for code, name in ch.REJECT_REASONS.items():
         res.rejected[name] = int(np.count_nonzero(reason == code))
     if full:
-        _build_state(st, registry, params)
+        _build_state(st, registry, params, score_range, nik_index, kk_index)
+        del nik_index, kk_index
     else:
         _update_state(st, registry, params, np.concatenate(touched), acc_rows, acc_values, fp)
     lap("dedupe")
