@@ -26,7 +26,7 @@ MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "68719476736",
               "MALLOC_TOP_PAD_": "1073741824", "OMP_NUM_THREADS": "1",
               "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 STEPS = ("validate", "dedupe", "rank", "select", "disburse")
-#: goals of issue 3 for the national cycle
+#: goals of issues 3 and 12 for the national cycles (steady and full decree)
 GOAL_SECONDS, GOAL_RSS_GIB, GOAL_VS_DUCKDB, GOAL_VS_FLOOR = 5.0, 8.0, 5.0, 10.0
 
 
@@ -74,8 +74,14 @@ def streaming_floor(registry, ledger, repeats: int = 3) -> dict:
 def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: int = 1,
                     cycles: int = 4, churn: float = 0.01, reference_rows: int = 20_000,
                     duckdb_rows: int | None = None, duckdb_threads: int = 2,
-                    floor: bool = True, progress=None) -> dict:
-    """The whole benchmark; see the module docstring. `progress(msg)` reports as it goes."""
+                    full_decrees: int = 2, floor: bool = True, progress=None) -> dict:
+    """The whole benchmark; see the module docstring. `progress(msg)` reports as it goes.
+
+    Two cycles are timed: the steady cycle (a decree with a `churn` batch that re-checks only
+    what changed, then the disbursement; median of `cycles` months that include a PKH payment
+    month) and the full decree (every household validated, deduplicated and re-ranked, the
+    engine state rebuilt: `MonthlyState.invalidate()` first; median of `full_decrees`).
+    """
     from sim.hotpath import changes, disburse, monthly, reference
     from sim.params import params_for
     from sim.registry import population
@@ -95,7 +101,7 @@ def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: 
     say(f"registry of {households:,} households ready in {out['registry']['seconds']:.1f} s")
     params = params_for(reg)
     records = max(int(households * churn), 1)
-    periods = list(range(300, 300 + cycles + 1))
+    periods = timed_periods(params, cycles)
 
     # the engine: a first full decree (builds the state), then `cycles` timed cycles
     steps: list[dict] = []
@@ -119,11 +125,43 @@ def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: 
             out["credited"] = dres.credited
     timed = steps[1:]
     out["first_decree_seconds"] = steps[0]["cycle"]
+    out["timed_periods"] = periods[1:]
+    out["pkh_periods"] = [p for p in periods[1:] if p % params.pkh_every == 0]
+    out["cycle_periods_seconds"] = {str(p): r["cycle"] for p, r in zip(periods[1:], timed,
+                                                                        strict=True)}
     out["steps"] = {}
     for k in (*STEPS, "cycle"):
         med = statistics.median(r[k] for r in timed)
         out["steps"][k] = {"median_s": med, "households_per_s": households / med if med else None}
     out["cycle_seconds"] = out["steps"]["cycle"]["median_s"]
+    out["peak_rss_gib_engine"] = peak_rss_gib()
+
+    # the full decree: every row re-checked, deduplicated and re-ranked, the state rebuilt
+    full = []
+    period = periods[-1]
+    for j in range(full_decrees):
+        period = next_decree(params, period)
+        batch = changes.random_batch(reg, records, seed * 1000 + 100 + j)
+        state.invalidate()
+        t0 = time.perf_counter()
+        res = monthly.run_month(reg, batch, params, period, state)
+        t1 = time.perf_counter()
+        disburse.disburse(reg, ledger, params, period, seed)
+        t2 = time.perf_counter()
+        row = {k: res.timings.get(k, 0.0) for k in STEPS[:-1]}
+        row.update(decree=t1 - t0, disburse=t2 - t1, cycle=t2 - t0)
+        full.append(row)
+        say(f"full decree {j} (period {period}): {t1 - t0:.2f} s "
+            f"{ {k: round(v, 3) for k, v in row.items()} }")
+    if full:
+        med = statistics.median(r["decree"] for r in full)
+        out["full_decree"] = {
+            "households": households, "repeats": len(full), "seconds": med,
+            "households_per_s": households / med if med else None,
+            "steps": {k: statistics.median(r[k] for r in full) for k in STEPS[:-1]},
+            "with_disbursement_seconds": statistics.median(r["cycle"] for r in full),
+            "peak_rss_gib_engine": peak_rss_gib(),
+        }
     out["peak_rss_gib_engine"] = peak_rss_gib()
 
     if floor:
@@ -146,8 +184,32 @@ def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: 
         duckdb_rows = households if households <= 20_000_000 else 10_000_000
     if duckdb_rows:
         out["duckdb"] = _compare_duckdb(reg, duckdb_rows, seed, periods, churn, duckdb_threads,
-                                        households, out["cycle_seconds"], say)
+                                        households, out["cycle_seconds"],
+                                        out.get("full_decree", {}).get("seconds"), say)
+        if "full_decree" in out:
+            fd, d = out["full_decree"], out["duckdb"]["full_decree"]
+            fd["duckdb_seconds"] = d["seconds"]
+            fd["duckdb_households"] = out["duckdb"]["households"]
+            fd["ratio_vs_duckdb_same_rows"] = d["ratio_same_rows"]
+            fd["ratio_vs_duckdb_per_household"] = d["ratio_per_household"]
     return out
+
+
+def next_decree(params, period: int) -> int:
+    """The first decree period after `period`."""
+    period += 1
+    while period % params.cadence_months:
+        period += 1
+    return period
+
+
+def timed_periods(params, cycles: int, start: int = 300) -> list[int]:
+    """The first decree's period, then `cycles` periods to time; they include a PKH payment
+    month (period divisible by `pkh_every`), moving the window if needed."""
+    periods = list(range(start, start + cycles + 1))
+    while not any(p % params.pkh_every == 0 for p in periods[1:]):
+        periods = [p + 1 for p in periods]
+    return periods
 
 
 def _compare_reference(base, reference, seed: int, periods: list[int], churn: float) -> dict:
@@ -177,9 +239,14 @@ def _compare_reference(base, reference, seed: int, periods: list[int], churn: fl
 
 
 def _compare_duckdb(reg, rows: int, seed: int, periods: list[int], churn: float,
-                    threads: int, households: int, cycle_s: float, say) -> dict:
+                    threads: int, households: int, cycle_s: float, full_s: float | None,
+                    say) -> dict:
     """DuckDB on `rows` households (the registry itself when rows >= its size, else an every-k-th
-    sample), numpy on the same rows; results asserted identical; seconds per steady cycle."""
+    sample), numpy on the same rows; results asserted identical after every decree and
+    disbursement. Both start with a full decree (DuckDB's first, numpy's with a fresh state),
+    run the steady cycles of `periods[1:]` (a PKH month among them), then a second full decree
+    (`invalidate()` / unverified peer). Medians of the steady cycles and of the two full
+    decrees (decree only, as the engine's full-decree row)."""
     from sim.bench.duckdb_peer import DuckPeer
     from sim.hotpath import changes, disburse, monthly
     from sim.params import params_for
@@ -194,17 +261,29 @@ def _compare_duckdb(reg, rows: int, seed: int, periods: list[int], churn: float,
     del base
     state = monthly.MonthlyState()
     ledger = disburse.DisbursementState.open(mine)
-    duck_s, np_s = [], []
-    for i, period in enumerate(periods[:3]):
+    duck_cycle, np_cycle, duck_full, np_full = [], [], [], []
+    schedule = [(p, i == 0) for i, p in enumerate(periods)]
+    schedule.append((next_decree(params, periods[-1]), True))
+    for i, (period, full) in enumerate(schedule):
         batch = changes.random_batch(mine, max(int(len(mine) * churn), 1), seed * 13 + i)
-        t = time.perf_counter()
+        if full:
+            peer.verified = False
+            state.invalidate()
+        t0 = time.perf_counter()
         theirs = peer.run_month(batch, period)
+        t1 = time.perf_counter()
         d_theirs = peer.disburse(period, seed)
-        duck_s.append(time.perf_counter() - t)
-        t = time.perf_counter()
+        t2 = time.perf_counter()
         ours = monthly.run_month(mine, batch, params, period, state)
+        t3 = time.perf_counter()
         d_ours = disburse.disburse(mine, ledger, params, period, seed)
-        np_s.append(time.perf_counter() - t)
+        t4 = time.perf_counter()
+        if full:
+            duck_full.append(t1 - t0)
+            np_full.append(t3 - t2)
+        else:
+            duck_cycle.append(t2 - t0)
+            np_cycle.append(t4 - t2)
         d_theirs.pop("seconds")
         if ours.counters() != theirs.counters() or d_ours.counters() != d_theirs:
             raise InputError(f"DuckDB and numpy disagree (period {period})")
@@ -212,14 +291,21 @@ def _compare_duckdb(reg, rows: int, seed: int, periods: list[int], churn: float,
         for name in ("status", "desil", "programmes", "balance", "unspent_months"):
             if not np.array_equal(cols[name], mine[name]):
                 raise InputError(f"DuckDB and numpy disagree on {name} (period {period})")
-        say(f"duckdb cycle {i}: {duck_s[-1]:.2f} s (numpy {np_s[-1]:.2f} s), identical")
-    d_med = statistics.median(duck_s[1:])
-    n_med = statistics.median(np_s[1:])
+        say(f"duckdb {'full decree' if full else 'cycle'} period {period}: "
+            f"{(t1 - t0) if full else (t2 - t0):.2f} s "
+            f"(numpy {(t3 - t2) if full else (t4 - t2):.2f} s), identical")
+    d_med, n_med = statistics.median(duck_cycle), statistics.median(np_cycle)
+    df_med, nf_med = statistics.median(duck_full), statistics.median(np_full)
     n = len(mine)
-    return {"households": n, "threads": threads, "load_s": load_s, "seconds_per_cycle": d_med,
-            "numpy_same_rows_seconds": n_med, "identical": True,
-            "ratio_same_rows": d_med / n_med,
-            "ratio_per_household": (d_med / n) / (cycle_s / households)}
+    out = {"households": n, "threads": threads, "load_s": load_s, "seconds_per_cycle": d_med,
+           "numpy_same_rows_seconds": n_med, "identical": True,
+           "ratio_same_rows": d_med / n_med,
+           "ratio_per_household": (d_med / n) / (cycle_s / households),
+           "full_decree": {"seconds": df_med, "numpy_same_rows_seconds": nf_med,
+                           "ratio_same_rows": df_med / nf_med,
+                           "ratio_per_household": ((df_med / n) / (full_s / households)
+                                                   if full_s else None)}}
+    return out
 
 
 def _reexec_with_malloc_env() -> None:
@@ -254,12 +340,15 @@ def bench() -> None:
               help="Households for the DuckDB comparison (default: all up to 20M, else 10M "
                    "sampled every k-th; 0 = skip).")
 @click.option("--duckdb-threads", type=int, default=2, show_default=True)
+@click.option("--full-decrees", type=int, default=2, show_default=True,
+              help="Full decrees to time after the steady cycles (every row re-checked; "
+                   "the median is reported; 0 = skip).")
 @click.option("--no-malloc-env", is_flag=True, help="Do not restart with the glibc settings.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as JSON on stdout (progress still goes to stderr).")
 def monthly(households: int, registry_dir: Path | None, seed: int, cycles: int, churn: float,
             reference_rows: int, duckdb_rows: int | None, duckdb_threads: int,
-            no_malloc_env: bool, as_json: bool) -> None:
+            full_decrees: int, no_malloc_env: bool, as_json: bool) -> None:
     """Time full monthly cycles and print households/s per step, peak RSS and the ratios."""
     if not no_malloc_env:
         _reexec_with_malloc_env()
@@ -267,13 +356,16 @@ def monthly(households: int, registry_dir: Path | None, seed: int, cycles: int, 
         raise InputError("--cycles must be at least 2")
     if not 0 < churn < 1:
         raise InputError("--churn must lie in (0, 1)")
+    if full_decrees < 0:
+        raise InputError("--full-decrees must be at least 0")
 
     def say(msg: str) -> None:
         click.echo(f"  {msg}", err=True)
 
     out = measure_monthly(households, registry_dir=registry_dir, seed=seed, cycles=cycles,
                           churn=churn, reference_rows=reference_rows, duckdb_rows=duckdb_rows,
-                          duckdb_threads=duckdb_threads, progress=say)
+                          duckdb_threads=duckdb_threads, full_decrees=full_decrees,
+                          progress=say)
     out["peak_rss_gib_process"] = peak_rss_gib()
     if as_json:
         click.echo(json.dumps(out, indent=2, sort_keys=True))
@@ -284,7 +376,8 @@ def monthly(households: int, registry_dir: Path | None, seed: int, cycles: int, 
 def _print(out: dict) -> None:
     n = out["households"]
     click.echo(f"kks bench monthly: {n:,} households, churn {out['churn']:.1%} per month, "
-               f"median of {out['cycles']} cycles after the first decree")
+               f"median of {out['cycles']} cycles after the first decree (periods "
+               f"{out['timed_periods']}, PKH payments in {out['pkh_periods']})")
     click.echo(f"  DTKS {out['dtks']:,}; recipients " + ", ".join(
         f"{k} {v:,}" for k, v in out["recipients"].items()))
     click.echo(f"  {'step':<10}{'median s':>10}{'households/s':>16}")
@@ -292,6 +385,12 @@ def _print(out: dict) -> None:
         click.echo(f"  {k:<10}{v['median_s']:>10.3f}{v['households_per_s']:>16.3g}")
     click.echo(f"  first decree (checks every row, builds the state): "
                f"{out['first_decree_seconds']:.2f} s")
+    if "full_decree" in out:
+        fd = out["full_decree"]
+        click.echo(f"  full decree (every row validated, deduplicated, re-ranked; median of "
+                   f"{fd['repeats']}): {fd['seconds']:.2f} s = {fd['households_per_s']:.3g} "
+                   f"households/s; with the disbursement {fd['with_disbursement_seconds']:.2f} s; "
+                   + ", ".join(f"{k} {v:.3f}" for k, v in fd["steps"].items()))
     click.echo(f"  peak RSS (engine, incl. registry): {out['peak_rss_gib_engine']:.2f} GiB; "
                f"process at the end: {out['peak_rss_gib_process']:.2f} GiB")
     cyc = out["cycle_seconds"]
@@ -307,6 +406,10 @@ def _print(out: dict) -> None:
                    f"{d['numpy_same_rows_seconds']:.2f} s on the same rows (identical results) "
                    f"-> {d['ratio_same_rows']:.1f}x; "
                    f"per household vs this run: {d['ratio_per_household']:.1f}x")
+        f = d["full_decree"]
+        click.echo(f"  duckdb full decree: {f['seconds']:.2f} s vs numpy "
+                   f"{f['numpy_same_rows_seconds']:.2f} s on the same rows -> "
+                   f"{f['ratio_same_rows']:.1f}x")
     if "floor" in out:
         f = out["floor"]
         click.echo(f"  streaming floor: {f['seconds']:.3f} s ({f['bytes'] / 1e9:.2f} GB at "
@@ -315,9 +418,17 @@ def _print(out: dict) -> None:
                f"RSS {out['peak_rss_gib_engine']:.2f} GiB "
                f"{'<=' if out['peak_rss_gib_engine'] <= GOAL_RSS_GIB else '>'} {GOAL_RSS_GIB:g}"]
     if "duckdb" in out:
-        r = out["duckdb"]["ratio_per_household"]
+        r = out["duckdb"]["ratio_same_rows"]
         verdict.append(f"vs DuckDB {r:.1f}x {'>=' if r >= GOAL_VS_DUCKDB else '<'} "
                        f"{GOAL_VS_DUCKDB:g}x")
+    if "full_decree" in out:
+        fs = out["full_decree"]["seconds"]
+        verdict.append(f"full decree {fs:.2f} s {'<=' if fs <= GOAL_SECONDS else '>'} "
+                       f"{GOAL_SECONDS:g} s")
+        r = out["full_decree"].get("ratio_vs_duckdb_same_rows")
+        if r is not None:
+            verdict.append(f"full decree vs DuckDB {r:.1f}x "
+                           f"{'>=' if r >= GOAL_VS_DUCKDB else '<'} {GOAL_VS_DUCKDB:g}x")
     if "floor" in out:
         r = out["floor"]["cycle_over_floor"]
         verdict.append(f"vs floor {r:.1f}x {'<=' if r <= GOAL_VS_FLOOR else '>'} "

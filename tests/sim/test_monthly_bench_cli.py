@@ -24,6 +24,13 @@ def test_bench_monthly_json_small() -> None:
     assert out["reference"]["identical"] and out["duckdb"]["identical"]
     assert out["floor"]["seconds"] > 0 and out["peak_rss_gib_engine"] > 0
     assert out["recipients"]["bpnt"] > 0
+    assert out["pkh_periods"] and set(out["pkh_periods"]) <= set(out["timed_periods"])
+    fd = out["full_decree"]
+    assert fd["repeats"] == 2 and fd["seconds"] > 0 and fd["households_per_s"] > 0
+    assert set(fd["steps"]) == {"validate", "dedupe", "rank", "select"}
+    assert fd["duckdb_seconds"] > 0 and fd["ratio_vs_duckdb_same_rows"] > 0
+    assert fd["peak_rss_gib_engine"] > 0
+    assert out["duckdb"]["full_decree"]["numpy_same_rows_seconds"] > 0
 
 
 @pytest.mark.parametrize(("args", "needle"), [
