@@ -80,6 +80,8 @@ N_COARSE = N_BINS >> COARSE_SHIFT
 #: rows per block of the whole-registry passes (keeps temporaries in cache)
 BLOCK = 1 << 18
 assert BLOCK * 255 < 1 << 32  # per-block sums of a uint8 column fit a uint32
+#: rows per block of a full decree's whole-registry passes, shared by two threads
+FULL_BLOCK = 1 << 20
 #: at most this many runs of equal kab/kota: `_select` counts kept rows per run in Python
 FEW_RUNS = 1 << 12
 
@@ -265,7 +267,7 @@ def _build_state(st: MonthlyState, registry: Registry, params: Params, score_ran
         st.qual[lo:hi], st.pkh_pay[lo:hi] = _member_stats(registry, slice(lo, hi), params)
         return np.bincount(b, minlength=N_BINS)
 
-    st.hist = np.sum(_parallel(block, list(_blocks(n, 1 << 20))), axis=0, dtype=np.int64) \
+    st.hist = np.sum(_parallel(block, list(_blocks(n, FULL_BLOCK))), axis=0, dtype=np.int64) \
         if n else np.zeros(N_BINS, dtype=np.int64)
     st.hist[OUT_BIN] = 0
     kab = registry["kabkota"]
@@ -301,7 +303,7 @@ def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
         return good, idx[~ok], (float(sc.min()) if len(sc) else np.inf), \
             (float(sc.max()) if len(sc) else -np.inf)
 
-    parts = _parallel(check, list(_blocks(n, 1 << 21)))
+    parts = _parallel(check, list(_blocks(n, FULL_BLOCK)))
     inv = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     status[inv] = STATUS_REMOVED
     removed[ch.INVALID] += len(inv)

@@ -311,3 +311,74 @@ def test_collision_with_a_row_accepted_in_an_earlier_month() -> None:
 def test_merge_sorted(a, b) -> None:
     x, y = np.sort(np.array(a, dtype=np.uint64)), np.sort(np.array(b, dtype=np.uint64))
     assert keyindex.merge_sorted(x, y).tolist() == sorted(a + b)
+
+
+_NUMBERS = st.one_of(
+    st.sampled_from(VALID_NIK + VALID_KK + BAD_NIK),
+    st.integers(-10**17, 10**17),
+    st.integers(10**15, 10**16 - 1),
+    # valid region, any date and serial: the date and serial tables decide
+    st.builds(lambda v, d, s: v // 10**10 * 10**10 + d * 10**4 + s,
+              st.sampled_from(VALID_NIK), st.integers(0, 999_999), st.integers(0, 9_999)),
+    # valid date and serial, any region
+    st.builds(lambda v, r: r * 10**10 + v % 10**10, st.sampled_from(VALID_NIK),
+              st.integers(0, 999_999)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_NUMBERS, _NUMBERS, st.booleans(), score_st), min_size=1,
+                max_size=60))
+def test_table_record_checks_equal_record_reasons(recs) -> None:
+    """The full decree's pass/fail record check (region and date tables) is exactly
+    `record_reasons(...) == 0`, the batch validator (§2.1.1-2.1.4)."""
+    from sim.hotpath.validity import records_valid
+
+    nik, kk, match, score = (np.array(c) for c in zip(*recs, strict=True))
+    score = score.astype(np.float32)
+    want = monthly.record_reasons(nik, kk, match, score) == 0
+    assert np.array_equal(records_valid(nik, kk, match, score), want)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_byte_pkh_caches_equal_pkh_annual(data) -> None:
+    """The byte-arithmetic PKH caches equal `pkh_annual` (any caps, counts up to 255)."""
+    from sim.hotpath.members import member_stats
+
+    params = data.draw(params_st())
+    n = data.draw(st.integers(1, 50))
+    counts = {m: np.array(data.draw(st.lists(st.sampled_from([0, 1, 2, 3, 4, 7, 255]),
+                                             min_size=n, max_size=n)), dtype=np.uint8)
+              for m in ch.MEMBER_COLUMNS}
+    unit, dtype = monthly.pkh_scale(params)
+    qual, pay = member_stats(counts, params, unit, dtype)
+    want = fast_d.pkh_annual(counts, params) * params.pkh_every // 12
+    assert np.array_equal(pay.astype(np.int64) * unit, want)
+    assert np.array_equal(qual, sum(counts[m].astype(int) for m in ch.MEMBER_COLUMNS) > 0)
+
+
+def test_full_decree_on_a_big_registry_equals_reference(monkeypatch) -> None:
+    """A full decree (invalidate) on 80,000 generated households (thousands of index entries
+    sharing a hash word, several threads' blocks), with duplicated NIKs and KKs planted among
+    existing rows; small blocks, so the two threads share many of them."""
+    from sim.params import params_for
+
+    monkeypatch.setattr(monthly, "FULL_BLOCK", 3000)
+
+    reg = population.generate(80_000, 5)
+    src = np.flatnonzero(reg["status"] == 1)[:400]
+    reg["nik"][src[200:300]] = reg["nik"][src[:100]]  # existing duplicates
+    reg["kk"][src[300:400]] = reg["kk"][src[100:200]]
+    params = params_for(reg)
+    a, b = reg.copy(), reg.copy()
+    state = monthly.MonthlyState()
+    for t in range(3):
+        batch = ch.random_batch(a, 2000, 70 + t)
+        if t == 2:
+            state.invalidate()
+        ra = monthly.run_month(a, batch, params, t, state)
+        rb = reference.run_month(b, batch, params, t)
+        assert ra.counters() == rb.counters()
+        assert_same(a, b, f"period {t}")
+    assert ra.removed["duplicate"] > 0
