@@ -1,13 +1,18 @@
-"""Monthly penetapan + disbursement benchmarks at 1M and 10M households, per step and per cycle.
+"""Monthly penetapan + disbursement benchmarks at 1M and 10M households: the steady cycle, the
+full decree, each step, and the DuckDB peer on the same two cycles (ratios in one run).
 
 Run with `make bench` (or `pytest benchmarks/test_monthly_bench.py -m benchmark --benchmark-only
 --benchmark-group-by=group`). Each size generates a registry once, runs the first (full) decree
 to build the engine state, and then times steady-state months with a 1% change batch each (the
 batch is drawn in the untimed setup). Step groups time the engine's internals on that state:
 validation of a batch, the NIK/KK collision lookup, decile ranking, recipient selection, and the
-disbursement of one period. The national size (94M) is opt-in with KKS_BENCH_NATIONAL=1 (about
-a minute to generate, ~7 GiB); `kks bench monthly --households 94000000` is the full comparison
-with the reference, DuckDB and the streaming floor.
+disbursement of one period. The full-decree group times `run_month` after
+`MonthlyState.invalidate()` (every household validated, deduplicated and re-ranked, the state
+rebuilt), the engine beside the DuckDB peer (unverified: it re-checks every row too); the cycle
+group has the peer's steady cycle beside the engine's. The national size (94M) is opt-in with
+KKS_BENCH_NATIONAL=1 (about a minute to generate, ~7 GiB for the engine, the peer on top: hold
+`flock /tmp/kks-bigmem.lock`); `kks bench monthly --households 94000000` is the full comparison
+with the reference, DuckDB (on a 10M sample) and the streaming floor.
 """
 
 from __future__ import annotations
@@ -68,6 +73,71 @@ def test_cycle(benchmark, engine):
     benchmark.group = f"monthly-{engine.n // 1_000_000}m-cycle"
     benchmark.pedantic(engine.cycle, setup=lambda: ((engine.batch(),), {}),
                        rounds=_rounds(engine), iterations=1)
+    _per_household(benchmark, engine)
+
+
+def test_full_decree(benchmark, engine):
+    """A full decree: every household validated, deduplicated and re-ranked (state rebuilt)."""
+    benchmark.group = f"monthly-{engine.n // 1_000_000}m-full-decree"
+
+    def setup():
+        engine.state.invalidate()
+        return (engine.batch(),), {}
+
+    def run(batch):
+        res = monthly.run_month(engine.reg, batch, engine.params, engine.period, engine.state)
+        engine.period += 1
+        return res
+
+    res = benchmark.pedantic(run, setup=setup, rounds=_rounds(engine), iterations=1)
+    assert res.decree and res.dtks > 0
+    _per_household(benchmark, engine)
+
+
+@pytest.fixture(scope="module")
+def peer(engine):
+    """The DuckDB peer on a copy of the engine's registry (after its first decree)."""
+    pytest.importorskip("duckdb")
+    from sim.bench.duckdb_peer import DuckPeer
+
+    return DuckPeer(engine.reg, engine.params, threads=2)
+
+
+def test_duckdb_cycle(benchmark, engine, peer):
+    """The DuckDB peer's steady cycle (decree with a 1% batch, then disbursement)."""
+    benchmark.group = f"monthly-{engine.n // 1_000_000}m-cycle"
+    period = [engine.period + 1000]
+    if not peer.verified:  # its first decree checks every row: not part of the steady cycle
+        peer.run_month(engine.batch(), period[0])
+        peer.disburse(period[0], 1)
+        period[0] += 1
+
+    def run(batch):
+        peer.run_month(batch, period[0])
+        peer.disburse(period[0], 1)
+        period[0] += 1
+
+    benchmark.pedantic(run, setup=lambda: ((engine.batch(),), {}), rounds=_rounds(engine),
+                       iterations=1)
+    _per_household(benchmark, engine)
+
+
+def test_duckdb_full_decree(benchmark, engine, peer):
+    """The DuckDB peer's full decree (unverified: every existing row re-checked)."""
+    benchmark.group = f"monthly-{engine.n // 1_000_000}m-full-decree"
+    period = [engine.period + 2000]
+
+    def setup():
+        peer.verified = False
+        return (engine.batch(),), {}
+
+    def run(batch):
+        res = peer.run_month(batch, period[0])
+        period[0] += 1
+        return res
+
+    res = benchmark.pedantic(run, setup=setup, rounds=_rounds(engine), iterations=1)
+    assert res.dtks > 0
     _per_household(benchmark, engine)
 
 
