@@ -150,6 +150,7 @@ def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: 
         t2 = time.perf_counter()
         row = {k: res.timings.get(k, 0.0) for k in STEPS[:-1]}
         row.update(decree=t1 - t0, disburse=t2 - t1, cycle=t2 - t0)
+        row.update({k: v for k, v in res.timings.items() if k.startswith("full_")})
         full.append(row)
         say(f"full decree {j} (period {period}): {t1 - t0:.2f} s "
             f"{ {k: round(v, 3) for k, v in row.items()} }")
@@ -159,6 +160,10 @@ def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: 
             "households": households, "repeats": len(full), "seconds": med,
             "households_per_s": households / med if med else None,
             "steps": {k: statistics.median(r[k] for r in full) for k in STEPS[:-1]},
+            # parts of the dedupe step: record checks, index sorts, duplicates, state rebuild
+            "dedupe_parts": {k: statistics.median(r.get(k, 0.0) for r in full)
+                             for k in ("full_checks", "full_index", "full_duplicates",
+                                       "full_state")},
             "with_disbursement_seconds": statistics.median(r["cycle"] for r in full),
             "peak_rss_gib_engine": peak_rss_gib(),
         }

@@ -276,7 +276,8 @@ def _build_state(st: MonthlyState, registry: Registry, params: Params, score_ran
 
 
 def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
-                   removed: np.ndarray) -> tuple[np.ndarray, tuple, KeyIndex, KeyIndex]:
+                   removed: np.ndarray, timings: dict[str, float]
+                   ) -> tuple[np.ndarray, tuple, KeyIndex, KeyIndex]:
     """§2.6 over every existing row (a full decree): rows failing a record check and rows
     losing to a later duplicate are removed. Returns (the duplicate rows, (min, max) score of
     the valid rows, the NIK and KK indexes over the rows still in DTKS before the duplicate
@@ -284,8 +285,10 @@ def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
 
     The indexes' sort by hash doubles as the duplicate search: only rows whose hash is shared
     are compared exactly, in the order "existing rows by row number, then accepted rows by
-    batch position".
+    batch position". Adds `full_checks`, `full_index` and `full_duplicates` seconds (parts of
+    the dedupe step) to `timings`.
     """
+    t0 = time.perf_counter()
     n = len(registry)
     status = registry["status"]
     acc_sorted = np.sort(acc_rows)
@@ -314,9 +317,11 @@ def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
         lo_s, hi_s = min(lo_s, float(sl.min())), max(hi_s, float(sl.max()))
     seq = np.concatenate([p[0] for p in parts] + [live])
     del parts
+    t1 = time.perf_counter()
     nik_index, kk_index = _parallel(lambda c, rows=seq: KeyIndex(registry[c], rows, n),
                                     ["nik", "kk"])
     del seq
+    t2 = time.perf_counter()
     # order key of §2.6: existing rows by row number, accepted rows after them by position
     live_order = np.argsort(live, kind="stable")
     live_sorted = live[live_order]
@@ -333,6 +338,8 @@ def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
         losers.append(cand[_later_wins(cand, registry[name][cand])])
     drows = np.sort(np.concatenate(losers)) if losers else np.zeros(0, dtype=np.int64)
     drows = drows[_last_in_group(drows)]
+    t3 = time.perf_counter()
+    timings.update(full_checks=t1 - t0, full_index=t2 - t1, full_duplicates=t3 - t2)
     return drows, (lo_s, hi_s), nik_index, kk_index
 
 
@@ -701,7 +708,7 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
     live = acc_rows[live_m]
     if full:
         drows, score_range, nik_index, kk_index = _full_existing(registry, acc_rows, live,
-                                                                 removed)
+                                                                 removed, timings)
     else:
         # A row that was in DTKS before the batch and keeps its NIK (KK) was the only DTKS
         # row with that number (the invariant above), so only the other accepted rows can
@@ -730,8 +737,10 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
     for code, name in ch.REJECT_REASONS.items():
         res.rejected[name] = int(np.count_nonzero(reason == code))
     if full:
+        t_state = time.perf_counter()
         _build_state(st, registry, params, score_range, nik_index, kk_index)
         del nik_index, kk_index
+        timings["full_state"] = time.perf_counter() - t_state
     else:
         _update_state(st, registry, params, np.concatenate(touched), acc_rows, acc_values, fp)
     lap("dedupe")
