@@ -82,15 +82,19 @@ class KeyIndex:
     def _pack(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return (self._fp(values) << np.uint64(self.row_bits)) | rows.astype(np.uint64)
 
-    def shared_rows(self) -> np.ndarray:
+    def shared_rows(self, block: int = 1 << 20) -> np.ndarray:
         """Rows of `base` whose hash is also another base entry's (every pair of rows with
-        equal values among them, plus the rare hash collisions), ascending."""
-        fp = self.base >> np.uint64(self.row_bits)
-        same = fp[1:] == fp[:-1]
-        del fp
-        hit = np.zeros(len(self.base), dtype=bool)
-        hit[1:] = same
-        hit[:-1] |= same
+        equal values among them, plus the rare hash collisions), ascending. Block by block:
+        no temporary of the base's size but a bool mask."""
+        m = len(self.base)
+        hit = np.zeros(m, dtype=bool)
+        shift = np.uint64(self.row_bits)
+        for lo in range(0, max(m - 1, 0), block):
+            hi = min(lo + block, m - 1)
+            fp = self.base[lo:hi + 1] >> shift
+            same = fp[1:] == fp[:-1]  # entries i and i + 1 share their hash
+            hit[lo:hi] |= same
+            hit[lo + 1:hi + 1] |= same
         rows = self.base[hit] & np.uint64((1 << self.row_bits) - 1)
         rows.sort()
         return rows.astype(np.int64)

@@ -301,7 +301,7 @@ def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
         m[acc_sorted[a:b] - lo] = False
         idx = np.flatnonzero(m) + lo
         ok = records_valid(*(c[idx] for c in cols))
-        good = idx[ok]
+        good = idx[ok].astype(np.int32)  # rows < 2^31 (checked by run_month): half the bytes
         sc = cols[3][good]
         return good, idx[~ok], (float(sc.min()) if len(sc) else np.inf), \
             (float(sc.max()) if len(sc) else -np.inf)
@@ -315,7 +315,7 @@ def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
     if len(live):
         sl = registry["pmt_score"][live]
         lo_s, hi_s = min(lo_s, float(sl.min())), max(hi_s, float(sl.max()))
-    seq = np.concatenate([p[0] for p in parts] + [live])
+    seq = np.concatenate([p[0] for p in parts] + [live.astype(np.int32)])
     del parts
     t1 = time.perf_counter()
     nik_index, kk_index = _parallel(lambda c, rows=seq: KeyIndex(registry[c], rows, n),

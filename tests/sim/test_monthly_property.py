@@ -382,3 +382,14 @@ def test_full_decree_on_a_big_registry_equals_reference(monkeypatch) -> None:
         assert ra.counters() == rb.counters()
         assert_same(a, b, f"period {t}")
     assert ra.removed["duplicate"] > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 30), max_size=80), st.integers(1, 9))
+def test_key_index_shared_rows(values, block) -> None:
+    """Rows whose value another indexed row also holds, in any block size."""
+    column = np.array(values, dtype=np.int64)
+    index = keyindex.KeyIndex(column, np.arange(len(column)), max(len(column), 1))
+    counts = {v: values.count(v) for v in values}
+    want = [i for i, v in enumerate(values) if counts[v] > 1]
+    assert index.shared_rows(block).tolist() == want == index.shared_rows().tolist()
