@@ -164,8 +164,11 @@ class DuckPeer:
         n = self.n
         cols.update({f"lc{p}": np.full(n, -1, dtype=np.int16) for p in range(3)})
         src = pa.table(cols)  # noqa: F841
+        g = _u64(0x9E3779B97F4A7C15)
+        # rg = row * golden mod 2^64: the per-row half of the §4.2 draw (the key is added
+        # each period), a constant column like the PKH caches
         self.con.execute(f"""CREATE TABLE hh AS SELECT * EXCLUDE (x_e, x_sd, x_smp, x_sma, x_s4,
-                               x_dis, x_eld, x_prg)
+                               x_dis, x_eld, x_prg), mul64(row::UBIGINT, {g[0]}, {g[1]}) AS rg
                              FROM ({_pkh_pay_sql(params, "SELECT *, " + _QUAL + " FROM src")})""")
         self.verified = False
         self.settled = -1  # every row is settled through this period (§4.2 marker)
@@ -421,16 +424,16 @@ class DuckPeer:
             where += ["balance <> 0", "unspent_months <> 0"]
         if not where:
             where = ["FALSE"]
-        g, c1, c2 = _u64(0x9E3779B97F4A7C15), _u64(0xBF58476D1CE4E5B9), _u64(0x94D049BB133111EB)
+        c1, c2 = _u64(0xBF58476D1CE4E5B9), _u64(0x94D049BB133111EB)
         k = _u64(key)
         sql = _layers(
-            f"""SELECT row, balance, unspent_months, lc0, lc1, lc2, pkh_pay, size,
+            f"""SELECT row, rg, balance, unspent_months, lc0, lc1, lc2, pkh_pay, size,
                        programmes, {cred[0]} AS c0, {cred[1]} AS c1, {cred[2]} AS c2
                 FROM hh WHERE {' OR '.join(where)}""",
             f"""balance + CASE WHEN c0 THEN {unit} ELSE 0 END
                 + CASE WHEN c1 THEN pkh_pay ELSE 0 END AS b1""",
             f"""CASE WHEN {str(settle).upper()} AND b1 > 0 THEN
-                add64(mul64(row::UBIGINT, {g[0]}, {g[1]}), {k[0]}, {k[1]}) END AS z0""",
+                add64(rg, {k[0]}, {k[1]}) END AS z0""",
             f"mul64(xor(z0, z0 >> 30), {c1[0]}, {c1[1]}) AS z1",
             f"mul64(xor(z1, z1 >> 27), {c2[0]}, {c2[1]}) AS z2",
             "xor(z2, z2 >> 31) AS h",
