@@ -19,6 +19,7 @@ from sim.params import Params
 PRIORITY = ("n_early_child", "n_sd", "n_smp", "n_sma", "n_disabled", "n_elderly", "n_pregnant")
 _CHILDREN = ("n_early_child", "n_sd", "n_smp", "n_sma")
 _DIS_ELD = ("n_disabled", "n_elderly")
+_CHUNK = 1 << 16  # households per piece of the byte arithmetic (temporaries stay in L2)
 
 
 def byte_path(params: Params) -> tuple[int, ...] | None:
@@ -54,6 +55,12 @@ def member_stats(counts: dict[str, np.ndarray], params: Params,
             qual |= counts[m] > 0
         pay = pkh_annual(counts, params) * params.pkh_every // 12
         return qual, (pay // unit).astype(dtype)
+    if n > _CHUNK:  # in cache-sized pieces: ~45 byte operations per household
+        qual, total = np.empty(n, dtype=bool), np.empty(n, dtype=np.uint16)
+        for lo in range(0, n, _CHUNK):
+            part = {m: c[lo:lo + _CHUNK] for m, c in counts.items()}
+            qual[lo:lo + _CHUNK], total[lo:lo + _CHUNK] = member_stats(part, params, unit, dtype)
+        return qual, total
     anyone = counts[PRIORITY[0]].copy()
     for m in PRIORITY[1:]:
         anyone |= counts[m]

@@ -261,9 +261,11 @@ def _build_state(st: MonthlyState, registry: Registry, params: Params, score_ran
 
     def block(bounds: tuple[int, int]) -> np.ndarray:
         lo, hi = bounds
-        b = st.bin_of(score[lo:hi])
-        b[status[lo:hi] != STATUS_IN_DTKS] = OUT_BIN
-        st.bins[lo:hi] = b
+        for a in range(lo, hi, 1 << 16):  # float32 temporaries that stay in cache
+            b = st.bin_of(score[a:min(a + (1 << 16), hi)])
+            b[status[a:a + len(b)] != STATUS_IN_DTKS] = OUT_BIN
+            st.bins[a:a + len(b)] = b
+        b = st.bins[lo:hi]
         st.qual[lo:hi], st.pkh_pay[lo:hi] = _member_stats(registry, slice(lo, hi), params)
         return np.bincount(b, minlength=N_BINS)
 
