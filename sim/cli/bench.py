@@ -248,10 +248,10 @@ def _compare_duckdb(reg, rows: int, seed: int, periods: list[int], churn: float,
                     say) -> dict:
     """DuckDB on `rows` households (the registry itself when rows >= its size, else an every-k-th
     sample), numpy on the same rows; results asserted identical after every decree and
-    disbursement. Both start with a full decree (DuckDB's first, numpy's with a fresh state),
-    run the steady cycles of `periods[1:]` (a PKH month among them), then a second full decree
-    (`invalidate()` / unverified peer). Medians of the steady cycles and of the two full
-    decrees (decree only, as the engine's full-decree row)."""
+    disbursement. Both make their first decree (untimed), run the steady cycles of
+    `periods[1:]` (a PKH month among them), then two full decrees (`invalidate()` / unverified
+    peer: every row re-checked). Medians of the steady cycles and of the two full decrees
+    (decree only, as the engine's full-decree row)."""
     from sim.bench.duckdb_peer import DuckPeer
     from sim.hotpath import changes, disburse, monthly
     from sim.params import params_for
@@ -267,9 +267,15 @@ def _compare_duckdb(reg, rows: int, seed: int, periods: list[int], churn: float,
     state = monthly.MonthlyState()
     ledger = disburse.DisbursementState.open(mine)
     duck_cycle, np_cycle, duck_full, np_full = [], [], [], []
-    schedule = [(p, i == 0) for i, p in enumerate(periods)]
-    schedule.append((next_decree(params, periods[-1]), True))
-    for i, (period, full) in enumerate(schedule):
+    # (period, kind): the first decree of both (untimed: it allocates their state), the
+    # steady periods, then two full decrees on the warmed state of both
+    schedule = [(periods[0], "first"), *((p, "steady") for p in periods[1:])]
+    p = periods[-1]
+    for _ in range(2):
+        p = next_decree(params, p)
+        schedule.append((p, "full"))
+    for i, (period, kind) in enumerate(schedule):
+        full = kind == "full"
         batch = changes.random_batch(mine, max(int(len(mine) * churn), 1), seed * 13 + i)
         if full:
             peer.verified = False
@@ -286,7 +292,7 @@ def _compare_duckdb(reg, rows: int, seed: int, periods: list[int], churn: float,
         if full:
             duck_full.append(t1 - t0)
             np_full.append(t3 - t2)
-        else:
+        elif kind == "steady":
             duck_cycle.append(t2 - t0)
             np_cycle.append(t4 - t2)
         d_theirs.pop("seconds")
@@ -296,7 +302,7 @@ def _compare_duckdb(reg, rows: int, seed: int, periods: list[int], churn: float,
         for name in ("status", "desil", "programmes", "balance", "unspent_months"):
             if not np.array_equal(cols[name], mine[name]):
                 raise InputError(f"DuckDB and numpy disagree on {name} (period {period})")
-        say(f"duckdb {'full decree' if full else 'cycle'} period {period}: "
+        say(f"duckdb {kind} {'decree' if kind != 'steady' else 'cycle'} period {period}: "
             f"{(t1 - t0) if full else (t2 - t0):.2f} s "
             f"(numpy {(t3 - t2) if full else (t4 - t2):.2f} s), identical")
     d_med, n_med = statistics.median(duck_cycle), statistics.median(np_cycle)
