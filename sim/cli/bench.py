@@ -88,7 +88,8 @@ def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: 
     from sim.registry import table as reg_io
 
     say = progress or (lambda msg: None)
-    out: dict = {"households": households, "seed": seed, "cycles": cycles, "churn": churn}
+    out: dict = {"households": households, "seed": seed, "cycles": cycles, "churn": churn,
+                 "load_average_start": os.getloadavg()[0]}
     t = time.perf_counter()
     if registry_dir is not None:
         reg = reg_io.load(registry_dir)
@@ -172,6 +173,9 @@ def measure_monthly(households: int, *, registry_dir: Path | None = None, seed: 
     if floor:
         out["floor"] = streaming_floor(reg, ledger)
         out["floor"]["cycle_over_floor"] = out["cycle_seconds"] / out["floor"]["seconds"]
+        if "full_decree" in out:
+            out["full_decree"]["over_floor"] = (out["full_decree"]["seconds"]
+                                                / out["floor"]["seconds"])
         say(f"streaming floor {out['floor']['seconds']:.3f} s "
             f"({out['floor']['gb_per_s']:.1f} GB/s)")
     del ledger, state
@@ -378,6 +382,7 @@ def monthly(households: int, registry_dir: Path | None, seed: int, cycles: int, 
                           duckdb_threads=duckdb_threads, full_decrees=full_decrees,
                           progress=say)
     out["peak_rss_gib_process"] = peak_rss_gib()
+    out["load_average_end"] = os.getloadavg()[0]  # a shared machine: say how busy it was
     if as_json:
         click.echo(json.dumps(out, indent=2, sort_keys=True))
         return
@@ -389,6 +394,8 @@ def _print(out: dict) -> None:
     click.echo(f"kks bench monthly: {n:,} households, churn {out['churn']:.1%} per month, "
                f"median of {out['cycles']} cycles after the first decree (periods "
                f"{out['timed_periods']}, PKH payments in {out['pkh_periods']})")
+    click.echo(f"  load average (1 min) {out['load_average_start']:.1f} at the start, "
+               f"{out['load_average_end']:.1f} at the end (2 cores)")
     click.echo(f"  DTKS {out['dtks']:,}; recipients " + ", ".join(
         f"{k} {v:,}" for k, v in out["recipients"].items()))
     click.echo(f"  {'step':<10}{'median s':>10}{'households/s':>16}")

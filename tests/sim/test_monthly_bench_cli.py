@@ -31,6 +31,7 @@ def test_bench_monthly_json_small() -> None:
     assert fd["duckdb_seconds"] > 0 and fd["ratio_vs_duckdb_same_rows"] > 0
     assert fd["peak_rss_gib_engine"] > 0
     assert out["duckdb"]["full_decree"]["numpy_same_rows_seconds"] > 0
+    assert fd["over_floor"] > 0 and out["load_average_end"] >= 0
 
 
 @pytest.mark.parametrize(("args", "needle"), [
