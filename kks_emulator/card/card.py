@@ -38,6 +38,7 @@ from kks_emulator.card.profile import StaticData, decode_static
 from kks_emulator.card.session import Session
 from kks_emulator.card.store import PowerCut, Store
 from kks_emulator.card.sw import SwError
+from kks_emulator.card.t0 import apdu_to_tpdu, parse_tpdu
 from kks_emulator.errors import CardError, InputError
 from kks_emulator.policy import EmoneyPolicy
 
@@ -49,9 +50,11 @@ class Card:
     """One emulated KKS card on top of a persistent `Store`.
 
     rng: a callable n -> n random bytes for challenges (default `secrets.token_bytes`); pass a
-    seeded generator only in labelled test setups. protocol: "T=1" (default) or "T=0"; in T=0,
-    case-4 answers become `61xx` and are fetched with GET RESPONSE, and case-2 commands whose Le
-    differs from the data length get `6Cxx`.
+    seeded generator only in labelled test setups. protocol: "T=1" (default) or "T=0"; in T=0
+    every command first goes through the reader's C-APDU -> C-TPDU mapping (`card.t0`: a case-4
+    command arrives without Le), case-4 answers become `61xx` and are fetched with GET RESPONSE,
+    and case-2 commands whose Le differs from the data length get `6Cxx`. `last_command` holds
+    the bytes the command processing last received (the TPDU in T=0, the APDU in T=1).
     """
 
     def __init__(self, store: Store, rng: Callable[[int], bytes] | None = None,
@@ -63,6 +66,7 @@ class Card:
         self.static: StaticData | None = None
         self.lifecycle = "off"
         self.s = Session()
+        self.last_command = b""
         self._mac: nvm.MacKey | None = None
         # Per-power-session memo of checked records: cell -> (the exact sealed bytes object
         # that passed its CRC + MAC check or that this card wrote, payload, decoded record or
@@ -76,6 +80,7 @@ class Card:
         if protocol not in PROTOCOLS:
             raise InputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
         self.protocol = protocol
+        self._t0 = protocol == "T=0"
 
     @property
     def powered(self) -> bool:
@@ -191,8 +196,12 @@ class Card:
         """Process one command APDU and return the response APDU (data || SW1 SW2)."""
         if not self._powered:
             raise CardError("card is not powered (call power_on first)")
+        raw = bytes(apdu)
+        if self._t0:
+            raw = apdu_to_tpdu(raw)
+        self.last_command = raw
         try:
-            data, sw = self._process(bytes(apdu))
+            data, sw = self._process(raw)
         except PowerCut:
             self._powered = False
             self._wipe_ram()
@@ -226,11 +235,14 @@ class Card:
                 s.challenge = None
         if early is not None:
             return b"", early
+        assert spec is not None
         try:
-            cmd = parse_command(raw)
+            if self._t0:
+                cmd = parse_tpdu(raw, spec.takes_data, spec.case1_allowed)
+            else:
+                cmd = parse_command(raw)
         except ApduFormatError:
             return b"", SW_WRONG_LENGTH
-        assert spec is not None
         if len(cmd.data) not in spec.data_lens:
             return b"", SW_WRONG_LENGTH
         if spec.le == "forbidden" and cmd.ne is not None:

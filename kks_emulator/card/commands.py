@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
 from kks_emulator.apdu import SW_DATA_NOT_FOUND, SW_WRONG_P1P2, Command
@@ -36,10 +36,22 @@ class CommandSpec:
     contexts: frozenset[str]
     p1p2: Callable[[int, int], bool]
     data_lens: frozenset[int]
-    le: str  # "forbidden" | "required" | "optional"
+    #: "required" (case 2/4 only), "optional" (case 3 or 4), "ignored" (a case-1/3 command
+    #: that accepts a trailing Le and returns no data, as deployed T=1 cards do) or "forbidden"
+    le: str
     out: str
     handler: Callable[[Card, Command], bytes | tuple[bytes, int]]
     p1p2_sw: int = SW_WRONG_P1P2
+
+    @cached_property
+    def takes_data(self) -> bool:
+        """The command accepts a data field (in T=0, P3 is then Lc)."""
+        return max(self.data_lens) > 0
+
+    @cached_property
+    def case1_allowed(self) -> bool:
+        """The command may come without data and without Le (ISO case 1)."""
+        return 0 in self.data_lens and self.le != "required"
 
 
 def _eq(p1: int, p2: int) -> Callable[[int, int], bool]:
@@ -69,11 +81,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "required", OUT_CASE2, common.get_challenge),
     CommandSpec("READ RECORD", 0x00, 0xB2, frozenset({"pse", "savings", "purse"}),
                 _read_record_p1p2, NONE, "required", OUT_CASE2, directory.read_record),
-    CommandSpec("VERIFY", 0x00, 0x20, APPS, _eq(0x00, 0x80), frozenset({0, 8}), "forbidden",
+    CommandSpec("VERIFY", 0x00, 0x20, APPS, _eq(0x00, 0x80), frozenset({0, 8}), "ignored",
                 OUT_NONE, pin.verify),
     CommandSpec("CHANGE REFERENCE DATA", 0x00, 0x24, APPS, _eq(0x00, 0x80), frozenset({16}),
-                "forbidden", OUT_NONE, pin.change_reference_data),
-    CommandSpec("PIN UNBLOCK", 0x84, 0x24, APPS, _eq(0x00, 0x00), frozenset({8}), "forbidden",
+                "ignored", OUT_NONE, pin.change_reference_data),
+    CommandSpec("PIN UNBLOCK", 0x84, 0x24, APPS, _eq(0x00, 0x00), frozenset({8}), "ignored",
                 OUT_NONE, pin.pin_unblock),
     CommandSpec("GET DATA", 0x80, 0xCA, APPS, _get_data_p1p2, NONE, "required", OUT_CASE2,
                 common.get_data, SW_DATA_NOT_FOUND),
@@ -91,7 +103,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("PURCHASE", 0x80, 0x54, frozenset({"purse"}), _eq(0, 0), frozenset({24}),
                 "optional", OUT_CASE4, purse_app.purchase),
     CommandSpec("PUT DATA", 0x84, 0xDA, frozenset({"purse"}), _eq(0xDF, 0x01), frozenset({9}),
-                "forbidden", OUT_NONE, purse_app.put_registration),
+                "ignored", OUT_NONE, purse_app.put_registration),
     CommandSpec("GET CERTIFICATE", 0x80, 0x5A, frozenset({"purse"}), _eq(0, 0), NONE,
                 "required", OUT_CASE2, purse_app.get_certificate),
 )

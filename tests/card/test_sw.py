@@ -107,7 +107,7 @@ def test_c_sw_order(spec):
     assert sw(spec.cla, spec.ins, 0xFF, 0xFF, bytes(bad_len), bad_ne) == bad_p1p2
     # bad lengths before security and conditions
     assert sw(spec.cla, spec.ins, p1, p2, bytes(bad_len), ne) == 0x6700
-    if spec.le != "optional":
+    if spec.le in ("required", "forbidden"):
         assert sw(spec.cla, spec.ins, p1, p2, data, bad_ne) == 0x6700
     raw = encode_command(spec.cla, spec.ins, p1, p2, bytes(5))[:-1]  # Lc says 5, 4 present
     assert t.raw(raw).sw == 0x6700
