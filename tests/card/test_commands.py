@@ -26,7 +26,7 @@ def test_transmit_requires_power():
         card.transmit(bytes.fromhex("00A4040000"))
 
 
-def test_pse_directory_lists_both_apps():
+def test_pse_directory_lists_only_the_payment_app():
     t = powered()
     r = t.select_pse()
     assert r.ok
@@ -36,17 +36,19 @@ def test_pse_directory_lists_both_apps():
     assert rec.ok
     (tmpl,) = tlv.decode(rec.data)
     aids = [tlv.find(e.children, 0x4F).value for e in tmpl.children]
-    assert aids == [SAVINGS_AID, PURSE_AID]
+    assert aids == [SAVINGS_AID]  # the purse is reachable by its AID only
+    assert tlv.find(tmpl.children[0].children, 0x87).value == b"\x01"
     assert t.send(0x00, 0xB2, 2, 0x0C, b"", 256).sw == 0x6A83
     assert t.send(0x00, 0xB2, 1, 0x14, b"", 256).sw == 0x6A82
 
 
-def test_ppse_lists_both_apps():
+def test_ppse_lists_only_the_payment_app():
     t = powered()
     r = t.select_ppse()
     assert r.ok
     entries = tlv.find(tlv.decode(r.data), 0xBF0C).children
-    assert [tlv.find(e.children, 0x4F).value for e in entries] == [SAVINGS_AID, PURSE_AID]
+    assert [tlv.find(e.children, 0x4F).value for e in entries] == [SAVINGS_AID]
+    assert t.select(PURSE_AID).ok  # by AID, as e-money readers do
 
 
 def test_select_unknown_and_partial():

@@ -19,7 +19,7 @@ from .kit import PAN, PIN, make_world
 def test_read_card(protocol):
     w = make_world(protocol=protocol)
     aids = reader.list_applications(w.edc.ex)
-    assert aids == [apdus.SAVINGS_AID, apdus.PURSE_AID]
+    assert aids == [apdus.SAVINGS_AID]  # the purse is not offered to payment kernels
     data = reader.read_savings(w.edc.ex)
     assert (data.pan, data.psn, data.expiry) == (PAN, 1, "301231")
     assert data.aip == bytes.fromhex("1800") and len(data.cdol1) > 0

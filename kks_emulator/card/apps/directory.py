@@ -1,4 +1,11 @@
-"""SELECT, the PSE/PPSE directory, FCIs and READ RECORD for every context."""
+"""SELECT, the PSE/PPSE directory, FCIs and READ RECORD for every context.
+
+Selection as on a combo card: the payment directories (PSE record and PPSE FCI) list only what
+a payment kernel may select, the savings (debit) application with its Application Priority
+Indicator; the e-money purse is proprietary and reachable by its AID only, as e-money readers
+select it (EMV Book 1 §12.2-12.4: a payment kernel builds its candidate list from the
+directory or from its own AID list, neither of which holds the purse).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +34,10 @@ PURSE_LABEL = b"KKS E-MONEY"
 DIRECTORY_SFI = 1
 LOG_SFI = 3
 
+#: Every application the card holds: (AID, label, Application Priority Indicator).
 _APPS = ((SAVINGS_AID, SAVINGS_LABEL, 1), (PURSE_AID, PURSE_LABEL, 2))
+#: What the payment directories list: the applications a payment kernel may select.
+PAYMENT_APPS = _APPS[:1]
 
 
 def _entry(aid: bytes, label: bytes, priority: int) -> bytes:
@@ -44,16 +54,16 @@ def pse_fci() -> bytes:
 
 @cache
 def ppse_fci() -> bytes:
-    """FCI of the PPSE: both applications in the FCI issuer discretionary data (BF0C)."""
-    entries = b"".join(_entry(*a) for a in _APPS)
+    """FCI of the PPSE: the payment applications in the FCI issuer discretionary data (BF0C)."""
+    entries = b"".join(_entry(*a) for a in PAYMENT_APPS)
     return tlv.encode(0x6F, tlv.encode(0x84, PPSE_NAME)
                       + tlv.encode(0xA5, tlv.encode(0xBF0C, entries)))
 
 
 @cache
 def directory_record() -> bytes:
-    """Record 1 of the PSE directory file: one entry (61) per application."""
-    return tlv.encode(0x70, b"".join(_entry(*a) for a in _APPS))
+    """Record 1 of the PSE directory file: one entry (61) per payment application."""
+    return tlv.encode(0x70, b"".join(_entry(*a) for a in PAYMENT_APPS))
 
 
 @cache
