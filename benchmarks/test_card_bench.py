@@ -129,3 +129,59 @@ def test_bench_card_side_of_purchase(benchmark, raw_sign_seconds):
     resp = benchmark(session)
     assert resp[-2:] == b"\x90\x00"
     _report(benchmark, raw_sign_seconds)
+
+
+# -- CDA: GENERATE AC with a signature (issue 14) ----------------------------------------------
+GPO = encode_command(0x80, 0xA8, 0, 0, bytes.fromhex("8303036022"), 256)
+SELECT_SAVINGS = encode_command(0x00, 0xA4, 0x04, 0x00, bytes.fromhex("A0000006021010"), 256)
+CDOL1 = bytes.fromhex("000000010000" "000000000000" "0360" "0000000000" "0360" "261124" "00"
+                      "11223344")
+CDA_GAC = encode_command(0x80, 0xAE, 0x90, 0x00, CDOL1, 256)
+
+
+def _raw_rsa_and_mac_seconds(card: Card) -> tuple[float, float]:
+    """Median times (150 single calls each, as the benchmark's rounds) of one raw RSA-1024
+    private operation with the card's ICC key (the card's own CRT implementation) and of one
+    3DES MAC (MAC algorithm 3 over the AC input)."""
+    import statistics
+
+    from kks_emulator.crypto import emv
+
+    assert card.static is not None and card.static.icc_key is not None
+    key = card.static.icc_key
+    block = bytes((0x6A,)) + bytes(range(key.size - 2)) + bytes((0xBC,))
+    sk = emv.derive_session_key(card.static.mk_ac, 1)
+    data = CDOL1 + bytes(10)
+    rsa_s = statistics.median(timeit.repeat(lambda: key.private(block), number=1, repeat=150))
+    mac_s = statistics.median(timeit.repeat(lambda: emv.mac_alg3(sk, data), number=1,
+                                            repeat=150))
+    return rsa_s, mac_s
+
+
+@pytest.mark.benchmark
+def test_bench_cda_generate_ac(benchmark):
+    """One CDA GENERATE AC (ARQC + signed dynamic data) in process, against one raw RSA-1024
+    private operation plus the 3DES MAC. Goal (issue 14): ratio_to_rsa_plus_mac <= 3."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    benchmark.group = "card-cda"
+    card = _card(0)
+
+    def setup():
+        card.transmit(SELECT_SAVINGS)
+        assert card.transmit(GPO)[-2:] == b"\x90\x00"
+        return (CDA_GAC,), {}
+
+    resp = benchmark.pedantic(card.transmit, setup=setup, rounds=150, iterations=1)
+    assert resp[-2:] == b"\x90\x00" and b"\x9f\x4b" in resp
+    rsa_s, mac_s = _raw_rsa_and_mac_seconds(card)
+    assert card.static is not None and card.static.icc_key is not None
+    ossl = card.static.icc_key.to_cryptography()
+    ossl_s = min(timeit.repeat(lambda: ossl.sign(MESSAGE, padding.PKCS1v15(), hashes.SHA1()),
+                               number=200, repeat=5)) / 200
+    median = benchmark.stats.stats.median
+    benchmark.extra_info["raw_rsa1024_private_us"] = round(rsa_s * 1e6, 1)
+    benchmark.extra_info["mac_3des_us"] = round(mac_s * 1e6, 2)
+    benchmark.extra_info["ratio_to_rsa_plus_mac"] = round(median / (rsa_s + mac_s), 3)
+    benchmark.extra_info["goal_ratio_le_3"] = median <= 3 * (rsa_s + mac_s)
+    benchmark.extra_info["openssl_rsa1024_pkcs1_sign_us"] = round(ossl_s * 1e6, 1)

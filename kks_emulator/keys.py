@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kks_emulator.crypto import emv, purse
+from kks_emulator.crypto import emv, purse, rsa
+from kks_emulator.crypto.rsa import RsaKey
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
@@ -36,6 +37,9 @@ class IssuerKeys:
     purse_master: AES-128 master key from which every card's load key is derived.
     imk_smi: issuer master key for script MACs (PIN unblock), 2-key 3DES.
     ca_key: the issuer CA's ECDSA P-256 private key, which certifies card keys.
+    rsa: the issuer's RSA key (1152 bits) for EMV offline data authentication, certified by the
+    payment scheme's CA (the test CA, index F1, for test issuers).
+    imk_smc: issuer master key for script confidentiality (PIN change encipherment), 2-key 3DES.
     """
 
     bank: str
@@ -43,6 +47,8 @@ class IssuerKeys:
     purse_master: bytes
     imk_smi: bytes
     ca_key: ec.EllipticCurvePrivateKey
+    rsa: RsaKey | None = None
+    imk_smc: bytes = b""
 
     @classmethod
     def test_issuer(cls, bank: str) -> IssuerKeys:
@@ -53,6 +59,8 @@ class IssuerKeys:
             purse_master=_test_secret("PURSE", bank)[:16],
             imk_smi=emv.adjust_parity(_test_secret("IMK-SMI", bank)[:16]),
             ca_key=_scalar_key(_test_secret("CA", bank)),
+            rsa=rsa.test_issuer_key(bank),
+            imk_smc=emv.adjust_parity(_test_secret("IMK-SMC", bank)[:16]),
         )
 
     @property
@@ -68,6 +76,7 @@ class IssuerKeys:
             mk_ac=emv.derive_icc_master_key(self.imk_ac, pan, psn),
             mk_smi=emv.derive_icc_master_key(self.imk_smi, pan, psn),
             load_key=purse.derive_load_key(self.purse_master, cid),
+            mk_smc=emv.derive_icc_master_key(self.imk_smc, pan, psn) if self.imk_smc else b"",
         )
 
 
@@ -79,6 +88,7 @@ class CardKeys:
     mk_ac: bytes
     mk_smi: bytes
     load_key: bytes
+    mk_smc: bytes = b""
 
 
 def card_id(pan: str, psn: int) -> bytes:

@@ -63,7 +63,8 @@ def _read_record_p1p2(p1: int, p2: int) -> bool:
 
 
 def _gac_p1p2(p1: int, p2: int) -> bool:
-    return p2 == 0 and (p1 & 0x3F) == 0 and p1 != 0xC0
+    """P1: reference control parameter (C0 bits: 00 AAC, 40 TC, 80 ARQC) and 10 = CDA."""
+    return p2 == 0 and (p1 & 0x2F) == 0 and p1 & 0xC0 != 0xC0
 
 
 def _get_data_p1p2(p1: int, p2: int) -> bool:
@@ -90,7 +91,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("GET DATA", 0x80, 0xCA, APPS, _get_data_p1p2, NONE, "required", OUT_CASE2,
                 common.get_data, SW_DATA_NOT_FOUND),
     CommandSpec("GET PROCESSING OPTIONS", 0x80, 0xA8, frozenset({"savings"}), _eq(0, 0),
-                frozenset({2}), "optional", OUT_CASE4, savings.get_processing_options),
+                frozenset({2 + savings.PDOL_LEN}), "optional", OUT_CASE4,
+                savings.get_processing_options),
+    CommandSpec("INTERNAL AUTHENTICATE", 0x00, 0x88, frozenset({"savings"}), _eq(0, 0),
+                frozenset({savings.DDOL_LEN}), "optional", OUT_CASE4,
+                savings.internal_authenticate),
     CommandSpec("GENERATE AC", 0x80, 0xAE, frozenset({"savings"}), _gac_p1p2,
                 frozenset({savings.CDOL1_LEN, savings.CDOL2_LEN}), "optional", OUT_CASE4,
                 savings.generate_ac),

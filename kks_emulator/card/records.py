@@ -56,11 +56,13 @@ class PinRecord(NamedTuple):
 
 _EMV = struct.Struct(">HHB")
 FLAG_ONLINE_PENDING = 0x01
+#: Set by the issuer's APPLICATION BLOCK script, cleared by APPLICATION UNBLOCK.
+FLAG_APP_BLOCKED = 0x02
 
 
 class EmvRecord(NamedTuple):
     """ATC (9F36), last online ATC (9F13) and flags (bit 0: last online transaction not
-    completed)."""
+    completed; bit 1: application blocked by the issuer)."""
 
     atc: int
     last_online_atc: int

@@ -35,6 +35,8 @@ class Session:
     atc: int = 0
     session_key: bytes = b""
     cvr: bytes = b""
+    pdol_data: bytes = b""
+    cdol1: bytes = b""
     challenge: bytes | None = None
     pending_load: PendingLoad | None = None
     out_buffer: bytes = b""
@@ -50,3 +52,5 @@ class Session:
         self.arqc = b""
         self.session_key = b""
         self.cvr = b""
+        self.pdol_data = b""
+        self.cdol1 = b""

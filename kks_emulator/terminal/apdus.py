@@ -22,9 +22,15 @@ def read_record(sfi: int, record: int) -> bytes:
     return bytes([0x00, 0xB2, record, (sfi << 3) | 4, 0x00])
 
 
-def get_processing_options() -> bytes:
-    """GET PROCESSING OPTIONS with the empty PDOL (83 00)."""
-    return bytes.fromhex("80A8000002830000")
+def get_processing_options(pdol_data: bytes = b"") -> bytes:
+    """GET PROCESSING OPTIONS with the PDOL data in template 83 (83 00 without a PDOL)."""
+    body = bytes((0x83, len(pdol_data))) + pdol_data
+    return bytes((0x80, 0xA8, 0x00, 0x00, len(body))) + body + b"\x00"
+
+
+def internal_authenticate(ddol_data: bytes) -> bytes:
+    """INTERNAL AUTHENTICATE (DDA) with the DDOL data."""
+    return bytes((0x00, 0x88, 0x00, 0x00, len(ddol_data))) + ddol_data + b"\x00"
 
 
 

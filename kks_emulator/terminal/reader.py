@@ -39,6 +39,38 @@ class SavingsData:
     cdol1: bytes
     cdol2: bytes
     cvm_list: bytes
+    #: the PDOL data sent in GET PROCESSING OPTIONS (empty without a PDOL)
+    pdol_data: bytes = b""
+    #: every data object read (first occurrence), for ODA and risk management
+    fields: tuple[tuple[int, bytes], ...] = ()
+    #: static data to be authenticated (EMV Book 2 §5.4), built from the AFL's ODA records
+    static_data: bytes = b""
+    #: records for ODA that were not template 70 (the static data is then unusable)
+    oda_record_error: bool = False
+    afl: bytes = b""
+
+
+#: Terminal data the EDC offers to a card's PDOL/DDOL: country 0360 (Indonesia), terminal type
+#: 22 (attended, offline with online capability, merchant).
+TERMINAL_DATA = {0x9F1A: bytes.fromhex("0360"), 0x9F35: bytes.fromhex("22"),
+                 0x5F2A: bytes.fromhex("0360")}
+
+
+def dol_data(dol: bytes, values: dict[int, bytes]) -> bytes:
+    """Data for a DOL (EMV Book 3 §5.4): each tag's value at the listed length; unknown tags
+    are zeros, longer values keep their rightmost bytes, shorter ones are left-padded."""
+    from kks_emulator import tlv
+    from kks_emulator.errors import KksError
+
+    try:
+        entries = tlv.parse_dol(dol)
+    except KksError as exc:
+        raise CardResponseError(f"malformed DOL from card: {exc}") from None
+    out = bytearray()
+    for tag, length in entries:
+        value = values.get(tag, b"")
+        out += value[-length:].rjust(length, b"\x00") if value else bytes(length)
+    return bytes(out)
 
 
 def list_applications(ex: Exchange) -> list[bytes]:
@@ -112,17 +144,43 @@ def select_app(ex: Exchange, aid: bytes) -> bytes:
 
 
 def read_savings(ex: Exchange) -> SavingsData:
-    """SELECT the savings application, GET PROCESSING OPTIONS, read every record in the AFL."""
-    select_app(ex, apdus.SAVINGS_AID)
-    aip, afl = parse_gpo(ex.transmit(apdus.get_processing_options()).expect("GPO"))
+    """SELECT the savings application, GET PROCESSING OPTIONS (with the PDOL data the FCI asks
+    for), read every record in the AFL and collect the static data to be authenticated."""
+    from kks_emulator import tlv
+    from kks_emulator.errors import KksError
+
+    fci = parse_tlv(select_app(ex, apdus.SAVINGS_AID))
+    pdol = fci.get(0x9F38)
+    pdol_data = dol_data(pdol, TERMINAL_DATA) if pdol else b""
+    if len(pdol_data) > 250:
+        raise CardResponseError(f"PDOL asks for {len(pdol_data)} bytes, more than a GPO holds")
+    aip, afl = parse_gpo(ex.transmit(apdus.get_processing_options(pdol_data)).expect("GPO"))
     fields: dict[int, bytes] = {}
-    for sfi, first, last in parse_afl(afl):
+    static = bytearray()
+    oda_error = False
+    for i, (sfi, first, last) in enumerate(parse_afl(afl)):
         if last - first >= MAX_RECORDS_PER_ENTRY:
             raise CardResponseError("AFL entry spans too many records")
+        n_oda = afl[4 * i + 3]
         for rec in range(first, last + 1):
             data = ex.transmit(apdus.read_record(sfi, rec)).expect("READ RECORD")
+            if rec - first < n_oda:
+                # Book 3 §10.3: SFI 1-10 records count without their 70 tag and length
+                try:
+                    item = tlv.decode_one(data)
+                except KksError:
+                    item = None
+                if sfi <= 10 and (item is None or item.tag != 0x70):
+                    oda_error = True
+                static += item.value if sfi <= 10 and item is not None else data
             for tag, value in parse_tlv(data).items():
                 fields.setdefault(tag, value)
+    tag_list = fields.get(0x9F4A)
+    if tag_list is not None:
+        if tag_list == b"\x82":
+            static += aip
+        else:
+            oda_error = True
     pan = require(fields, 0x5A, "PAN", max_size=10).hex().upper().rstrip("F")
     if not pan.isdigit() or not 12 <= len(pan) <= 19:
         raise CardResponseError("PAN is not 12-19 BCD digits")
@@ -132,7 +190,8 @@ def read_savings(ex: Exchange) -> SavingsData:
         raise CardResponseError("expiry is not BCD")
     name = fields.get(0x5F20, b"").decode("ascii", "replace").strip()
     return SavingsData(pan, psn, expiry, name, aip, require(fields, 0x8C, "CDOL1"),
-                       require(fields, 0x8D, "CDOL2"), fields.get(0x8E, b""))
+                       require(fields, 0x8D, "CDOL2"), fields.get(0x8E, b""), pdol_data,
+                       tuple(fields.items()), bytes(static), oda_error, afl)
 
 
 def purse_balance(ex: Exchange) -> int:

@@ -24,6 +24,9 @@ CDOL1_DATA = bytes.fromhex("000000010000" "000000000000" "0360" "0000000000" "03
                            "00" "11223344")
 
 
+#: GPO data: template 83 with the PDOL data (9F1A 0360, 9F35 22).
+GPO_DATA = bytes.fromhex("8303036022")
+
 
 def profile(**kw) -> CardProfile:
     """The standard test profile with overrides."""
@@ -135,8 +138,8 @@ class Terminal:
         return self.send(0x80, 0x52, 0, 0, s2, 256)
 
     def gpo(self) -> Response:
-        """GET PROCESSING OPTIONS with empty PDOL."""
-        return self.send(0x80, 0xA8, 0, 0, b"\x83\x00", 256)
+        """GET PROCESSING OPTIONS with the PDOL data (country 0360, terminal type 22)."""
+        return self.send(0x80, 0xA8, 0, 0, GPO_DATA, 256)
 
     def gac(self, p1: int, data: bytes) -> Response:
         """GENERATE AC."""

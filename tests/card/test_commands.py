@@ -64,8 +64,10 @@ def test_savings_flow_records():
     t = powered()
     fci = tlv.flatten(tlv.decode(t.select_savings().data))
     assert fci[0x84] == SAVINGS_AID and fci[0x50] == b"KKS TABUNGAN"
+    assert fci[0x9F38] == bytes.fromhex("9F1A029F3501")  # PDOL: country, terminal type
     g = t.gpo()
-    assert g.data == bytes.fromhex("80061800" "08010200")
+    # AIP 7D00: SDA, DDA, CDA, CV, TRM, issuer auth; AFL SFI 1 rec 1-2 (both for ODA), SFI 2
+    assert g.data == bytes.fromhex("800A7D00" "08010202" "10010300")
     assert t.gpo().sw == 0x6985
     r1 = tlv.flatten(tlv.decode(t.send(0, 0xB2, 1, 0x0C, b"", 256).data))
     r2 = tlv.flatten(tlv.decode(t.send(0, 0xB2, 2, 0x0C, b"", 256).data))
@@ -76,7 +78,8 @@ def test_savings_flow_records():
     assert sum(n for _, n in tlv.parse_dol(r2[0x8C])) == 29
     assert sum(n for _, n in tlv.parse_dol(r2[0x8D])) == 21
     assert t.send(0, 0xB2, 3, 0x0C, b"", 256).sw == 0x6A83
-    assert t.send(0, 0xB2, 1, 0x14, b"", 256).sw == 0x6A82
+    assert t.send(0, 0xB2, 4, 0x14, b"", 256).sw == 0x6A83
+    assert t.send(0, 0xB2, 1, 0x1C, b"", 256).sw == 0x6A82
     assert t.send(0, 0xB2, 0, 0x0C, b"", 256).sw == 0x6A86
     assert t.send(0, 0xB2, 1, 0x0D, b"", 256).sw == 0x6A86
 
@@ -84,8 +87,9 @@ def test_savings_flow_records():
 def test_gpo_wrong_pdol_data():
     t = powered()
     t.select_savings()
-    assert t.send(0x80, 0xA8, 0, 0, b"\x83\x01", 256).sw == 0x6A80
-    assert t.send(0x80, 0xA8, 0, 0, b"\x83\x00\x00", 256).sw == 0x6700
+    assert t.send(0x80, 0xA8, 0, 0, bytes.fromhex("8400036022"), 256).sw == 0x6A80
+    assert t.send(0x80, 0xA8, 0, 0, bytes.fromhex("8304036022"), 256).sw == 0x6A80
+    assert t.send(0x80, 0xA8, 0, 0, b"\x83\x00", 256).sw == 0x6700  # the PDOL wants data
 
 
 def test_get_data():
@@ -105,7 +109,7 @@ def test_generate_ac_states_and_aac():
     t.gpo()
     assert t.gac(0x80, CDOL1_DATA[:21]).sw == 0x6700
     assert t.gac(0xC0, CDOL1_DATA).sw == 0x6A86
-    assert t.gac(0x90, CDOL1_DATA).sw == 0x6A86  # CDA not supported
+    assert t.gac(0xA0, CDOL1_DATA).sw == 0x6A86  # RFU bit 20
     r = t.gac(0x00, CDOL1_DATA)
     f = tlv.flatten(tlv.decode(r.data))
     assert r.ok and f[0x9F27] == b"\x00"

@@ -37,7 +37,7 @@ SEEDS = [
     encode_command(0x80, 0x50, 0, 0, struct.pack(">I8sI", 1000, b"TERM0001", T0), 256),
     encode_command(0x80, 0x52, 0, 0, bytes(8), 256),
     encode_command(0x80, 0x5A, 0, 0, b"", 256),
-    encode_command(0x80, 0xA8, 0, 0, b"\x83\x00", 256),
+    encode_command(0x80, 0xA8, 0, 0, bytes.fromhex("8303036022"), 256),
     encode_command(0x80, 0xAE, 0x80, 0, bytes(29), 256),
     encode_command(0x80, 0xAE, 0x40, 0, bytes(21), 256),
     encode_command(0x80, 0xCA, 0x9F, 0x17, b"", 256),

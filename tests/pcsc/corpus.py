@@ -110,7 +110,7 @@ def build_corpus(card, n: int, seed: int = 2026) -> tuple[list[Step], list[bytes
                 send(encode_command(0x80, 0x52, 0, 0, s2, 256))
         elif action < 44:  # savings: GPO, READ RECORD, GENERATE AC
             send(_select(SAVINGS_AID))
-            send(encode_command(0x80, 0xA8, 0, 0, b"\x83\x00", 256))
+            send(encode_command(0x80, 0xA8, 0, 0, bytes.fromhex("8303036022"), 256))
             send(encode_command(0x00, 0xB2, 1, 0x0C, b"", 256))
             send(encode_command(0x80, 0xAE, 0x80, 0, CDOL1_DATA, 256))
         elif action < 52:

@@ -22,7 +22,9 @@ def test_read_card(protocol):
     assert aids == [apdus.SAVINGS_AID]  # the purse is not offered to payment kernels
     data = reader.read_savings(w.edc.ex)
     assert (data.pan, data.psn, data.expiry) == (PAN, 1, "301231")
-    assert data.aip == bytes.fromhex("1800") and len(data.cdol1) > 0
+    assert data.aip == bytes.fromhex("7D00") and len(data.cdol1) > 0
+    assert data.pdol_data == bytes.fromhex("036022") and not data.oda_record_error
+    assert data.static_data.endswith(data.aip) and len(data.static_data) > 100  # recs 1-2, AIP
 
 
 @pytest.mark.parametrize("protocol", ["T=1", "T=0"])

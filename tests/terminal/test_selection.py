@@ -38,7 +38,7 @@ def test_book1_selection_from_the_pse_ends_on_savings(protocol):
     assert chosen.method == "PSE"
     assert [c.aid for c in chosen.candidates] == [SAVINGS_AID]
     assert chosen.candidate.aid == SAVINGS_AID and chosen.candidate.priority == 1
-    gpo = ex.transmit(apdus.get_processing_options())
+    gpo = ex.transmit(apdus.get_processing_options(bytes.fromhex("036022")))
     assert gpo.ok, hex(gpo.sw)  # a payment kernel's next step works (no 6D00)
 
 

@@ -68,8 +68,14 @@ def directory_record() -> bytes:
 
 @cache
 def app_fci(aid: bytes, label: bytes, priority: int) -> bytes:
-    """FCI of an application: DF name, label, priority, language."""
-    prop = tlv.encode_many([(0x50, label), (0x87, bytes((priority,))), (0x5F2D, b"iden")])
+    """FCI of an application: DF name, label, priority, language; the savings application
+    adds its PDOL (9F38)."""
+    from kks_emulator.card.apps.savings import PDOL
+
+    items = [(0x50, label), (0x87, bytes((priority,))), (0x5F2D, b"iden")]
+    if aid == SAVINGS_AID:
+        items.append((0x9F38, PDOL))
+    prop = tlv.encode_many(items)
     return tlv.encode(0x6F, tlv.encode(0x84, aid) + tlv.encode(0xA5, prop))
 
 
