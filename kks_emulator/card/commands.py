@@ -13,7 +13,7 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
 from kks_emulator.apdu import SW_DATA_NOT_FOUND, SW_WRONG_P1P2, Command
-from kks_emulator.card.apps import common, directory, pin, purse_app, savings
+from kks_emulator.card.apps import common, directory, pin, purse_app, savings, scripts
 
 if TYPE_CHECKING:
     from kks_emulator.card.card import Card
@@ -67,6 +67,11 @@ def _gac_p1p2(p1: int, p2: int) -> bool:
     return p2 == 0 and (p1 & 0x2F) == 0 and p1 & 0xC0 != 0xC0
 
 
+def _pin_unblock_p1p2(p1: int, p2: int) -> bool:
+    """P2 00: unblock only; 02: unblock with a new PIN (script command)."""
+    return p1 == 0 and p2 in (0x00, 0x02)
+
+
 def _get_data_p1p2(p1: int, p2: int) -> bool:
     return ((p1 << 8) | p2) in common.GET_DATA_TAGS
 
@@ -86,8 +91,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 OUT_NONE, pin.verify),
     CommandSpec("CHANGE REFERENCE DATA", 0x00, 0x24, APPS, _eq(0x00, 0x80), frozenset({16}),
                 "ignored", OUT_NONE, pin.change_reference_data),
-    CommandSpec("PIN UNBLOCK", 0x84, 0x24, APPS, _eq(0x00, 0x00), frozenset({8}), "ignored",
-                OUT_NONE, pin.pin_unblock),
+    CommandSpec("PIN UNBLOCK", 0x84, 0x24, APPS, _pin_unblock_p1p2, frozenset({8, 16}),
+                "ignored", OUT_NONE, pin.pin_unblock),
+    CommandSpec("APPLICATION BLOCK", 0x84, 0x1E, frozenset({"savings"}), _eq(0, 0),
+                frozenset({8}), "ignored", OUT_NONE, scripts.application_block),
+    CommandSpec("APPLICATION UNBLOCK", 0x84, 0x18, frozenset({"savings"}), _eq(0, 0),
+                frozenset({8}), "ignored", OUT_NONE, scripts.application_unblock),
     CommandSpec("GET DATA", 0x80, 0xCA, APPS, _get_data_p1p2, NONE, "required", OUT_CASE2,
                 common.get_data, SW_DATA_NOT_FOUND),
     CommandSpec("GET PROCESSING OPTIONS", 0x80, 0xA8, frozenset({"savings"}), _eq(0, 0),

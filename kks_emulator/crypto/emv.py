@@ -30,6 +30,13 @@ def tdes_ecb_encrypt(key16: bytes, block: bytes) -> bytes:
     return enc.update(block) + enc.finalize()
 
 
+def tdes_ecb_decrypt(key16: bytes, block: bytes) -> bytes:
+    """Two-key triple DES (EDE) ECB decryption of whole 8-byte blocks."""
+    _check_key(key16)
+    dec = Cipher(TripleDES(key16 + key16[:8]), modes.ECB()).decryptor()
+    return dec.update(block) + dec.finalize()
+
+
 def des_ecb_encrypt(key8: bytes, block: bytes) -> bytes:
     """Single DES ECB encryption (as 3DES with K1=K2=K3)."""
     enc = Cipher(TripleDES(key8 * 3), modes.ECB()).encryptor()

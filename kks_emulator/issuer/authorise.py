@@ -171,7 +171,14 @@ def authorise_purchase(host: Host, body: dict[str, Any]) -> dict[str, Any]:
                    [(acct.code, "D", amount), (mer.code, "C", amount)])
     return {"approved": True, "arc": ARC_APPROVED.decode(), "reason": "approved",
             "arpc": emv.compute_arpc(session_key, arqc, ARC_APPROVED).hex().upper(),
-            "journal": jid}
+            "journal": jid, "scripts": _scripts(host, pan, psn, atc, arqc)}
+
+
+def _scripts(host: Host, pan: str, psn: int, atc: int, arqc: bytes) -> list[str]:
+    """Issuer scripts (hex templates 71/72) queued for this card, MACed for this transaction."""
+    if not host.scripts.pending.get(pan):
+        return []
+    return host.scripts.take(pan, host.keys.keys.card_keys(pan, psn), atc, arqc)
 
 
 def parse_cryptogram_data(data: bytes) -> tuple[int, int, bool]:

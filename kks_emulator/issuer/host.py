@@ -20,6 +20,7 @@ from kks_emulator.issuer.audit import AuditReport, audit_ledger
 from kks_emulator.issuer.keystore import KeyStore
 from kks_emulator.issuer.ledger import Ledger, StatementLine
 from kks_emulator.issuer.requests import Handler, RequestLog, parse_response
+from kks_emulator.issuer.scripts import ScriptQueue
 
 #: The HIMBARA banks that issue KKS, by the code on their cards (at most 4 characters, the
 #: width of the bank field in the card certificate; Mandiri is BMRI, its stock code).
@@ -47,6 +48,8 @@ class Host:
         self.log = RequestLog(ledger)
         #: certificate bytes -> (certificate, card public key), filled by clearing
         self.cert_cache: dict[bytes, tuple[Any, Any]] = {}
+        #: issuer script actions waiting for each card's next online authorisation
+        self.scripts = ScriptQueue()
         stored = ledger.conn.execute("SELECT value FROM meta WHERE key = 'bank'").fetchone()
         if stored is None:
             with ledger.transaction():

@@ -96,7 +96,28 @@ def _register(t: Terminal) -> None:
     assert t.send(0x84, 0xDA, 0xDF, 0x01, b"\x00" + mac).ok
 
 
+def _script_setup(t: Terminal) -> None:
+    from kks_emulator import tlv
+
+    _gac_setup(t)
+    r = t.gac(0x80, CDOL1_DATA)
+    flat = tlv.flatten(tlv.decode(r.data))
+    t.atc_ac = (int.from_bytes(flat[0x9F36], "big"), flat[0x9F26])
+
+
+def _script(action: str, new_pin: str | None = None) -> Callable[[Terminal], None]:
+    def run(t: Terminal) -> None:
+        from kks_emulator.issuer.scripts import script_command
+
+        atc, ac = t.atc_ac
+        assert t.raw(script_command(CARD_KEYS, atc, ac, action, new_pin)).ok
+
+    return run
+
+
 CASES: dict[str, tuple[Callable[[Terminal], None], Callable[[Terminal], None]]] = {
+    "script_application_block": (_script_setup, _script("application-block")),
+    "script_pin_change": (_script_setup, _script("pin-change", "654321")),
     "purchase": (_purchase_setup, _purchase),
     "load": (_load_setup, _load),
     "change_pin": (_load_setup, _change_pin),

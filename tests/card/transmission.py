@@ -9,7 +9,8 @@ command the client issues next (as `terminal.exchange.Exchange` does).
 
 Placeholders filled from earlier answers: `<MAC-UNBLOCK>` (PIN UNBLOCK MAC over the last GET
 CHALLENGE), `<MAC-KYC>` (PUT DATA registration MAC, status 01), `<S2>` (the issuer's S2 for the
-last INITIALIZE FOR LOAD).
+last INITIALIZE FOR LOAD), `<SM-BLOCK>` / `<SM-UNBLOCK>` (the secure-messaging MAC of the issuer
+script commands APPLICATION BLOCK / UNBLOCK for the last plain GENERATE AC).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Filler:
 
     def __init__(self) -> None:
         self.challenge = b""
+        self.atc_ac: tuple[int, bytes] = (0, bytes(8))
         self.load: tuple[bytes, int, int, bytes, bytes, int] | None = None
 
     def values(self, hex_text: str) -> dict[str, str]:
@@ -84,6 +86,12 @@ class Filler:
             mac = emv.mac_alg3(CARD_KEYS.mk_smi,
                                purse_app.registration_mac_input(self.challenge, b"\x01"))
             out["<MAC-KYC>"] = mac.hex().upper()
+        for ph, action in (("<SM-BLOCK>", "application-block"),
+                           ("<SM-UNBLOCK>", "application-unblock")):
+            if ph in hex_text:
+                from kks_emulator.issuer.scripts import script_command
+
+                out[ph] = script_command(CARD_KEYS, *self.atc_ac, action)[-8:].hex().upper()
         if "<S2>" in hex_text:
             assert self.load is not None, "no INITIALIZE FOR LOAD before <S2>"
             cid, nt, amount, terminal, challenge, time = self.load
@@ -95,6 +103,12 @@ class Filler:
         """Remember what later placeholders need (challenge, pending load)."""
         if command[:2] == b"\x00\x84" and len(data) == 8:
             self.challenge = data
+        if command[:2] == b"\x80\xAE" and data[:1] == b"\x77":
+            from kks_emulator import tlv
+
+            flat = tlv.flatten(tlv.decode(data))
+            if 0x9F26 in flat:
+                self.atc_ac = (int.from_bytes(flat[0x9F36], "big"), flat[0x9F26])
         if command[:2] == b"\x80\x50" and len(data) == 33:
             amount, terminal, time = struct.unpack(">I8sI", command[5:21])
             self.load = (data[:9], int.from_bytes(data[9:13], "big"), amount, terminal,

@@ -99,7 +99,13 @@ def unblock_mac_input(challenge: bytes) -> bytes:
 
 def pin_unblock(card: Card, cmd: Command) -> bytes:
     """PIN UNBLOCK (EMV PIN CHANGE/UNBLOCK, P2=00): data = MAC alg. 3 under the card's script
-    key over header || card challenge from the preceding GET CHALLENGE. Resets the counter."""
+    key over header || card challenge from the preceding GET CHALLENGE. Resets the counter.
+    Without a challenge, in the savings application after a GENERATE AC, it is an issuer script
+    command with secure messaging (`card.apps.scripts`, P2 00 or 02)."""
+    if card.s.challenge is None or cmd.p2 != 0x00:
+        from kks_emulator.card.apps import scripts
+
+        return scripts.pin_change_unblock(card, cmd)
     challenge = card.s.challenge
     card.s.challenge = None
     if challenge is None:

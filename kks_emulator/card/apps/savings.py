@@ -256,9 +256,10 @@ def generate_ac(card: Card, cmd: Command) -> bytes:
         iad = cmd.data[2:12]
         arpc, issuer_arc = iad[:8], iad[8:]
         ok = emv.verify_arpc(s.session_key, s.arqc, issuer_arc, arpc)
-        approve = ok and requested == CID_TC and issuer_arc == ARC_APPROVED
-        cid = CID_TC if approve else CID_AAC
         rec = card.emv_record()
+        approve = (ok and requested == CID_TC and issuer_arc == ARC_APPROVED
+                   and not rec.flags & records.FLAG_APP_BLOCKED)
+        cid = CID_TC if approve else CID_AAC
         ptc = card.pin_record().ptc
         flags = rec.flags
         last = rec.last_online_atc
