@@ -17,9 +17,9 @@ def card() -> None:
 
 @card.command()
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--bank", required=True, help="Issuing HIMBARA bank code, e.g. BRI, BNI.")
-@click.option("--pan", required=True, help="16-digit PAN.")
-@click.option("--pin", required=True, help="6-digit cardholder PIN.")
+@click.option("--bank", help="Issuing HIMBARA bank code, e.g. BRI, BNI (deck cards: BRI).")
+@click.option("--pan", help="16-digit PAN (not with --profile).")
+@click.option("--pin", help="6-digit cardholder PIN (not with --profile).")
 @click.option("--psn", type=int, default=1, show_default=True, help="PAN sequence number.")
 @click.option("--name", default="KPM TEST", show_default=True, help="Cardholder name.")
 @click.option("--expiry", default="3012", show_default=True, help="Expiry YYMM.")
@@ -30,9 +30,11 @@ def card() -> None:
               help="Purchases of at least this amount need the PIN (0 = always).")
 @click.option("--test-mode", is_flag=True,
               help="Deterministic card signing key (test issuer keys are always used).")
-def personalize(out: Path, bank: str, pan: str, pin: str, psn: int, name: str, expiry: str,
-                policy_name: str, unregistered: bool, pin_threshold: int,
-                test_mode: bool) -> None:
+@click.option("--profile", "deck", metavar="NAME",
+              help="A test-deck card (see `kks card profiles`); other card options ignored.")
+def personalize(out: Path, bank: str | None, pan: str | None, pin: str | None, psn: int,
+                name: str, expiry: str, policy_name: str, unregistered: bool,
+                pin_threshold: int, test_mode: bool, deck: str | None) -> None:
     """Personalise a new card file OUT with keys of the deterministic test issuer for BANK."""
     from kks_emulator.card import CardProfile, FileStore
     from kks_emulator.card import personalize as do_personalize
@@ -43,12 +45,28 @@ def personalize(out: Path, bank: str, pan: str, pin: str, psn: int, name: str, e
         raise InputError(f"{out}: already exists (personalisation writes a new card file)")
     if not out.parent.exists():
         raise InputError(f"{out.parent}: directory not found")
+    if deck is not None:
+        from kks_emulator.cli.deck import personalize_deck_file
+
+        click.echo(personalize_deck_file(out, deck, bank or "BRI"))
+        return
+    if bank is None or pan is None or pin is None:
+        raise InputError("kks card personalize: --bank, --pan and --pin are required "
+                         "(or --profile NAME for a test-deck card)")
     policy = PRESETS[policy_name].with_registered(not unregistered)
     profile = CardProfile(bank=bank, pan=pan, pin=pin, psn=psn, name=name, expiry=expiry,
                           policy=policy, pin_threshold=pin_threshold, test_mode=test_mode)
     profile.validate()
     do_personalize(FileStore(out), profile, IssuerKeys.test_issuer(bank))
     click.echo(f"personalised {out}: {bank} PAN {pan} PSN {psn:02d}")
+
+
+@card.command()
+def profiles() -> None:
+    """List the test-deck profiles with the outcome the EDC must reach on each."""
+    from kks_emulator.cli.deck import profiles_text
+
+    click.echo(profiles_text())
 
 
 @card.command()

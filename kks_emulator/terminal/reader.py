@@ -143,14 +143,15 @@ def select_app(ex: Exchange, aid: bytes) -> bytes:
     return fci
 
 
-def read_savings(ex: Exchange) -> SavingsData:
-    """SELECT the savings application, GET PROCESSING OPTIONS (with the PDOL data the FCI asks
-    for), read every record in the AFL and collect the static data to be authenticated."""
+def read_savings(ex: Exchange, fci: bytes | None = None) -> SavingsData:
+    """SELECT the savings application (unless its FCI from a selection just made is given),
+    GET PROCESSING OPTIONS with the PDOL data the FCI asks for, read every record in the AFL
+    and collect the static data to be authenticated."""
     from kks_emulator import tlv
     from kks_emulator.errors import KksError
 
-    fci = parse_tlv(select_app(ex, apdus.SAVINGS_AID))
-    pdol = fci.get(0x9F38)
+    fields_fci = parse_tlv(fci if fci is not None else select_app(ex, apdus.SAVINGS_AID))
+    pdol = fields_fci.get(0x9F38)
     pdol_data = dol_data(pdol, TERMINAL_DATA) if pdol else b""
     if len(pdol_data) > 250:
         raise CardResponseError(f"PDOL asks for {len(pdol_data)} bytes, more than a GPO holds")
