@@ -33,6 +33,8 @@ class CardMachine(RuleBasedStateMachine):
         self.ac_state = 0
         self.atc = 0
         self.arpc = bytes(8)
+        self.ac = bytes(8)
+        self.blocked = False
 
     def _deselect_state(self):
         self.verified = False
@@ -165,9 +167,11 @@ class CardMachine(RuleBasedStateMachine):
         else:
             assert r.sw == 0x9000
             self.atc += 1
-            self.ac_state = 2 if p1 == 0 else 1
-            if p1:
-                self.arpc = arpc_for(r.data)[1]
+            online = p1 != 0 and not self.blocked
+            self.ac_state = 1 if online else 2
+            cid = r.data[r.data.index(b"\x9F\x27\x01") + 3]
+            assert cid == (0x80 if online else 0x00)
+            self.ac, self.arpc = arpc_for(r.data)
             assert self.t.card.emv_record().atc == self.atc
 
     @rule(good=st.booleans(), p1=st.sampled_from([0x00, 0x40]))
@@ -183,8 +187,35 @@ class CardMachine(RuleBasedStateMachine):
         else:
             assert r.sw == 0x9000
             cid = r.data[r.data.index(b"\x9F\x27\x01") + 3]
-            assert cid == (0x40 if good and p1 == 0x40 else 0x00)
+            assert cid == (0x40 if good and p1 == 0x40 and not self.blocked else 0x00)
             self.ac_state = 2
+
+    @rule()
+    def internal_authenticate(self):
+        r = self.t.send(0x00, 0x88, 0, 0, bytes.fromhex("01020304"), 256)
+        if self.selected != "savings":
+            assert r.sw in (0x6D00, 0x6E00)
+        else:
+            assert r.sw == 0x9000 and len(r.data) == 131
+
+    @rule(block=st.booleans(), good=st.booleans())
+    def script(self, block, good):
+        from kks_emulator.issuer.scripts import script_command
+
+        action = "application-block" if block else "application-unblock"
+        cmd = script_command(CARD_KEYS, self.atc, self.ac, action)
+        if not good:
+            cmd = cmd[:-1] + bytes((cmd[-1] ^ 0x55,))
+        sw = self.t.raw(cmd).sw
+        if self.selected != "savings":
+            assert sw in (0x6D00, 0x6E00)
+        elif self.ac_state == 0:
+            assert sw == 0x6985
+        elif not good:
+            assert sw == 0x6982
+        else:
+            assert sw == 0x9000
+            self.blocked = block
 
     def teardown(self):
         card = getattr(self, "t", None)
@@ -195,6 +226,7 @@ class CardMachine(RuleBasedStateMachine):
         assert (wallet.balance, wallet.counter) == (self.balance, self.counter)
         assert card.card.emv_record().atc == self.atc
         assert card.card.pin_record().ptc == self.ptc
+        assert bool(card.card.emv_record().flags & 0x02) == self.blocked
 
 
 _COMMON = {"deadline": None, "stateful_step_count": 30,
