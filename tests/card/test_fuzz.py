@@ -48,6 +48,12 @@ SEEDS = [
     encode_command(0x84, 0x24, 0x00, 0x00, bytes(8)),
     encode_command(0x84, 0xDA, 0xDF, 0x01, bytes(9)),
     encode_command(0x00, 0x24, 0x00, 0x80, plain_pin_block(PIN) * 2),
+    encode_command(0x00, 0x88, 0x00, 0x00, bytes(4), 256),
+    encode_command(0x80, 0xAE, 0x90, 0, bytes(29), 256),
+    encode_command(0x00, 0xB2, 0x01, 0x14, b"", 256),
+    encode_command(0x84, 0x1E, 0x00, 0x00, bytes(8)),
+    encode_command(0x84, 0x18, 0x00, 0x00, bytes(8)),
+    encode_command(0x84, 0x24, 0x00, 0x02, bytes(16)),
 ]
 
 
@@ -81,17 +87,17 @@ def mutate(rng: random.Random, apdu: bytes) -> bytes:
     return bytes(b)
 
 
-def _fuzz(n: int, seed: int) -> None:
+def _fuzz(n: int, seed: int, protocol: str = "T=1") -> None:
     rng = random.Random(seed)
     base = loaded(1_000_000).snapshot()
     store = MemoryStore(dict(base))
-    card = Card(store, rng=seeded_rng(seed))
+    card = Card(store, rng=seeded_rng(seed), protocol=protocol)
     card.power_on()
     last_counter = card.purse_record().counter
     for i in range(n):
         if i % 5000 == 0 and i:
             store = MemoryStore(dict(base))
-            card = Card(store, rng=seeded_rng(seed + i))
+            card = Card(store, rng=seeded_rng(seed + i), protocol=protocol)
             card.power_on()
             last_counter = card.purse_record().counter
         # 30% unmutated seeds keep valid traffic flowing (PIN, selection, value commands)
@@ -120,6 +126,11 @@ def _fuzz(n: int, seed: int) -> None:
 
 def test_c_fuzz():
     _fuzz(sized(100_000, 10_000_000, "KKS_FUZZ_N"), 1)
+
+
+def test_c_fuzz_t0():
+    """The same fuzzing with the card served in T=0 (every command through the TPDU mapping)."""
+    _fuzz(sized(20_000, 2_000_000, "KKS_FUZZ_T0_N"), 3, "T=0")
 
 
 def test_corpus_regressions():
