@@ -112,7 +112,17 @@ def build_corpus(card, n: int, seed: int = 2026) -> tuple[list[Step], list[bytes
             send(_select(SAVINGS_AID))
             send(encode_command(0x80, 0xA8, 0, 0, bytes.fromhex("8303036022"), 256))
             send(encode_command(0x00, 0xB2, 1, 0x0C, b"", 256))
-            send(encode_command(0x80, 0xAE, 0x80, 0, CDOL1_DATA, 256))
+            if rng.random() < 0.3:  # DDA
+                send(encode_command(0x00, 0x88, 0, 0, rng.randbytes(4), 256))
+            r = send(encode_command(0x80, 0xAE, rng.choice([0x80, 0x90]), 0, CDOL1_DATA, 256))
+            if r[-2:] == b"\x90\x00" and b"\x9f\x26\x08" in r and rng.random() < 0.3:
+                from kks_emulator.issuer.scripts import script_command
+
+                i = r.index(b"\x9f\x26\x08") + 3
+                j = r.index(b"\x9f\x36\x02") + 3
+                atc, ac = int.from_bytes(r[j:j + 2], "big"), r[i:i + 8]
+                for action in ("application-block", "application-unblock"):
+                    send(script_command(CARD_KEYS, atc, ac, action))
         elif action < 52:
             send(encode_command(0x80, 0xCA, 0x9F, rng.choice([0x17, 0x36, 0x13, 0x4F]), b"",
                                 256))
