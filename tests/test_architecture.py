@@ -28,6 +28,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "kks_emulator.terminal": ("kks_emulator.card", "kks_emulator.cli"),
     "kks_emulator.issuer": ("kks_emulator.card", "kks_emulator.terminal",
                             "kks_emulator.transport", "kks_emulator.cli"),
+    "kks_emulator.certification": ("kks_emulator.cli",),
 }
 #: the one documented exception: replications write each run's results folder
 ALLOWED = {("sim.model.replicate", "sim.outputs")}

@@ -121,3 +121,23 @@ def compute_arpc(session_key: bytes, arqc: bytes, arc: bytes) -> bytes:
 def verify_arpc(session_key: bytes, arqc: bytes, arc: bytes, arpc: bytes) -> bool:
     """Constant-time check of an ARPC (method 1)."""
     return ct.equal(compute_arpc(session_key, arqc, arc), arpc)
+
+
+#: Length of the MAC that ends every issuer script command (secure messaging).
+SCRIPT_MAC_LEN = 8
+
+
+def sm_session_key(mk: bytes, ac: bytes) -> bytes:
+    """Secure-messaging session key: common session key derivation (EMV Book 2 A1.3) with R =
+    the 8-byte application cryptogram, `3DES(MK, R0 R1 F0 R3..R7) || 3DES(MK, R0 R1 0F R3..R7)`."""
+    if len(ac) != 8:
+        raise InputError("the secure-messaging session key needs the 8-byte cryptogram")
+    left = tdes_ecb_encrypt(mk, ac[:2] + b"\xF0" + ac[3:8])
+    right = tdes_ecb_encrypt(mk, ac[:2] + b"\x0F" + ac[3:8])
+    return left + right
+
+
+def script_mac_input(cmd_header: bytes, atc: int, ac: bytes, data: bytes) -> bytes:
+    """What an issuer script command's MAC covers: CLA INS P1 P2 Lc, ATC, AC, data before the
+    MAC (EMV Book 2 §9.2)."""
+    return cmd_header + atc.to_bytes(2, "big") + ac + data

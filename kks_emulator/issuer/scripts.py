@@ -2,7 +2,7 @@
 
 A script is `71|72 [9F18 script id (4)] [86 command] ...`; template 71 is processed before the
 second GENERATE AC, 72 after it. Each command is MACed for the card's transaction (ATC and the
-first GENERATE AC's cryptogram) with the session keys of `kks_emulator.card.apps.scripts`
+first GENERATE AC's cryptogram) with the session keys of `kks_emulator.crypto.emv.sm_session_key`
 (EMV Book 2 §9). The host keeps a per-PAN queue of requested actions in memory
 (`ScriptQueue`) and attaches the scripts to the next online authorisation of that card.
 """
@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kks_emulator import tlv
-from kks_emulator.card.apps.scripts import MAC_LEN, script_mac_input, sm_session_key
 from kks_emulator.crypto import emv
+from kks_emulator.crypto.emv import SCRIPT_MAC_LEN as MAC_LEN
+from kks_emulator.crypto.emv import script_mac_input, sm_session_key
 from kks_emulator.errors import InputError
 from kks_emulator.keys import CardKeys
 from kks_emulator.pinblock import plain_pin_block

@@ -12,7 +12,7 @@ import pytest
 
 from kks_emulator.card import Card, MemoryStore
 from kks_emulator.card.deck import PROFILES, personalize_deck
-from kks_emulator.terminal.deck_run import deck_world, run_deck_card
+from kks_emulator.certification import deck_world, run_deck_card
 from kks_emulator.terminal.exchange import Exchange
 from kks_emulator.transport.pcsc import PcscTransport
 from kks_emulator.transport.testing import (

@@ -11,8 +11,8 @@ import pytest
 
 from kks_emulator.card import Card, MemoryStore
 from kks_emulator.card.deck import PROFILES, deck_profile, personalize_deck
+from kks_emulator.certification import deck_world, run_deck_card, transcripts_document
 from kks_emulator.errors import InputError
-from kks_emulator.terminal.deck_run import deck_world, run_deck_card, transcripts_document
 from kks_emulator.terminal.exchange import Exchange
 from kks_emulator.transport.inprocess import InProcessTransport
 

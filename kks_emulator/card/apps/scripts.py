@@ -30,19 +30,9 @@ from kks_emulator.crypto import ct, emv
 if TYPE_CHECKING:
     from kks_emulator.card.card import Card
 
-MAC_LEN = 8
-
-
-def sm_session_key(mk: bytes, ac: bytes) -> bytes:
-    """Common session key derivation (EMV Book 2 A1.3) with R = the 8-byte cryptogram."""
-    left = emv.tdes_ecb_encrypt(mk, ac[:2] + b"\xF0" + ac[3:8])
-    right = emv.tdes_ecb_encrypt(mk, ac[:2] + b"\x0F" + ac[3:8])
-    return left + right
-
-
-def script_mac_input(cmd_header: bytes, atc: int, ac: bytes, data: bytes) -> bytes:
-    """What a script command's MAC covers: header with Lc, ATC, AC, data before the MAC."""
-    return cmd_header + atc.to_bytes(2, "big") + ac + data
+MAC_LEN = emv.SCRIPT_MAC_LEN
+sm_session_key = emv.sm_session_key
+script_mac_input = emv.script_mac_input
 
 
 def check_script_mac(card: Card, cmd: Command) -> bytes:
