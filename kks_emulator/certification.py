@@ -22,7 +22,7 @@ from kks_emulator.issuer.ledger import Ledger
 from kks_emulator.keys import IssuerKeys, card_id
 from kks_emulator.terminal.edc import Edc
 from kks_emulator.terminal.exchange import Exchange
-from kks_emulator.terminal.kernel import EmvOutcome, Kernel, KernelConfig
+from kks_emulator.terminal.kernel import EmvOutcome
 
 DECK_TERMINAL = b"EDCDECK1"
 DECK_MERCHANT = "W1"
@@ -43,12 +43,11 @@ def run_deck_card(ex: Exchange, host: Host, profile: DeckProfile, *, seed: int =
                   bank: str = "BRI") -> EmvOutcome:
     """The EDC's flow for `profile` against the card behind `ex` (already powered)."""
     rng: Callable[[int], bytes] = random.Random(seed).randbytes
-    if profile.flow == "emv":
-        kernel = Kernel(ex, host, DECK_MERCHANT, KernelConfig(), rng)
-        return kernel.purchase(profile.amount, DECK_PIN, DECK_DATE)
     keys = IssuerKeys.test_issuer(bank)
     edc = Edc(ex, DECK_TERMINAL, DECK_MERCHANT, host, {bank: keys.ca_public_key},
               clock=lambda: DECK_TIME, rng=rng)
+    if profile.flow == "emv":
+        return edc.emv_purchase(profile.amount, DECK_PIN, date=DECK_DATE)
     try:
         if profile.flow == "purse-purchase":
             receipt = edc.purchase_purse(profile.amount, DECK_PIN)

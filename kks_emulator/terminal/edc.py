@@ -24,6 +24,7 @@ from kks_emulator.errors import CardError, IssuerError, KksError
 from kks_emulator.terminal import apdus, reader
 from kks_emulator.terminal.batch import Batch, BatchItem
 from kks_emulator.terminal.exchange import Exchange
+from kks_emulator.terminal.kernel import EmvOutcome, Kernel, KernelConfig
 from kks_emulator.terminal.parse import CardResponseError, as_int, parse_tlv, require
 
 #: EMV amounts are rupiah x 100 (IDR has two decimals in ISO 4217).
@@ -272,6 +273,19 @@ class Edc:
             return SavingsReceipt(False, auth["arc"], "card declined (AAC)", cid2, None)
         return SavingsReceipt(approved, str(auth.get("arc")), str(auth.get("reason")), cid2,
                               journal if approved else None)
+
+    def emv_purchase(self, amount: int, pin: str, *, date: str | None = None,
+                     config: KernelConfig | None = None) -> EmvOutcome:
+        """A savings purchase through the EMV kernel (`terminal.kernel`): Book 1 selection,
+        ODA, processing restrictions, CVM list, floor limit, action analysis, CDA, online
+        authorisation and issuer scripts; the outcome carries TVR, TSI and the steps."""
+        if not 0 < amount <= 10**10:
+            raise KksError("purchase amount out of range")
+        when = date or dt.datetime.fromtimestamp(self.clock(), dt.UTC).strftime("%y%m%d")
+        if len(when) != 6 or not when.isdigit():
+            raise KksError("transaction date must be YYMMDD")
+        kernel = Kernel(self.ex, self.issuer, self.merchant, config or KernelConfig(), self.rng)
+        return kernel.purchase(amount, pin, when)
 
     def _reverse(self, key: str, journal: object, memo: str) -> None:
         """Reverse an approved debit at the issuer (idempotent on the authorisation's key)."""
