@@ -190,6 +190,23 @@ def load(card_file: Path, amount: int, pin: str, **opts) -> None:
 
 
 @terminal.command()
+@CARD
+@click.option("--amount", type=click.IntRange(min=1), required=True, help="Rupiah.")
+@click.option("--pin", required=True, help="Cardholder PIN (6 digits).")
+@click.option("--date", default=None, help="Transaction date YYMMDD (default: today).")
+@_common
+def emv(card_file: Path, amount: int, pin: str, date: str | None, **opts) -> None:
+    """Savings purchase through the EDC's EMV kernel: outcome, TVR, TSI and every step."""
+    with _edc(opts, card_file, issuer=True) as edc:
+        out = edc.emv_purchase(amount, pin, date=date)
+        click.echo(f"{out.outcome}: {out.reason}")
+        click.echo(f"TVR {out.tvr}  TSI {out.tsi}  ODA {out.oda or '-'}"
+                   + (f"  scripts {out.script_results}" if out.script_results else ""))
+        for step in out.steps:
+            click.echo(f"  {step}")
+
+
+@terminal.command()
 @_common
 def upload(**opts) -> None:
     """Send the batch of signed purse records to the issuer for clearing."""

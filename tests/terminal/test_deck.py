@@ -86,3 +86,26 @@ def test_unknown_profile_is_one_line():
 
 def test_transcripts_document_is_current():
     assert DOC.read_text(encoding="utf-8") == transcripts_document()
+
+
+def test_cli_deck_card_and_emv_purchase(tmp_path, capsys):
+    from kks_emulator.cli.main import main
+
+    card, db = tmp_path / "floor.kks", tmp_path / "issuer.db"
+    assert main(["card", "personalize", str(card), "--profile", "floor-exceeded"]) == 0
+    assert "must end APPROVED ONLINE" in capsys.readouterr().out
+    assert main(["card", "profiles"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in PROFILES)
+    assert main(["issuer", "--db", str(db), "open", "0001", "--holder", "KPM DECK", "--pan",
+                 "6013500012345678"]) == 0
+    assert main(["issuer", "--db", str(db), "open-merchant", "W1", "--name", "e-warong"]) == 0
+    assert main(["issuer", "--db", str(db), "credit", "--period", "2026-12", "--beneficiary",
+                 "B1", "--account", "0001", "--amount", "500000"]) == 0
+    capsys.readouterr()
+    assert main(["terminal", "emv", str(card), "--amount", "150000", "--pin", "123456",
+                 "--date", "261207", "--issuer-db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("APPROVED ONLINE") and "TVR 0000008000  TSI D800  ODA CDA" in out
+    assert main(["card", "personalize", str(tmp_path / "x.kks"), "--profile", "nope"]) == 2
+    assert not (tmp_path / "x.kks").exists()
