@@ -87,6 +87,13 @@ class Params:
     #: months with an unspent balance after which it is returned (0 = never). EST: the KKS
     #: dormancy rule "unused for 3 months -> blocked" (§3, conf. C)
     return_after_months: int = 3
+    #: rapel: a BPNT/PKH tranche withheld from a household (its KKS not yet active, or the
+    #: programme's tranche paused) is owed; its next paid tranche carries up to this many owed
+    #: tranches in arrears (0 = withheld tranches are forfeited). docs/monthly.md §4.1
+    arrears_tranches: int = 0
+    #: programme bits (BPNT 1, PKH 2) whose due tranche is withheld from everybody this period
+    #: (a tranche paid late: budget or data not ready); PBI premiums are never paused
+    paused: int = 0
 
     def __post_init__(self) -> None:
         ints = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -100,6 +107,10 @@ class Params:
         for name in ("redeem_bp", "full_spend_bp", "partial_min_bp"):
             if getattr(self, name) > 10_000:
                 raise ConfigError("params", name, "basis points 0..10000")
+        if self.paused > 3:
+            raise ConfigError("params", "paused", "a bit mask of BPNT (1) and PKH (2): 0..3")
+        if self.arrears_tranches > 255:
+            raise ConfigError("params", "arrears_tranches", "an integer 0..255")
         if self.umr_excludes > 7:
             raise ConfigError("params", "umr_excludes", "a programme bit mask 0..7")
         if len(self.eligible_desil) != 3 or any(len(m) != 11 or m[0] for m in self.eligible_desil):

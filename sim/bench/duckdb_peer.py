@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from kks_emulator.errors import InputError
 from sim.hotpath import changes as ch
 from sim.hotpath.disburse import period_key
 from sim.hotpath.monthly import MonthResult, empty_result
@@ -405,8 +406,14 @@ class DuckPeer:
         }
 
     def disburse(self, period: int, seed: int) -> dict:
-        """Credit and settle `period` in SQL; returns the counters of `DisburseResult`."""
+        """Credit and settle `period` in SQL; returns the counters of `DisburseResult`.
+
+        Ungated only (docs/monthly.md §4.1: no payable mask, nothing paused), so nothing is ever
+        withheld or paid in arrears.
+        """
         params = self.params
+        if params.paused:
+            raise InputError("the SQL peer does not implement paused tranches (monthly.md 4.1)")
         t0 = time.perf_counter()
         key = period_key(seed, period)
         due = [period % e == 0 for e in params.every()]
@@ -481,6 +488,7 @@ class DuckPeer:
             "credits": dict(zip(PROGRAMMES, (n0, n1, n2), strict=True)),
             "credited": dict(zip(PROGRAMMES, credited, strict=True)),
             "skipped": dict(zip(PROGRAMMES, (s0, s1, s2), strict=True)),
+            "withheld": dict.fromkeys(PROGRAMMES, 0), "arrears": dict.fromkeys(PROGRAMMES, 0),
             "redeemers": redeemers, "redeemed": redeemed, "returns": returns,
             "returned": returned,
             "redeem_days": [int(days.get(d, 0)) for d in range(params.redeem_days)],

@@ -59,6 +59,8 @@ class PeriodStats:
     credits: list[int] = field(default_factory=lambda: [0, 0, 0])
     credited: list[int] = field(default_factory=lambda: [0, 0, 0])
     skipped: list[int] = field(default_factory=lambda: [0, 0, 0])
+    withheld: list[int] = field(default_factory=lambda: [0, 0, 0])
+    arrears: list[int] = field(default_factory=lambda: [0, 0, 0])
     redeemers: int = 0
     redeemed: int = 0
     returns: int = 0
@@ -80,6 +82,15 @@ class DisbursementState:
     period: int = -1
     cursor: int = 0
     stats: PeriodStats = field(default_factory=PeriodStats)
+    #: (3, n) uint8: due tranches withheld since the last credit, per programme and household
+    #: (rapel owed, not funded yet); allocated on the first gated period (`gated`)
+    owed: np.ndarray | None = None
+
+    def owed_array(self) -> np.ndarray:
+        """The owed-tranches array, allocated (zeros) on first use."""
+        if self.owed is None:
+            self.owed = np.zeros((3, len(self.last_settled)), dtype=np.uint8)
+        return self.owed
 
     @classmethod
     def open(cls, registry: Registry) -> DisbursementState:
@@ -111,6 +122,8 @@ class DisburseResult:
     credits: dict[str, int]
     credited: dict[str, int]
     skipped: dict[str, int]
+    withheld: dict[str, int]
+    arrears: dict[str, int]
     redeemers: int
     redeemed: int
     returns: int
@@ -146,6 +159,8 @@ def finish_period(registry: Registry, ledger: DisbursementState, period: int) ->
         credits=dict(zip(PROGRAMMES, st.credits, strict=True)),
         credited=dict(zip(PROGRAMMES, st.credited, strict=True)),
         skipped=dict(zip(PROGRAMMES, st.skipped, strict=True)),
+        withheld=dict(zip(PROGRAMMES, st.withheld, strict=True)),
+        arrears=dict(zip(PROGRAMMES, st.arrears, strict=True)),
         redeemers=st.redeemers, redeemed=st.redeemed, returns=st.returns, returned=st.returned,
         redeem_days=list(st.days), held=held)
 
@@ -341,8 +356,42 @@ def _settle(registry: Registry, ledger: DisbursementState, params: Params, perio
     u[pos] = new_u
 
 
+def gated(params: Params, payable: np.ndarray | None, p: int) -> bool:
+    """Whether programme *p*'s credits this period go through the withhold/arrears rule
+    (§4.1): BPNT and PKH when a payable mask is given or the programme is paused."""
+    return p != PBI and (payable is not None or bool(params.paused & PROG_BITS[p]))
+
+
+def _gate(ledger: DisbursementState, params: Params, p: int, period: int, lo: int, hi: int,
+          holders: np.ndarray, fresh: np.ndarray,
+          payable: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """§4.1 withhold and arrears for rows [lo, hi): the rows paid and their tranche units.
+
+    A fresh holder that may not be paid (not payable, or the programme paused) and was not yet
+    processed this period owes one more tranche; a paid one receives its own tranche plus up to
+    `arrears_tranches` owed ones, and owes nothing after; a non-holder owes nothing.
+    """
+    owed = ledger.owed_array()[p, lo:hi]
+    todo = ledger.last_settled[lo:hi] < period
+    if params.paused & PROG_BITS[p]:
+        pay = np.zeros_like(fresh)
+    else:
+        pay = fresh & payable[lo:hi] if payable is not None else fresh
+    held = fresh & ~pay & todo
+    n_held = int(np.count_nonzero(held))
+    if n_held:
+        owed[held] = np.minimum(owed[held], 254) + 1
+        ledger.stats.withheld[p] += n_held
+    owed[~holders & todo] = 0
+    idx = np.flatnonzero(pay)
+    units = 1 + np.minimum(owed[idx], params.arrears_tranches).astype(np.int64)
+    owed[idx] = 0
+    ledger.stats.arrears[p] += int(units.sum()) - len(idx)
+    return idx, units
+
+
 def _credit(registry: Registry, ledger: DisbursementState, params: Params, period: int, lo: int,
-            hi: int) -> None:
+            hi: int, payable: np.ndarray | None = None) -> None:
     """Credit programmes due this period to rows [lo, hi) not yet credited for it."""
     st = ledger.stats
     prog = registry["programmes"][lo:hi]
@@ -355,6 +404,19 @@ def _credit(registry: Registry, ledger: DisbursementState, params: Params, perio
         fresh = holders & (marks < period)
         n_fresh = int(np.count_nonzero(fresh))
         st.skipped[p] += int(np.count_nonzero(holders)) - n_fresh
+        if gated(params, payable, p):
+            idx, units = _gate(ledger, params, p, period, lo, hi, holders, fresh, payable)
+            if len(idx) == 0:
+                continue
+            amount = entitlements(registry, p, idx + lo, params) * units
+            funded = posted = int(amount.sum(dtype=np.int64))
+            b[idx] += amount
+            marks[idx] = period
+            ledger.funded[p] += funded
+            ledger.credited[p] += posted
+            st.credits[p] += len(idx)
+            st.credited[p] += posted
+            continue
         if n_fresh == 0:
             continue
         f8 = fresh.view(np.uint8)
@@ -383,13 +445,19 @@ def _credit(registry: Registry, ledger: DisbursementState, params: Params, perio
 
 
 def disburse(registry: Registry, ledger: DisbursementState, params: Params, period: int,
-             seed: int, *, stop_after_rows: int | None = None) -> DisburseResult:
+             seed: int, *, stop_after_rows: int | None = None,
+             payable: np.ndarray | None = None) -> DisburseResult:
     """Credit and settle `period` for every household (docs/monthly.md §4), exactly once.
 
     Resumes from `ledger.cursor` if the same period was interrupted; with `stop_after_rows`
     it processes that many rows and raises `DisbursementInterrupted` (for crash tests). Checks
-    the money invariants when the period completes.
+    the money invariants when the period completes. *payable* (bool per row) withholds the
+    BPNT/PKH tranches of rows that may not be paid yet, owed for the arrears rule (§4.1).
     """
+    if payable is not None and np.shape(payable) != (len(registry),):
+        raise InputError("payable must be one boolean per registry row")
+    if payable is not None:
+        payable = np.asarray(payable, dtype=bool)
     t0 = time.perf_counter()
     check_period(period)
     n = len(registry)
@@ -400,7 +468,7 @@ def disburse(registry: Registry, ledger: DisbursementState, params: Params, peri
     end = n if stop_after_rows is None else min(n, start + max(int(stop_after_rows), 0))
     for lo in range(start, end, BLOCK):
         hi = min(lo + BLOCK, end)
-        _credit(registry, ledger, params, period, lo, hi)
+        _credit(registry, ledger, params, period, lo, hi, payable)
         _settle(registry, ledger, params, period, key, lo, hi)
         ledger.cursor = hi
     ledger.cursor = end

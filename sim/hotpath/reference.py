@@ -23,6 +23,7 @@ from sim.hotpath.disburse import (
     DisburseResult,
     check_period,
     finish_period,
+    gated,
     period_key,
 )
 from sim.hotpath.monthly import MonthResult, empty_result
@@ -288,7 +289,8 @@ def splitmix(key: int, row: int) -> int:
 
 
 def disburse(registry: Registry, ledger: DisbursementState, params: Params, period: int,
-             seed: int, *, stop_after_rows: int | None = None) -> DisburseResult:
+             seed: int, *, stop_after_rows: int | None = None,
+             payable: np.ndarray | None = None) -> DisburseResult:
     """Disbursement of `period`, one household at a time (docs/monthly.md §4)."""
     check_period(period)
     n = len(registry)
@@ -296,6 +298,9 @@ def disburse(registry: Registry, ledger: DisbursementState, params: Params, peri
     key = period_key(seed, period)
     every = params.every()
     due = [period % e == 0 for e in every]
+    gate = [due[p] and gated(params, payable, p) for p in range(3)]
+    may_pay = [True] * n if payable is None else [bool(x) for x in payable]
+    owed = ledger.owed_array().tolist() if any(gate) else None
     bal = registry["balance"].tolist()
     unspent = registry["unspent_months"].tolist()
     prog = registry["programmes"].tolist()
@@ -306,12 +311,26 @@ def disburse(registry: Registry, ledger: DisbursementState, params: Params, peri
     end = n if stop_after_rows is None else min(n, start + stop_after_rows)
     for i in range(start, end):
         for p, bit in enumerate(PROG_BITS):
-            if not (prog[i] & bit and due[p]):
+            if not due[p]:
+                continue
+            if not prog[i] & bit:
+                if gate[p] and last_settled[i] < period:
+                    owed[p][i] = 0  # §4.1: a household out of the programme owes nothing
                 continue
             if last_credit[p][i] >= period:
                 st.skipped[p] += 1
                 continue
-            amount = entitlement(p, {m: members[m][i] for m in members}, params)
+            units = 1
+            if gate[p]:  # §4.1 withhold / arrears
+                if not may_pay[i] or params.paused & bit:
+                    if last_settled[i] < period:
+                        owed[p][i] = min(owed[p][i], 254) + 1
+                        st.withheld[p] += 1
+                    continue
+                units = 1 + min(owed[p][i], params.arrears_tranches)
+                owed[p][i] = 0
+                st.arrears[p] += units - 1
+            amount = entitlement(p, {m: members[m][i] for m in members}, params) * units
             ledger.funded[p] += amount
             last_credit[p][i] = period
             st.credits[p] += 1
@@ -352,6 +371,8 @@ def disburse(registry: Registry, ledger: DisbursementState, params: Params, peri
     registry["unspent_months"][:] = unspent
     ledger.last_credit[:] = np.array(last_credit, dtype=np.int16).reshape(3, n)
     ledger.last_settled[:] = last_settled
+    if owed is not None:
+        ledger.owed[:] = np.array(owed, dtype=np.uint8).reshape(3, n)
     ledger.cursor = end
     if end < n:
         raise DisbursementInterrupted(period, end)

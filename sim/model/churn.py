@@ -81,12 +81,34 @@ def monthly_changes(ctx: Context, period: int, months: int) -> tuple[list, list]
             reg["consumption"][grad].astype(np.float64) * factor, 2**31 - 1).astype(np.int32)
         ctx.log_c[grad] += math.log(factor)
     reported = grad[reg["status"][grad] == STATUS_IN_DTKS]
+    report_prob = c.get("graduation_report_prob", 1.0)
+    if report_prob < 1.0 and len(reported):  # only some households report their improvement
+        u_rep = ctx.streams.get("graduation.report", period).random(len(reported))
+        ctx.mon.count("graduations_unreported", int(np.count_nonzero(u_rep >= report_prob)))
+        reported = reported[u_rep < report_prob]
     updates += [(int(r), "pmt_score", float(reg["pmt_score"][r]) + math.log(factor))
                 for r in reported]
     ctx.mon.count("graduations", len(grad))
     removes += [(r, ch.SANGGAH_UPHELD) for r in ctx.sanggah_upheld]
     ctx.sanggah_upheld = []
     return removes, updates
+
+
+def rerank_updates(ctx: Context, period: int) -> list:
+    """Data collected afresh at a full re-ranking: a ``rerank_refresh`` share of DTKS rows get
+    a new score (today's log consumption plus the verval assessment error), as UPDATE records."""
+    share = ctx.p["penetapan"]["rerank_refresh"]
+    reg = ctx.registry
+    dtks = np.flatnonzero(reg["status"] == STATUS_IN_DTKS)
+    if share <= 0 or not len(dtks):
+        return []
+    rng = ctx.streams.get("rerank", period)
+    u = rng.random(len(dtks))
+    err = rng.standard_normal(len(dtks))
+    hit = np.flatnonzero(u < share)
+    noise = ctx.p["verification"]["verval_noise"]
+    ctx.mon.count("rerank_refreshed", len(hit))
+    return [(int(dtks[j]), "pmt_score", float(ctx.log_c[dtks[j]] + noise * err[j])) for j in hit]
 
 
 def _kpm_rows(ctx: Context) -> np.ndarray:

@@ -125,6 +125,8 @@ class Monitor:
     #: targeting errors right after every decree (`sim.model.targeting.record`)
     targeting: list[dict[str, Any]] = field(default_factory=list)
     events: int = 0
+    #: dated events applied so far (`sim.model.timeline`): date, day, name, source, changes
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1) -> None:
         """Add *n* to counter *name*."""
@@ -150,6 +152,20 @@ class Stage:
         self.mon = ctx.mon
         self.name = name
         ctx.mon.servers[name] += c_eff
+
+    def resize(self, servers: int, share: float) -> None:
+        """Resize the pool to *servers* real servers at sampling *share* from now on.
+
+        Work in progress finishes at its old pace; queued work is served by the new pool. A
+        smaller pool admits nobody new until enough servers are free. SimPy has no public
+        resize: the capacity slot is set and waiting requests are re-offered (simpy is pinned
+        in constraints.txt).
+        """
+        c_eff = max(1, round(servers * share))
+        self.mon.servers[self.name] += c_eff - self.res.capacity
+        self.scale = c_eff / (servers * share)
+        self.res._capacity = c_eff
+        self.res._trigger_put(None)
 
     def serve(self, work_days: float):
         """Generator: queue for a server, then hold it for *work_days* of working time.
@@ -215,6 +231,27 @@ class Context:
     regional: Any = None
     #: `sim.model.nation.NationalContext` when ``territory.context = "national"``
     nation: Any = None
+    restocking: bool = False
+    #: per decree: households and persons who left PBI-JK because of their decile
+    pbi_exits: list = field(default_factory=list)
+    #: periods in which a dated event calls for a decree whatever the cadence
+    forced_decrees: set[int] = field(default_factory=set)
+    #: the one-off programmes' ledger (`sim.model.oneoff`)
+    oneoff: Any = None
+    #: an event opens self-registration that the scenario starts with closed
+    self_registration_opens: bool = False
+    #: kab/kota code (int PPKK) per registry kab/kota index (`sim.registry.regions`)
+    kabkota_codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: province code (int) per registry province index (`sim.registry.regions`)
+    province_codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def start_restocking(self) -> None:
+        """Start the e-warong restocking process unless it runs already."""
+        if not self.restocking:
+            from sim.model import redemption
+
+            self.restocking = True
+            self.env.process(redemption.restocking(self))
 
     def apply_shock(self, row: int, factor: float) -> None:
         """Household *row*'s consumption falls by *factor* (its PMT score is unchanged until

@@ -28,9 +28,12 @@ from sim.hotpath import changes as ch
 from sim.hotpath import disburse as _disburse
 from sim.hotpath import monthly as _monthly
 from sim.params import N_KABKOTA, Params
-from sim.registry.table import PROG_BPNT, PROG_PKH, STATUS_IN_DTKS, Registry
+from sim.registry.table import STATUS_IN_DTKS, Registry
 
-_KPM_BITS = np.uint8(PROG_BPNT | PROG_PKH)
+#: PKH amounts and caps: scenario keys of [programmes] with the same name as in `Params`
+_PKH_KEYS = ("pkh_pregnant", "pkh_early_child", "pkh_sd", "pkh_smp", "pkh_sma", "pkh_disabled",
+             "pkh_elderly", "pkh_max_components", "pkh_max_children", "pkh_max_early_child",
+             "pkh_max_disabled_elderly", "pkh_max_pregnant")
 
 
 def _mask(hi: int) -> tuple[bool, ...]:
@@ -87,6 +90,11 @@ def params_from(p: dict, quota: np.ndarray) -> Params:
         full_spend_bp=10_000 if cash else round(disb["full_spend_prob"] * 10_000),
         redeem_days=disb["redeem_days"],
         return_after_months=disb["return_after_months"],
+        arrears_tranches=disb["arrears_tranches"],
+        paused=(1 if prog["bpnt_paused"] else 0) | (2 if prog["pkh_paused"] else 0),
+        pkh_every=prog["pkh_tahap_months"],
+        pbi_premium=prog["pbi_premium"],
+        **{k: prog[k] for k in _PKH_KEYS},
     )
 
 
@@ -128,23 +136,20 @@ class Engine:
             self.state.invalidate()
 
     def disburse(self, period: int, payable: np.ndarray) -> Credits:
-        """Credit and settle *period*; only rows with *payable* true receive BPNT/PKH credits."""
+        """Credit and settle *period*; only rows with *payable* true receive BPNT/PKH credits
+        (the others' tranches are withheld and owed, docs/monthly.md §4.1)."""
         reg = self.registry
-        prog = reg["programmes"]
-        held = np.flatnonzero(((prog & _KPM_BITS) != 0) & ~payable)
-        saved = prog[held].copy()
-        prog[held] &= ~_KPM_BITS
         before = reg["balance"].copy()
         unspent_before = reg["unspent_months"].copy()
-        try:
-            res = _disburse.disburse(reg, self.ledger, self.params, period, self.seed)
-        finally:
-            prog[held] = saved
+        owed = self.ledger.owed_array().copy()
+        res = _disburse.disburse(reg, self.ledger, self.params, period, self.seed,
+                                 payable=payable)
         marks = self.ledger.last_credit
         pre_settle = before.copy()
         for p in (0, 1):  # BPNT and PKH go to the household balance
             rows_p = np.flatnonzero(marks[p] == period)
-            pre_settle[rows_p] += _disburse.entitlements(reg, p, rows_p, self.params)
+            units = 1 + np.minimum(owed[p, rows_p], self.params.arrears_tranches)
+            pre_settle[rows_p] += _disburse.entitlements(reg, p, rows_p, self.params) * units
         credited = np.flatnonzero((marks[0] == period) | (marks[1] == period))
         # spent or returned; of those, the engine's own draws say who redeemed (monthly.md §4.2)
         moved = np.flatnonzero(reg["balance"] < pre_settle)

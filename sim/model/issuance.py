@@ -37,7 +37,7 @@ _MAX_TRIES = 12
 class RowDraws:
     """Per-household issuance draws (index = registry row)."""
 
-    bank: np.ndarray          # int8 bank index into BANKS
+    bank_u: np.ndarray        # uniform draw that picks the bank from the shares (`bank_of`)
     burekol_u: np.ndarray     # (n, 2) failure uniforms for the two attempts
     wrong_u: np.ndarray       # wrong data on the printed card
     post_days: np.ndarray
@@ -48,16 +48,41 @@ def row_draws(ctx: Context) -> RowDraws:
     """Draw every household's issuance randomness once, up front."""
     n = len(ctx.registry)
     iss = ctx.p["issuance"]
-    shares = np.array([iss["bank_shares"].get(b, 0.0) for b in BANKS])
-    cum = np.cumsum(shares / shares.sum())
     st = ctx.streams
     u_bank = st.get("burekol", 1).random(n)
-    bank = np.minimum(np.searchsorted(cum, u_bank, side="right"), len(BANKS) - 1)
     post = st.get("post").lognormal(math.log(max(iss["post_days_median"], 1e-9)),
                                     iss["post_days_sigma"], n)
-    return RowDraws(bank=bank.astype(np.int8), burekol_u=st.get("burekol", 2).random((n, 2)),
+    return RowDraws(bank_u=u_bank, burekol_u=st.get("burekol", 2).random((n, 2)),
                     wrong_u=st.get("printing", 1).random(n), post_days=post,
                     collect_u=st.get("activation").random((n, _MAX_TRIES)))
+
+
+def _pick(shares: dict[str, float], u: np.ndarray) -> np.ndarray:
+    s = np.array([shares.get(b, 0.0) for b in BANKS])
+    cum = np.cumsum(s / s.sum())
+    return np.minimum(np.searchsorted(cum, u, side="right"), len(BANKS) - 1)
+
+
+def bank_of(ctx: Context, rows: np.ndarray) -> np.ndarray:
+    """The HIMBARA bank (int8 index into BANKS) that opens the accounts of *rows* today.
+
+    Each household's own uniform draw picks from the shares in force: its province's row of
+    ``issuance.bank_shares_by_province`` if there is one (in Aceh only the syariah bank BSI
+    pays), else the national ``issuance.bank_shares``. Read when the account is opened, so a
+    dated event changing the shares moves only accounts opened from its date on.
+    """
+    iss = ctx.p["issuance"]
+    u = ctx.row_draws.bank_u[rows]
+    out = _pick(iss["bank_shares"], u)
+    regional = iss.get("bank_shares_by_province") or {}
+    if regional:
+        prov = ctx.registry["province"][rows]
+        codes = ctx.province_codes
+        for code in sorted(regional):
+            here = np.flatnonzero(codes[prov] == int(code))
+            if len(here):
+                out[here] = _pick(regional[code], u[here])
+    return out.astype(np.int8)
 
 
 class Printer:
@@ -70,8 +95,12 @@ class Printer:
         cal = ctx.cal
         self.outages = sorted((cal.day_of(o["start"]), cal.day_of(o["end"]) + 1)
                               for o in iss["printer_outages"])
-        self.rate = ctx.p["capacity"]["printer_cards_per_day"] * ctx.frame.national_share
         ctx.mon.servers["printing"] += 1
+
+    @property
+    def rate(self) -> float:
+        """Cards printed per working day for this territory (read per batch)."""
+        return self.ctx.p["capacity"]["printer_cards_per_day"] * self.ctx.frame.national_share
 
     def order(self):
         """An event that succeeds when this card has been printed."""
@@ -89,7 +118,7 @@ class Printer:
     def run(self):
         """Process: print the queued cards every ``print_batch_every`` working days."""
         ctx, env, cal, mon = self.ctx, self.ctx.env, self.ctx.cal, self.ctx.mon
-        every = ctx.p["issuance"]["print_batch_every"]
+        iss = ctx.p["issuance"]
         t = cal.next_working(0.0)
         while t < ctx.cal.days:
             yield env.timeout(t - env.now)
@@ -113,7 +142,7 @@ class Printer:
                 mon.count("cards_printed", len(batch))
                 for _, ev in batch:
                     ev.succeed()
-            t = cal.add_working(max(env.now, t), every)
+            t = cal.add_working(max(env.now, t), iss["print_batch_every"])
             t = float(math.floor(t)) if t > math.floor(t) else t
             t = cal.next_working(t)
 
@@ -121,12 +150,12 @@ class Printer:
 def distributions(ctx: Context):
     """Process: fire the ``distribution`` signal every ``distribution_every`` working days."""
     env, cal = ctx.env, ctx.cal
-    every = ctx.p["issuance"]["distribution_every"]
-    t = cal.next_working(float(every))
+    iss = ctx.p["issuance"]
+    t = cal.next_working(float(iss["distribution_every"]))
     while t < cal.span - 1:
         yield env.timeout(t + 0.4 - env.now)
         ctx.fire("distribution")
-        t = cal.next_working(math.floor(cal.add_working(t + 1.0, every - 1)))
+        t = cal.next_working(math.floor(cal.add_working(t + 1.0, iss["distribution_every"] - 1)))
 
 
 def issue(ctx: Context, row: int):
@@ -137,7 +166,7 @@ def issue(ctx: Context, row: int):
     i = ctx.proposal_of_row.get(row, -1)
     if i >= 0:
         ctx.props.advance(i, S["issuance"])
-    bank = int(d.bank[row])
+    bank = int(bank_of(ctx, np.array([row]))[0])
     kab = int(ctx.frame.vkab[row])
     pool = ctx.kab_stage("burekol", kab * 8 + bank, 1)
     per_account = 1.0 / (ctx.regional.kab_value("capacity", "burekol_per_branch_day", "kab", kab)

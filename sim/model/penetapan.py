@@ -74,7 +74,7 @@ def initial_decree(ctx: Context, period: int) -> None:
     ctx.engine.with_params(cadence_months=cadence)
     reg = ctx.registry
     kpm = np.flatnonzero((reg["programmes"] & _KPM) != 0)
-    reg["bank"][kpm] = ctx.row_draws.bank[kpm]
+    reg["bank"][kpm] = issuance.bank_of(ctx, kpm)
     ctx.card_active[kpm] = True
     ctx.mon.counts["initial_dtks"] = int(res.dtks) if hasattr(res, "dtks") else int(
         np.count_nonzero(reg["status"] == STATUS_IN_DTKS))
@@ -85,26 +85,51 @@ def initial_decree(ctx: Context, period: int) -> None:
 def decrees(ctx: Context):
     """Process: the decree of every month (applied by the engine in decree periods)."""
     env, cal = ctx.env, ctx.cal
-    nth = ctx.p["penetapan"]["decree_working_day"]
-    cadence = 3 if ctx.p["penetapan"]["cadence"] == "quarterly" else 1
+    pen = ctx.p["penetapan"]  # read every month: dated events may change day and cadence
     last = 0.0
     for y, m in cal.months():
-        day = cal.working_day_of_month(y, m, nth)
+        day = cal.working_day_of_month(y, m, pen["decree_working_day"])
         yield env.timeout(max(0.0, day + 0.7 - env.now))
         period = period_of(y, m)
-        if period % cadence:
+        cadence = 3 if pen["cadence"] == "quarterly" else 1
+        forced = period in ctx.forced_decrees  # an event called for a decree this month
+        if period % cadence and not forced:
             ctx.mon.count("months_without_decree")
             continue
         months = max(1, round((env.now - last) / 30.44))
         last = env.now
         proposals, ctx.pending = ctx.pending, []
         removes, updates = churn.monthly_changes(ctx, period, months)
+        rerank = pen["rerank_every_months"]
+        if rerank and period % rerank == 0:  # DTSEN update: every household re-ranked
+            updates += churn.rerank_updates(ctx, period)
+            ctx.engine.invalidate()  # the full decree path: every row re-checked and re-ranked
+            ctx.mon.count("reranks")
         batch = _batch(ctx, proposals, updates, removes)
         before = ctx.registry["programmes"].copy()
-        res = ctx.engine.decree(batch, period)
+        if period % cadence:  # outside the cadence: the engine decrees this once
+            ctx.engine.with_params(cadence_months=1)
+            res = ctx.engine.decree(batch, period)
+            ctx.engine.with_params(cadence_months=cadence)
+            ctx.mon.count("extra_decrees")
+        else:
+            res = ctx.engine.decree(batch, period)
         ctx.decree_results.append((period, res))
+        _log_pbi_exits(ctx, period, before)
         _after_decree(ctx, proposals, before)
         targeting.record(ctx, period)
+
+
+def _log_pbi_exits(ctx: Context, period: int, before: np.ndarray) -> None:
+    """Record the households and persons who lost PBI-JK at this decree because of their
+    decile (a deactivation of deciles above ``pbi_max_desil``), for dated backtest figures."""
+    reg = ctx.registry
+    lost = ((before & PROG_PBI) != 0) & ((reg["programmes"] & PROG_PBI) == 0)
+    by_desil = lost & (reg["status"] == STATUS_IN_DTKS) & (
+        reg["desil"] > ctx.p["programmes"]["pbi_max_desil"])
+    ctx.pbi_exits.append({"period": period, "date": ctx.cal.date(ctx.env.now).isoformat(),
+                          "households": int(np.count_nonzero(by_desil)),
+                          "persons": int(reg["size"][by_desil].sum(dtype=np.int64))})
 
 
 def _after_decree(ctx: Context, proposals: list[int], before: np.ndarray) -> None:
@@ -142,9 +167,9 @@ def _after_decree(ctx: Context, proposals: list[int], before: np.ndarray) -> Non
 def credits(ctx: Context):
     """Process: the monthly credit day: engine credit + settle, first credits, visits."""
     env, cal = ctx.env, ctx.cal
-    nth = ctx.p["disbursement"]["credit_working_day"]
+    disb = ctx.p["disbursement"]  # read every month: dated events may change the credit day
     for y, m in cal.months():
-        day = cal.working_day_of_month(y, m, nth)
+        day = cal.working_day_of_month(y, m, disb["credit_working_day"])
         yield env.timeout(max(0.0, day + 0.25 - env.now))
         period = period_of(y, m)
         settle_giveups(ctx)
@@ -165,6 +190,9 @@ def credits(ctx: Context):
             "bpnt_credits": r.credits["bpnt"], "pkh_credits": r.credits["pkh"],
             "pbi_credits": r.credits["pbi"],
             "credited_rp": r.credited["bpnt"] + r.credited["pkh"],
+            "bpnt_rp": r.credited["bpnt"], "pkh_rp": r.credited["pkh"],
+            "bpnt_withheld": r.withheld["bpnt"], "pkh_withheld": r.withheld["pkh"],
+            "bpnt_arrears": r.arrears["bpnt"], "pkh_arrears": r.arrears["pkh"],
             "pbi_premium_rp": r.credited["pbi"], "redeemed_rp": r.redeemed,
             "returned_rp": r.returned, "held_rp": r.held, "redeemers": r.redeemers,
             "proposals_to_date": len(props), "dtks": int(np.count_nonzero(

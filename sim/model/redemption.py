@@ -188,6 +188,23 @@ class Agents:
             self.ctx.mon.servers["redeem"] += 1
         return ag
 
+    def resize_pos(self, servers: int) -> None:
+        """Resize every PT Pos paying point to *servers* officers (new points get it too; a
+        dated event's national value replaces regional ones)."""
+        for key in sorted(self.pos):
+            res = self.pos[key].res
+            self.ctx.mon.servers["redeem"] += servers - res.capacity
+            res._capacity = servers  # as `Stage.resize`: SimPy has no public resize
+            res._trigger_put(None)
+        self.pos_servers_kec[:] = servers
+
+    def refresh_pos_service(self) -> None:
+        """Recompute the PT Pos service time from today's hours and officer pace."""
+        d, c = self.ctx.p["disbursement"], self.ctx.p["capacity"]
+        self._pos_svc = (d["close_hour"] - d["open_hour"]) / 24.0 / c["pos_kpm_per_officer_day"]
+        for key in sorted(self.pos):
+            self.pos[key].mean_service = self._pos_svc
+
     def pos_of(self, row: int) -> Agent:
         """The PT Pos paying point of household *row*'s (virtual) kecamatan."""
         kec = int(self.ctx.frame.vkec[row])
@@ -204,9 +221,9 @@ def restocking(ctx: Context):
     env, cal = ctx.env, ctx.cal
     d = ctx.p["disbursement"]
     agents: Agents = ctx.agents
-    every = d["restock_every"]
-    t = cal.next_working(0.0)
+    t = cal.next_working(env.now)
     while t < cal.days:
+        every = d["restock_every"]
         yield env.timeout(t + 0.3 - env.now)  # before opening
         # visits crowd into the redeem window after the credit: cover that pace until the next
         # delivery (about 5 working days in 7 calendar days)
@@ -318,7 +335,7 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
         pre_balance = pre_unspent = np.zeros(len(rows), dtype=np.int64)
     bpnt = (reg["programmes"][rows] & 1) > 0
     hop_min = d["travel_minutes_per_desa"]
-    channel = agents.channel
+    channel = d["channel"]  # read per credit day: dated events may switch it
     day0 = math.floor(t_credit)
     deadline = t_credit + d["visit_window_days"]
     first_rows = ctx.proposal_of_row

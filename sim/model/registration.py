@@ -48,17 +48,19 @@ def _gamma_work(rng: np.random.Generator, mean: float, cv: float, n: int) -> np.
     return rng.gamma(k, mean / k, n)
 
 
-def entity_draws(ctx: Context, source: int, n: int) -> Draws:
-    """The per-proposal draws of *n* proposals of *source* (one stream per stage and source)."""
+def entity_draws(ctx: Context, source: int, n: int, *sub: int) -> Draws:
+    """The per-proposal draws of *n* proposals of *source* (one stream per stage and source;
+    *sub* adds sub-keys, e.g. the appeal number)."""
     v = ctx.p["verification"]
     st = ctx.streams
-    vr = st.get("verval", source)
+    vr = st.get("verval", source, *sub)
     return Draws(
-        musdes_u=st.get("musdes", source).random(n),
+        musdes_u=st.get("musdes", source, *sub).random(n),
         verval_work=_gamma_work(vr, v["verval_days"], v["verval_cv"], n),
         verval_err=vr.standard_normal(n),
-        fix_u=st.get("dinsos", source).random(n),
-        fix_days=st.get("dinsos", source, 1).exponential(max(v["dukcapil_fix_days"], 1e-9), n),
+        fix_u=st.get("dinsos", source, *sub).random(n),
+        fix_days=st.get("dinsos", source, *sub, 1).exponential(
+            max(v["dukcapil_fix_days"], 1e-9), n),
     )
 
 
@@ -80,7 +82,7 @@ def schedule(ctx: Context, kind: str) -> tuple[np.ndarray, np.ndarray]:
     r = ctx.p["registration"]
     rate = {"rtrw": r["rtrw_per_1000"], "self": r["self_per_1000"],
             "shock": r["shock_per_1000"], "pmks": r["pmks_per_1000"]}[kind]
-    if kind == "self" and not r["self_registration"]:
+    if kind == "self" and not (r["self_registration"] or ctx.self_registration_opens):
         rate = 0.0
     rng = ctx.streams.get(f"arrivals.{kind}")
     years = ctx.cal.days / 365.25
@@ -107,27 +109,32 @@ def source(ctx: Context, kind: str, flow):
     draws = entity_draws(ctx, src, len(times))
     status = ctx.registry["status"]
     open_rows = ctx.proposal_of_row
-    factor = ctx.p["registration"]["shock_factor"]
+    reg_p = ctx.p["registration"]  # read per arrival: dated events may change it
     for serial, (t, row) in enumerate(zip(times.tolist(), rows.tolist(), strict=True)):
         if t > env.now:
             yield env.timeout(t - env.now)
+        if kind == "self" and not reg_p["self_registration"]:
+            ctx.mon.count("self_registration_closed")
+            continue
         if status[row] == STATUS_IN_DTKS or row in open_rows:
             ctx.mon.count(f"duplicate_{kind}")
             continue
         if kind == "shock":
-            ctx.apply_shock(row, factor)
+            ctx.apply_shock(row, reg_p["shock_factor"])
         i = ctx.props.add(row, src, serial, env.now)
         open_rows[row] = i
         ctx.mon.count(f"proposals_{kind}")
         env.process(flow(ctx, i, draws, serial))
 
 
-def repropose(ctx: Context, row: int, flow, draws: Draws, serial: int) -> None:
-    """Enter household *row* again through the village (KIS PBI inactive beyond the window)."""
+def repropose(ctx: Context, row: int, flow, draws: Draws, serial: int,
+              source: str = "pbi") -> None:
+    """Enter household *row* again (KIS PBI inactive beyond the window: through the village;
+    an appeal after a verval rejection: through Dinsos)."""
     if row in ctx.proposal_of_row:
-        ctx.mon.count("duplicate_pbi")
+        ctx.mon.count(f"duplicate_{source}")
         return
-    i = ctx.props.add(row, SOURCE_KEYS["pbi"], serial, ctx.env.now)
+    i = ctx.props.add(row, SOURCE_KEYS[source], serial, ctx.env.now)
     ctx.proposal_of_row[row] = i
-    ctx.mon.count("proposals_pbi")
+    ctx.mon.count(f"proposals_{source}")
     ctx.env.process(flow(ctx, i, draws, serial))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as _dt
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,16 +14,19 @@ from sim.model import (
     frame,
     issuance,
     nation,
+    oneoff,
     penetapan,
     redemption,
     regional,
     registration,
     status,
+    timeline,
     verification,
 )
 from sim.model.context import STAGES, Context, Proposals, Stage
 from sim.model.engine import Engine, params_from, quotas
 from sim.scenario import calendar as _calendar
+from sim.scenario.calendar import horizon_days
 from sim.scenario.loader import Scenario
 from sim.scenario.streams import Streams
 
@@ -42,20 +45,6 @@ class ModelResult:
     effects: list | None = None
 
 
-def horizon_days(start: _dt.date, months: int) -> int:
-    """Days from *start* to the same day *months* later (clamped to the month's end)."""
-    y, m = divmod(start.month - 1 + months, 12)
-    year, month = start.year + y, m + 1
-    day = start.day
-    while True:
-        try:
-            end = _dt.date(year, month, day)
-            break
-        except ValueError:
-            day -= 1
-    return (end - start).days
-
-
 def build(scen: Scenario) -> Context:
     """The context with every process registered, after the initial decree (nothing run yet)."""
     p = scen.data
@@ -64,6 +53,7 @@ def build(scen: Scenario) -> Context:
     cal = _calendar.build(start, horizon_days(start, p["scenario"]["months"]),
                           p["calendar"]["weekend"], p["calendar"]["holidays"])
     env = simpy.Environment()
+    p = copy.deepcopy(p)  # events change the run's values, never the scenario's
     ctx = Context(env=env, cal=cal, streams=Streams(p["scenario"]["seed"]), p=p,
                   registry=registry, frame=fr, props=Proposals(env))
     n = len(registry)
@@ -72,14 +62,18 @@ def build(scen: Scenario) -> Context:
     ctx.pass_log_c = float(np.quantile(ctx.log_c, p["verification"]["pass_quantile"]))
     sd = float(ctx.log_c.std()) or 1.0
     ctx.frame_z = (ctx.log_c - float(ctx.log_c.mean())) / sd
+    from sim.registry import regions
+
+    ctx.province_codes = np.asarray(regions.load().province_code, dtype=np.int64)
+    ctx.kabkota_codes = np.asarray(regions.load().kabkota_code, dtype=np.int64)
+    ctx.self_registration_opens = any(
+        e.changes.get("registration", {}).get("self_registration") is True for e in scen.events)
     ctx.row_draws = issuance.row_draws(ctx)
     ctx.national["kemensos"] = Stage(ctx, "kemensos", p["capacity"]["kemensos_officers"],
                                      fr.national_share)
     ctx.printer = issuance.Printer(ctx)
     ctx.regional = regional.Regional(p, fr, registry)
     ctx.agents = redemption.Agents(ctx)
-    from sim.registry import regions
-
     if p["territory"]["context"] == "national" and p["territory"]["scope"] != "national":
         seed = int(np.random.SeedSequence(p["scenario"]["seed"], spawn_key=(2, 1))
                    .generate_state(1, np.uint64)[0] >> 1)
@@ -88,6 +82,8 @@ def build(scen: Scenario) -> Context:
     engine_seed = int(ctx.streams.get("penetapan").integers(0, 2**62))
     ctx.engine = Engine(registry, params_from(p, quota), engine_seed)
     penetapan.initial_decree(ctx, penetapan.period_of(start.year, start.month) - 1)
+    timeline.schedule(ctx, scen.events)  # before every process: an event goes first on its day
+    oneoff.schedule(ctx, scen.events)
 
     flow = verification.proposal
     for kind in ("rtrw", "self", "shock", "pmks"):
@@ -98,7 +94,7 @@ def build(scen: Scenario) -> Context:
     env.process(penetapan.decrees(ctx))
     env.process(penetapan.credits(ctx))
     if p["disbursement"]["channel"] == "ewarong":
-        env.process(redemption.restocking(ctx))
+        ctx.start_restocking()
     env.process(churn.sanggah(ctx))
     env.process(churn.pbi_lapses(ctx, flow))
     env.process(status.checks(ctx))

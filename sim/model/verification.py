@@ -22,10 +22,24 @@ PMKS (online route, flow 4) skip the village: the LKS sponsor's documents are ve
 from __future__ import annotations
 
 from sim.model.context import Context, S
-from sim.model.registration import Draws
+from sim.model.registration import Draws, entity_draws, repropose
+from sim.registry.table import STATUS_IN_DTKS
 from sim.scenario.streams import SOURCE_KEYS
 
 _PMKS = SOURCE_KEYS["pmks"]
+_APPEAL = SOURCE_KEYS["appeal"]
+
+
+def musdes_every(ctx: Context, row: int) -> int:
+    """Months between musdes in household *row*'s desa (its kab/kota's, else the national)."""
+    v = ctx.p["verification"]
+    by_kab = v["musdes_every_by_kabkota"]
+    if by_kab:
+        code = int(ctx.kabkota_codes[int(ctx.registry["kabkota"][row])])
+        key = f"{code // 100:02d}.{code % 100:02d}"
+        if key in by_kab:
+            return int(by_kab[key])
+    return int(v["musdes_every_months"])
 
 
 def signals(ctx: Context):
@@ -39,7 +53,7 @@ def signals(ctx: Context):
             if day < env.now:
                 continue
             yield env.timeout(day + 0.5 - env.now)  # meetings are held at midday
-            ctx.fire(name)
+            ctx.fire(name, 12 * y + m - 1)
 
 
 def proposal(ctx: Context, i: int, d: Draws, s: int):
@@ -50,11 +64,17 @@ def proposal(ctx: Context, i: int, d: Draws, s: int):
     c = ctx.p["capacity"]
     env = ctx.env
     pmks = props.source[i] == _PMKS
+    appeal = props.source[i] == _APPEAL
     if pmks:
         yield env.timeout(ctx.cal.add_working(env.now, v["pmks_lks_days"]) - env.now)
     else:
-        yield ctx.signal("musdes")
-        if ctx.log_c[row] > ctx.pass_log_c and d.musdes_u[s] < v["musdes_drop_nonpoor"]:
+        while not appeal:  # an appeal goes to Dinsos: no prelist, straight to a new verval
+            month = yield ctx.signal("musdes")
+            every = musdes_every(ctx, row)
+            if every == 1 or month % every == 0:
+                break
+        if (not appeal and ctx.log_c[row] > ctx.pass_log_c
+                and d.musdes_u[s] < v["musdes_drop_nonpoor"]):
             _end(ctx, i, "dropped_musdes")
             return
         props.advance(i, S["verval"])
@@ -66,6 +86,8 @@ def proposal(ctx: Context, i: int, d: Draws, s: int):
         ctx.assessed[row] = float(assessed)
         if assessed > ctx.pass_log_c:
             _end(ctx, i, "rejected_verval")
+            if v["appeal_prob"] > 0:
+                _maybe_appeal(ctx, i)
             return
         props.advance(i, S["siks"])
         yield from ctx.desa_stage("siks", vd, c["siks_per_desa"]).serve(v["siks_days"])
@@ -90,6 +112,22 @@ def proposal(ctx: Context, i: int, d: Draws, s: int):
     yield from ctx.national["kemensos"].serve(v["kemensos_days"])
     props.advance(i, S["decree"])
     ctx.pending.append(i)
+
+
+def _maybe_appeal(ctx: Context, i: int) -> None:
+    """A household rejected at verval appeals with ``appeal_prob`` (own draw per proposal)."""
+    if ctx.streams.get("appeal", i).random() < ctx.p["verification"]["appeal_prob"]:
+        ctx.env.process(_appeal(ctx, ctx.props.row[i]))
+
+
+def _appeal(ctx: Context, row: int):
+    """Process: after ``appeal_wait_days`` the household is proposed again through Dinsos."""
+    yield ctx.env.timeout(ctx.p["verification"]["appeal_wait_days"])
+    if ctx.registry["status"][row] == STATUS_IN_DTKS:
+        return
+    k = ctx.mon.counts.get("appeals", 0)
+    ctx.mon.count("appeals")
+    repropose(ctx, row, proposal, entity_draws(ctx, _APPEAL, 1, k), 0, source="appeal")
 
 
 def _end(ctx: Context, i: int, state: str) -> None:

@@ -173,9 +173,19 @@ def write(res, kpi: dict[str, Any], summary: dict, out: Path,
         f"<tr><td>{code}</td><td>{v['households']:,}</td><td>{v['recipients_bpnt']:,}</td>"
         f"<td>{v['inclusion_error_bpnt']}</td><td>{v['exclusion_error_bpnt']}</td></tr>"
         for code, v in summary.get("by_province", {}).items())
+    names = PLOTS
+    events_html = ""
+    if ctx.mon.timeline:
+        from sim.model import oneoff
+        from sim.outputs import timeline as _timeline
+
+        _timeline.plot(ctx.mon.months, ctx.mon.timeline, ctx.frame.weight,
+                       plots / "timeline.png", oneoff.monthly_rows(ctx))
+        names = ("timeline", *PLOTS)
+        events_html = _timeline.table_html(ctx.mon.timeline)
     imgs = "\n".join(
         f'<h2>{name.replace("_", " ")}</h2><img alt="{name}" src="data:image/png;base64,'
-        f'{base64.b64encode((plots / f"{name}.png").read_bytes()).decode()}">' for name in PLOTS)
+        f'{base64.b64encode((plots / f"{name}.png").read_bytes()).decode()}">' for name in names)
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(scen.name)}: bansos flow model report</title>
@@ -190,6 +200,7 @@ table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:2px 8px}}img{
 {ctx.frame.fraction:.6g} ({ctx.frame.households:,} simulated households standing for
 {ctx.frame.real_households:,}). Synthetic data; NIKs replaced by keyed pseudonyms.
 Money and counts are territory totals (simulated values times {ctx.frame.weight:.6g}).</p>
+{events_html}
 {imgs}
 <h2>KPIs</h2>
 <table>{rows}</table>

@@ -32,7 +32,7 @@ import numpy as np
 from sim.model import targeting as model_targeting
 from sim.model.context import PIPELINE, STAGES, STATES, Context, S
 from sim.model.run import ModelResult
-from sim.outputs import effects, measures, service, tables
+from sim.outputs import budget, effects, measures, service, tables
 from sim.outputs.folder import write_folder
 from sim.outputs.section import Section
 from sim.registry import privacy, regions
@@ -321,6 +321,20 @@ def write(res: ModelResult, out: Path, sections: Sequence[Section] = (), *,
         summary["targeting_by_decree"] = res.ctx.mon.targeting
         if res.effects is not None:
             summary["effects"] = [e.to_json() for e in res.effects]
+        if res.scenario.events:  # absent without events: an empty list changes nothing
+            summary["events"] = res.ctx.mon.timeline
+        led = res.ctx.oneoff
+        if led is not None and led.rounds:  # absent without a one-off programme
+            w = res.ctx.frame.weight
+            summary["oneoff"] = {"name": res.ctx.p["oneoff"]["name"], "rounds": led.rounds,
+                                 "recipients": round(sum(r["recipients"] for r in led.rounds)
+                                                     * w),
+                                 "budget_rp": round(led.budget * w),
+                                 "paid_rp": round(led.paid * w),
+                                 "returned_rp": round(led.returned * w),
+                                 "outstanding_rp": round(led.outstanding * w),
+                                 "conserved": int(led.budget == led.paid + led.returned
+                                                  + led.outstanding)}
         (tmp / "summary.json").write_text(_dump(summary), encoding="utf-8")
         buf = io.StringIO()
         wr = csv.writer(buf, lineterminator="\n")
@@ -333,7 +347,8 @@ def write(res: ModelResult, out: Path, sections: Sequence[Section] = (), *,
                             ("monthly", tables.monthly(res.ctx)),
                             ("queues", tables.queues(res.ctx)),
                             ("provinces", tables.provinces(summary["by_province"])),
-                            ("decrees", tables.decrees(res.ctx))):
+                            ("decrees", tables.decrees(res.ctx)),
+                            ("budget", budget.table(res.ctx))):
             tables.write(name, table, tmp, fmt)
         extra = ([effects.section(summary["effects"])] if res.effects else []) + list(sections)
         for section in extra:

@@ -35,7 +35,7 @@ from sim.scenario.loader import BANKS
 from sim.scenario.streams import SOURCE_KEYS
 
 FORMATS = ("parquet", "csv", "both")
-SMALL = ("monthly", "queues", "provinces", "decrees")
+SMALL = ("monthly", "queues", "provinces", "decrees", "budget")
 STATUS_NAMES = ("not_in_dtks", "in_dtks", "removed")
 SOURCE_NAMES = tuple(sorted(SOURCE_KEYS, key=SOURCE_KEYS.get))
 
@@ -118,6 +118,26 @@ TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
            "(payout completion = collected / kpm_credited)"),
         _c("gave_up", "int64", "KPM", "sample", "households that drew a redemption and gave "
            "up collecting (balked, reneged, sent home, out of visits)"),
+        _c("bpnt_rp", "int64", "rupiah", "sample", "BPNT credited (own and arrears tranches)"),
+        _c("pkh_rp", "int64", "rupiah", "sample", "PKH credited (own and arrears tranches)"),
+        _c("bpnt_withheld", "int64", "tranches", "sample", "BPNT tranches due but withheld "
+           "(KKS not active, or the tranche paused; docs/monthly.md 4.1)"),
+        _c("pkh_withheld", "int64", "tranches", "sample", "PKH tranches due but withheld"),
+        _c("bpnt_arrears", "int64", "tranches", "sample", "owed BPNT tranches paid with this "
+           "one (rapel)"),
+        _c("pkh_arrears", "int64", "tranches", "sample", "owed PKH tranches paid with this one"),
+    )),
+    "budget": ("one programme in one month: money used (sim/outputs/budget.py)", (
+        _c("month", "string", "date", "-", "calendar month (YYYY-MM)"),
+        _c("programme", "string", "-", "-", "bpnt, pkh, pbi, or the one-off programme's name"),
+        _c("credited_rp", "int64", "rupiah", "sample", "credited (BPNT, PKH), premiums paid (PBI) "
+           "or paid out (one-off) in the month"),
+        _c("kpm", "int64", "KPM", "sample", "households credited or paid"),
+        _c("withheld_tranches", "int64", "tranches", "sample", "tranches due but withheld"),
+        _c("arrears_tranches", "int64", "tranches", "sample", "owed tranches paid (rapel)"),
+        _c("decreed_rp", "int64", "rupiah", "sample", "one-off budget decreed in the month"),
+        _c("returned_rp", "int64", "rupiah", "sample", "one-off money not collected, returned"),
+        _c("conserved", "int64", "-", "-", "1 when the programme's money adds up"),
     )),
     "queues": ("one stage on one working day at midday", (
         _c("day", "int32", "days", "-", "day since the scenario start"),

@@ -128,3 +128,17 @@ def build(start: _dt.date, days: int, weekend: Iterable[int],
           holidays: Iterable[_dt.date]) -> WorkCalendar:
     """A `WorkCalendar` from scenario values (holidays sorted, duplicates dropped)."""
     return WorkCalendar(start, int(days), tuple(sorted(set(weekend))), tuple(sorted(set(holidays))))
+
+
+def horizon_days(start: _dt.date, months: int) -> int:
+    """Days from *start* to the same day *months* later (clamped to the month's end)."""
+    y, m = divmod(start.month - 1 + months, 12)
+    year, month = start.year + y, m + 1
+    day = start.day
+    while True:
+        try:
+            end = _dt.date(year, month, day)
+            break
+        except ValueError:
+            day -= 1
+    return (end - start).days

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from kks_emulator.errors import ConfigError
+from sim.scenario import events as _events
+from sim.scenario.calendar import horizon_days
 from sim.scenario.schema import REGION_SCHEMA, SCHEMA, Key, is_date
 
 #: reasons a DTKS household can be removed (docs/glossary.md flow 7 and calibration §3.1).
@@ -41,6 +43,8 @@ class Scenario:
     origins: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
+    #: dated events in timeline order (`sim.scenario.events`); empty = none
+    events: list[_events.Event] = field(default_factory=list)
 
     def __getitem__(self, table: str) -> dict[str, Any]:
         return self.data[table]
@@ -64,8 +68,11 @@ class Scenario:
             if isinstance(v, dict):
                 return {k: conv(v[k]) for k in sorted(v)}
             return v
-        return {t: {k: conv(v) for k, v in sorted(keys.items())}
-                for t, keys in sorted(self.data.items())}
+        out: dict[str, Any] = {t: {k: conv(v) for k, v in sorted(keys.items())}
+                               for t, keys in sorted(self.data.items())}
+        if self.events:  # absent when there are none: an empty list changes nothing
+            out["events"] = [e.canonical() for e in self.events]
+        return out
 
 
 def _decode_error_key(text: str, msg: str) -> str:
@@ -116,6 +123,7 @@ def _resolve(path: Path, depth: int, files: list[Path]) -> tuple[dict, dict[str,
     files.append(path)
     origins: dict[str, str] = {}
     base: dict[str, Any] = {}
+    own_events = doc.pop("events", [])
     parent = doc.pop("extends", None)
     if parent is not None:
         if not isinstance(parent, str):
@@ -132,6 +140,14 @@ def _resolve(path: Path, depth: int, files: list[Path]) -> tuple[dict, dict[str,
         else:
             merged[table] = keys
     _flatten_origins(doc, str(path), origins)
+    # events accumulate along the extends chain: the parent's first, then this file's
+    inherited = merged.pop("events", [])
+    if not isinstance(own_events, list):
+        raise ConfigError(str(path), "events", "an array of tables ([[events]])")
+    for j in range(len(own_events)):
+        origins[f"events[{len(inherited) + j}]"] = str(path)
+    if inherited or own_events:
+        merged["events"] = [*inherited, *own_events]
     return merged, origins
 
 
@@ -242,6 +258,12 @@ def _check_value(where: str, dotted: str, key: Key, value: Any) -> Any:
         if k == "shares" and abs(sum(out.values()) - 1.0) > 1e-6:
             raise bad()
         return out
+    if k == "regional_shares":
+        if not isinstance(value, dict):
+            raise bad()
+        shares = Key("shares", key.doc)
+        return {code: _check_value(where, f"{dotted}.{code}", shares, value[code])
+                for code in sorted(value)}
     if k == "outages":
         if not isinstance(value, list):
             raise bad()
@@ -260,6 +282,8 @@ def validate(scen: Scenario) -> None:
 
     def where(dotted: str) -> str:
         return scen.origins.get(dotted, scen.origins.get(dotted.split(".")[0], top))
+
+    raw_events = scen.data.pop("events", [])
 
     for table in scen.data:
         if table == "regions":
@@ -284,6 +308,23 @@ def validate(scen: Scenario) -> None:
             given[name] = _check_value(where(dotted), dotted, key, given[name])
     _check_regions(scen, where)
     _cross_checks(scen, where)
+    _check_events(scen, raw_events)
+
+
+def _check_events(scen: Scenario, raw_events: Any) -> None:
+    """Validate the dated events and the scenario as it stands after each event date."""
+    origins = [scen.origins.get(f"events[{i}]", str(scen.path))
+               for i in range(len(raw_events) if isinstance(raw_events, list) else 0)]
+    start = scen.data["scenario"]["start"]
+    end = start + _dt.timedelta(days=horizon_days(start, scen.data["scenario"]["months"]))
+    scen.events = _events.parse(raw_events, origins, start, end, _check_value)
+    for _, group, state in _events.states(scen.data, scen.events):
+        try:
+            _cross_checks(Scenario(path=scen.path, data=state), lambda d: str(scen.path))
+        except ConfigError as exc:
+            blame = next((e for e in group if any(exc.key.startswith(k) for k in e.dotted_keys())),
+                         group[-1])
+            raise ConfigError(blame.origin, f"{blame.label}.{exc.key}", exc.expected) from None
 
 
 def _check_regions(scen: Scenario, where) -> None:
@@ -353,6 +394,25 @@ def _cross_checks(scen: Scenario, where) -> None:
         if bank not in BANKS:
             raise ConfigError(where("issuance.bank_shares"), f"issuance.bank_shares.{bank}",
                               "a HIMBARA bank (" + ", ".join(BANKS) + ")")
+    for code, shares in d["issuance"]["bank_shares_by_province"].items():
+        if not re.match(r"^\d{2}$", code):
+            raise ConfigError(where("issuance.bank_shares_by_province"),
+                              f"issuance.bank_shares_by_province.{code}",
+                              "a province code like '11'")
+        for bank in shares:
+            if bank not in BANKS:
+                raise ConfigError(where("issuance.bank_shares_by_province"),
+                                  f"issuance.bank_shares_by_province.{code}.{bank}",
+                                  "a HIMBARA bank (" + ", ".join(BANKS) + ")")
+    for code, months in d["verification"]["musdes_every_by_kabkota"].items():
+        if not re.match(r"^\d{2}\.\d{2}$", code):
+            raise ConfigError(where("verification.musdes_every_by_kabkota"),
+                              f"verification.musdes_every_by_kabkota.{code}",
+                              "a kab/kota code like '33.71'")
+        if months != int(months) or not 1 <= months <= 12:
+            raise ConfigError(where("verification.musdes_every_by_kabkota"),
+                              f"verification.musdes_every_by_kabkota.{code}",
+                              "a whole number of months in [1, 12]")
     for reason in d["churn"]["removals_per_year"]:
         if reason not in REMOVAL_REASONS:
             raise ConfigError(where("churn.removals_per_year"),

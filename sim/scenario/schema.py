@@ -17,7 +17,8 @@ from typing import Any
 class Key:
     """One scenario key: its *kind*, bounds, allowed *choices*, *default* (None = required)."""
 
-    kind: str  # int, float, prob, bool, str, date, dates, ints, strs, shares, factors, outages
+    kind: str  # int, float, prob, bool, str, date, dates, ints, strs, shares, factors, outages,
+    # regional_shares
     doc: str
     default: Any = None
     lo: float | None = None
@@ -33,6 +34,8 @@ class Key:
             "shares": "a table of name = share (shares >= 0, summing to 1)",
             "factors": "a table of code = factor (factors >= 0)",
             "outages": "a list of {start = date, end = date} tables with start <= end",
+            "regional_shares": "a table of province code = {name = share, ...} (shares >= 0, "
+                               "summing to 1 per province)",
         }[self.kind]
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
@@ -112,10 +115,24 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "kemensos_days": Key("float", "Kemensos officer-days per record", lo=0.0001),
         "pmks_lks_days": Key("float", "days for Dinsos to verify an LKS sponsor's documents",
                              lo=0),
+        "musdes_every_months": Key("int", "months between musdes in a desa (1 = every month)",
+                                   default=1, lo=1, hi=12),
+        "musdes_every_by_kabkota": Key("factors", "months between musdes per kab/kota code "
+                                       "('33.71' = 3), replacing musdes_every_months there",
+                                       default={}),
+        "appeal_prob": Key("prob", "share of households rejected at verval who appeal to "
+                           "Dinsos (their own channel: no musdes, a new verval)", default=0.0),
+        "appeal_wait_days": Key("float", "days before a rejected household may be proposed "
+                                "again", default=90.0, lo=0),
     },
     "penetapan": {
         "cadence": Key("str", "how often the Minister decrees", choices=("monthly", "quarterly")),
         "decree_working_day": Key("int", "working day of the month of the decree", lo=1, hi=23),
+        "rerank_every_months": Key("int", "months between full re-rankings of every household "
+                                   "(DTSEN quarterly update = 3; 0 = never): the decree then "
+                                   "takes the full path of the engine", default=0, lo=0, hi=12),
+        "rerank_refresh": Key("prob", "share of DTKS households whose data (score) is collected "
+                              "afresh at a re-ranking", default=0.0),
     },
     "capacity": {
         "verval_per_desa": Key("int", "verval officers per desa/kelurahan", lo=1),
@@ -131,6 +148,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "issuance": {
         "bank_shares": Key("shares", "share of new accounts per HIMBARA bank"),
+        "bank_shares_by_province": Key("regional_shares", "share of new accounts per HIMBARA "
+                                       "bank in a province, replacing the national bank_shares "
+                                       "there (Aceh: BSI only)", default={}),
         "burekol_fail": Key("prob", "share of account openings failing on data (gagal burekol)"),
         "burekol_retry_days": Key("float", "days to fix the data and retry", lo=0),
         "print_batch_every": Key("int", "working days between printing batches", lo=1),
@@ -181,6 +201,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "travel_minutes_per_desa": Key("float", "extra travel minutes per desa between a KPM's "
                                        "desa and its agent's (catchment rule)", default=12.0,
                                        lo=0, hi=600),
+        "arrears_tranches": Key("int", "rapel: owed BPNT/PKH tranches (withheld while the KKS "
+                                "is not active or the tranche is paused) paid with the next "
+                                "tranche, at most this many (0 = withheld tranches are lost)",
+                                default=0, lo=0, hi=255),
     },
     "churn": {
         "sanggah_per_1000_kpm": Key("float", "objections per 1000 KPM per year", lo=0),
@@ -191,6 +215,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                    lo=0.001),
         "graduation_per_year": Key("prob", "chance per year a household's welfare improves"),
         "graduation_factor": Key("float", "consumption multiplier on graduation", lo=1.0),
+        "graduation_report_prob": Key("prob", "share of DTKS households whose welfare improved "
+                                      "that report it (the rest keep their old score)",
+                                      default=1.0),
         "removals_per_year": Key("factors", "annual removal rate per reason, per DTKS household"),
         "pbi_lapse_per_1000": Key("float", "KIS PBI holders per 1000 per year whose card lapses "
                                   "and later need care", lo=0),
@@ -213,6 +240,36 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "pkh_max_desil": Key("int", "highest decile eligible for PKH", lo=1, hi=10),
         "pbi_max_desil": Key("int", "highest decile eligible for PBI-JK", lo=1, hi=10),
         "province_quota": Key("factors", "quota multiplier per province code", default={}),
+        "bpnt_paused": Key("bool", "BPNT tranches due are withheld from everybody (paid late; "
+                           "owed for disbursement.arrears_tranches)", default=False),
+        "pkh_paused": Key("bool", "PKH tranches due are withheld from everybody", default=False),
+        "pkh_tahap_months": Key("int", "months per PKH tranche (tahap; 3 = Jan, Apr, Jul, Oct)",
+                                default=3, lo=1, hi=12),
+        "pkh_pregnant": Key("int", "PKH rupiah per year per pregnancy", default=3_000_000, lo=0),
+        "pkh_early_child": Key("int", "PKH rupiah per year per child aged 0-6",
+                               default=3_000_000, lo=0),
+        "pkh_sd": Key("int", "PKH rupiah per year per primary-school child", default=900_000,
+                      lo=0),
+        "pkh_smp": Key("int", "PKH rupiah per year per junior-secondary child",
+                       default=1_500_000, lo=0),
+        "pkh_sma": Key("int", "PKH rupiah per year per senior-secondary child",
+                       default=2_000_000, lo=0),
+        "pkh_disabled": Key("int", "PKH rupiah per year per severely disabled member",
+                            default=2_400_000, lo=0),
+        "pkh_elderly": Key("int", "PKH rupiah per year per member aged 70+", default=2_400_000,
+                           lo=0),
+        "pkh_max_components": Key("int", "PKH components paid per family at most", default=4,
+                                  lo=0, hi=20),
+        "pkh_max_children": Key("int", "PKH school and early-childhood components at most",
+                                default=3, lo=0, hi=20),
+        "pkh_max_early_child": Key("int", "PKH early-childhood components at most", default=2,
+                                   lo=0, hi=20),
+        "pkh_max_disabled_elderly": Key("int", "PKH disabled and elderly components at most",
+                                        default=4, lo=0, hi=20),
+        "pkh_max_pregnant": Key("int", "PKH pregnancy components at most", default=2, lo=0,
+                                hi=20),
+        "pbi_premium": Key("int", "PBI-JK premium, rupiah per person per month", default=42_000,
+                           lo=0),
     },
     "fidelity": {
         "kabkota": Key("str", "kab/kota code ('33.71') mirrored at card fidelity by "
@@ -221,6 +278,19 @@ SCHEMA: dict[str, dict[str, Key]] = {
                        "the rupiah); empty: none", default=""),
         "months": Key("int", "months mirrored from the scenario's start", default=3, lo=1,
                       hi=24),
+    },
+    "oneoff": {
+        "name": Key("str", "name of the one-off cash programme (BLT / BLTS)", default="BLT"),
+        "amount": Key("int", "rupiah paid once per KPM; 0 = no one-off programme (a dated "
+                      "event setting it starts a round on its date)", default=0, lo=0),
+        "max_desil": Key("int", "highest DTKS decile eligible", default=4, lo=1, hi=10),
+        "share": Key("prob", "KPM quota as a share of households, split by kab/kota DTKS size",
+                     default=0.0),
+        "window_days": Key("int", "days over which banks and PT Pos pay the round", default=60,
+                           lo=1, hi=366),
+        "collect_prob": Key("prob", "chance a KPM collects within the window (the rest is "
+                            "returned to the treasury)", default=1.0),
+        "channel": Key("str", "how it is paid", default="pos", choices=("pos", "bank")),
     },
 }
 

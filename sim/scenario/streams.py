@@ -43,10 +43,15 @@ STREAM_KEYS: dict[str, int] = {
     "pbi": 53,               # KIS PBI reactivation
     "ewarong.validation": 60,  # M/M/c validity runs (tests, benchmarks)
     "status": 61,            # status checks by NIK / name (Cek Bansos, village operator)
+    "oneoff": 70,            # one-off programme rounds: payment day and collection per KPM
+    "appeal": 71,            # appeals after a verval rejection: who appeals
+    "rerank": 72,            # DTSEN re-ranking: fresh data collected per DTKS household
+    "graduation.report": 73,  # whether a household whose welfare improved reports it
 }
 
 #: sub-keys for the four proposal sources, so each source has its own per-entity draws.
-SOURCE_KEYS: dict[str, int] = {"rtrw": 0, "self": 1, "shock": 2, "pmks": 3, "pbi": 4}
+SOURCE_KEYS: dict[str, int] = {"rtrw": 0, "self": 1, "shock": 2, "pmks": 3, "pbi": 4,
+                               "appeal": 5}
 
 
 class Streams:

@@ -113,7 +113,15 @@ def params_st(draw) -> Params:
         full_spend_bp=draw(st.sampled_from([0, 7000, 10000])),
         partial_min_bp=draw(st.sampled_from([0, 3000, 9999])),
         return_after_months=draw(st.integers(0, 3)),
+        arrears_tranches=draw(st.sampled_from([0, 0, 1, 2, 255])),
+        paused=draw(st.sampled_from([0, 0, 0, 1, 2, 3])),
     )
+
+
+def payable_st(n: int):
+    """No payable mask (everybody may be paid) or a random one."""
+    return st.none() | st.lists(st.booleans(), min_size=n, max_size=n).map(
+        lambda v: np.array(v, dtype=bool))
 
 
 def assert_same(a: Registry, b: Registry, where: str) -> None:
@@ -125,6 +133,10 @@ def assert_same_ledger(a: fast_d.DisbursementState, b: fast_d.DisbursementState,
                        where: str) -> None:
     assert np.array_equal(a.last_credit, b.last_credit), f"{where}: last_credit"
     assert np.array_equal(a.last_settled, b.last_settled), f"{where}: last_settled"
+    zeros = np.zeros((3, len(a.last_settled)), dtype=np.uint8)
+    owed_a = zeros if a.owed is None else a.owed
+    owed_b = zeros if b.owed is None else b.owed
+    assert np.array_equal(owed_a, owed_b), f"{where}: owed"
     for f in ("funded", "credited", "redeemed", "returned", "cursor", "period", "stats"):
         assert getattr(a, f) == getattr(b, f), f"{where}: ledger {f}"
 
@@ -149,22 +161,26 @@ def test_engines_agree_over_months(data) -> None:
         assert ra.counters() == rb.counters(), where
         assert_same(a, b, where)
         stop = data.draw(st.none() | st.integers(0, len(reg)))
+        pay = data.draw(payable_st(len(reg)))
         if stop is not None:
             with contextlib.suppress(fast_d.DisbursementInterrupted):
-                fast_d.disburse(a, la, params, period, seed, stop_after_rows=stop)
-        da = fast_d.disburse(a, la, params, period, seed)
-        db = reference.disburse(b, lb, params, period, seed)
+                fast_d.disburse(a, la, params, period, seed, stop_after_rows=stop, payable=pay)
+        da = fast_d.disburse(a, la, params, period, seed, payable=pay)
+        db = reference.disburse(b, lb, params, period, seed, payable=pay)
         assert da.counters() == db.counters(), where
         assert_same(a, b, where)
         assert_same_ledger(la, lb, where)
         if data.draw(st.booleans()):  # rerun the same period with a lost cursor: no money moves
             before = a["balance"].copy()
+            owed = None if la.owed is None else la.owed.copy()
             la.cursor = 0
-            again = fast_d.disburse(a, la, params, period, seed)
+            again = fast_d.disburse(a, la, params, period, seed, payable=pay)
             assert np.array_equal(before, a["balance"])
             assert again.credited == da.credited and again.redeemed == da.redeemed
+            assert again.withheld == da.withheld
+            assert owed is None or np.array_equal(owed, la.owed)  # nothing owed twice
             lb.cursor = 0
-            reference.disburse(b, lb, params, period, seed)
+            reference.disburse(b, lb, params, period, seed, payable=pay)
             assert_same_ledger(la, lb, where + " rerun")
         period += data.draw(st.integers(1, 2))
 
@@ -393,3 +409,40 @@ def test_key_index_shared_rows(values, block) -> None:
     counts = {v: values.count(v) for v in values}
     want = [i for i, v in enumerate(values) if counts[v] > 1]
     assert index.shared_rows(block).tolist() == want == index.shared_rows().tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_arrears_pay_each_withheld_tranche_exactly_once(data) -> None:
+    """A household withheld for k due tranches (card not active, or the tranche paused) and
+    then paid receives exactly k + 1 tranches when the arrears cap allows k, and no tranche is
+    paid twice: over the whole run it is paid once per due period it held the programme."""
+    n = data.draw(st.integers(1, 12))
+    periods = data.draw(st.integers(1, 10))
+    reg = Registry.from_columns({
+        **{k: np.zeros(n, dtype=SCHEMA[k][0]) for k in SCHEMA},
+        "nik": np.array(VALID_NIK[:n]), "kk": np.array(VALID_KK[:n]),
+        "size": np.ones(n, dtype=np.int8), "status": np.ones(n, dtype=np.int8),
+        "programmes": np.full(n, 1, dtype=np.uint8)})  # BPNT for every household
+    params = Params(quota=np.zeros((3, N_KABKOTA), dtype=np.int64), arrears_tranches=255,
+                    redeem_bp=0, return_after_months=0)
+    engine = data.draw(st.sampled_from([fast_d.disburse, reference.disburse]))
+    ledger = fast_d.DisbursementState.open(reg)
+    masks = [np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+             for _ in range(periods)]
+    paused = [data.draw(st.booleans()) for _ in range(periods)]
+    masks.append(np.ones(n, dtype=bool))  # a last period in which everybody may be paid
+    paused.append(False)
+    for t, (mask, stop) in enumerate(zip(masks, paused, strict=True)):
+        p = dataclasses.replace(params, paused=1 if stop else 0)
+        engine(reg, ledger, p, t, 5, payable=mask)
+        if data.draw(st.booleans()):  # a rerun of the period pays and owes nothing more
+            before = (reg["balance"].copy(), ledger.owed.copy(), list(ledger.credited))
+            ledger.cursor = 0
+            engine(reg, ledger, p, t, 5, payable=mask)
+            assert np.array_equal(before[0], reg["balance"])
+            assert np.array_equal(before[1], ledger.owed)
+            assert before[2] == ledger.credited
+    assert reg["balance"].tolist() == [200_000 * (periods + 1)] * n
+    assert ledger.funded[0] == ledger.credited[0] == 200_000 * (periods + 1) * n
+    assert not ledger.owed.any()

@@ -18,7 +18,8 @@ from tests.sim.model.conftest import ROOT, SMALL
 
 EXPECTED = {"manifest.json", "summary.json", "kpi.csv", "households.parquet",
             "proposals.parquet", "monthly.parquet", "queues.parquet", "provinces.parquet",
-            "decrees.parquet", "monthly.csv", "queues.csv", "provinces.csv", "decrees.csv",
+            "decrees.parquet", "budget.parquet", "budget.csv", "monthly.csv", "queues.csv",
+            "provinces.csv", "decrees.csv",
             "report.html",
             "plots/funnel.png", "plots/lead_time.png", "plots/queues.png", "plots/deciles.png",
             "plots/money.png"}

@@ -26,6 +26,9 @@ POLICY_EFFECTS = [
     ("no_self_registration", "wait_verval_mean_days", -1),
     ("dtsen_2025", "lead_time_dtks_p50_days", +1),
     ("dtsen_2025", "unspent_rp", -1),
+    ("dtsen_switch", "lead_time_credit_p50_days", +1),
+    ("dtsen_switch", "lead_time_dtks_p50_days", +1),
+    ("blt_2025", "visits", +1),
 ]
 
 
@@ -87,7 +90,8 @@ def check_conservation(res) -> None:
 
 @pytest.mark.parametrize("scenario", ["baseline", "verval_officers", "quarterly_penetapan",
                                       "printer_outage", "pos_delivery", "province_quota",
-                                      "no_self_registration", "dtsen_2025"])
+                                      "no_self_registration", "dtsen_2025", "dtsen_switch",
+                                      "quarterly_rapel", "blt_2025"])
 def test_conservation_after_every_run(scenario: str) -> None:
     check_conservation(run_small(scenario))
 

@@ -42,7 +42,7 @@ def test_capacity_change_keeps_unrelated_streams() -> None:
         assert np.array_equal(da.musdes_u, db.musdes_u)
     ia, ib = a.row_draws, b.row_draws
     assert isinstance(ia, issuance.RowDraws)
-    for field in ("bank", "burekol_u", "wrong_u", "post_days", "collect_u"):
+    for field in ("bank_u", "burekol_u", "wrong_u", "post_days", "collect_u"):
         assert np.array_equal(getattr(ia, field), getattr(ib, field)), field
 
 

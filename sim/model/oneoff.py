@@ -1,0 +1,156 @@
+"""One-off programmes (BLT / BLTS): a single cash payment decreed once, paid over a window.
+
+A round starts when the run starts with ``oneoff.amount > 0`` or when a dated event sets
+``oneoff.amount`` (> 0). At that moment the round's own decree picks its recipients: households
+in DTKS whose decile is at most ``oneoff.max_desil``, poorest score first, up to a quota per
+kab/kota of ``oneoff.share`` of households split by DTKS size (the way `engine.quotas` splits the
+regular programmes). Each recipient is paid ``oneoff.amount`` once, on a day drawn uniformly in
+the ``oneoff.window_days`` that follow (banks and PT Pos pay a tranche over weeks): with
+``oneoff.channel = "pos"`` the KPM queues at its kecamatan's PT Pos paying point, with ``"bank"``
+it cashes out at an ATM (not queued). A KPM who does not collect (``1 - oneoff.collect_prob``)
+leaves the money with the payer, returned to the treasury at the end of the window.
+
+Money is kept apart from the KKS ledger (the cash never touches a KKS balance): per round, the
+budget decreed = paid + returned + still to pay, to the rupiah, checked at every change
+(`OneOffLedger.check`); paid and returned are also booked per calendar month for the budget table.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kks_emulator.errors import LedgerInvariantError
+from sim.model.context import Context
+from sim.params import N_KABKOTA
+from sim.registry.table import STATUS_IN_DTKS
+
+
+@dataclass
+class OneOffLedger:
+    """The money of every one-off round of a run (integer rupiah)."""
+
+    budget: int = 0
+    paid: int = 0
+    returned: int = 0
+    outstanding: int = 0
+    rounds: list[dict] = field(default_factory=list)
+    #: "YYYY-MM" -> {"paid": rp, "returned": rp, "decreed": rp, "payments": n}
+    by_month: dict[str, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: {"decreed": 0, "paid": 0, "returned": 0,
+                                                     "payments": 0}))
+
+    def check(self) -> None:
+        """Budget decreed = paid + returned + outstanding, or `LedgerInvariantError`."""
+        if self.budget != self.paid + self.returned + self.outstanding or self.outstanding < 0:
+            raise LedgerInvariantError(
+                f"one-off: budget {self.budget} != paid {self.paid} + returned {self.returned} "
+                f"+ outstanding {self.outstanding}")
+
+
+def recipients(ctx: Context, share: float, max_desil: int) -> np.ndarray:
+    """Rows of a one-off round: DTKS deciles 1..*max_desil*, poorest first, per kab/kota quota."""
+    reg = ctx.registry
+    n = len(reg)
+    kab = reg["kabkota"].astype(np.int64)
+    dtks = reg["status"] == STATUS_IN_DTKS
+    dtks_k = np.bincount(kab[dtks], minlength=N_KABKOTA).astype(np.float64)
+    total = max(dtks_k.sum(), 1.0)
+    quota = np.floor(dtks_k / total * share * n).astype(np.int64)
+    desil = reg["desil"]
+    eligible = np.flatnonzero(dtks & (desil >= 1) & (desil <= max_desil))
+    order = np.lexsort((eligible, reg["pmt_score"][eligible], kab[eligible]))
+    rows = eligible[order]
+    k = kab[rows]
+    starts = np.searchsorted(k, np.arange(N_KABKOTA))
+    rank = np.arange(len(rows)) - starts[k]
+    return np.sort(rows[rank < quota[k]])
+
+
+def start_round(ctx: Context, number: int) -> None:
+    """Decree round *number* of the one-off programme now and schedule its payments."""
+    o = ctx.p["oneoff"]
+    led: OneOffLedger = ctx.oneoff
+    rows = recipients(ctx, o["share"], o["max_desil"])
+    amount = int(o["amount"])
+    rng = ctx.streams.get("oneoff", number)
+    n = len(rows)
+    day = rng.uniform(0.0, float(o["window_days"]), n)
+    collects = rng.random(n) < o["collect_prob"]
+    budget = n * amount
+    led.budget += budget
+    led.outstanding += budget
+    month = ctx.cal.date(ctx.env.now).isoformat()[:7]
+    led.by_month[month]["decreed"] += budget
+    led.rounds.append({"round": number, "date": ctx.cal.date(ctx.env.now).isoformat(),
+                       "recipients": n, "amount": amount, "budget_rp": budget,
+                       "channel": o["channel"], "window_days": int(o["window_days"])})
+    led.check()
+    ctx.mon.count("oneoff_recipients", n)
+    ctx.env.process(_pay(ctx, rows, day, collects, amount, o["channel"],
+                         float(o["window_days"])))
+
+
+def _pay(ctx: Context, rows: np.ndarray, day: np.ndarray, collects: np.ndarray, amount: int,
+         channel: str, window: float):
+    """Process: each recipient collects on its day (queueing at PT Pos), the rest is returned."""
+    env, cal, led = ctx.env, ctx.cal, ctx.oneoff
+    t0 = env.now
+    order = np.argsort(day, kind="stable")
+    waits = ctx.mon.redeem_wait_days
+    uncollected = 0
+    for j in order.tolist():
+        if not collects[j]:
+            uncollected += 1
+            continue
+        t = cal.next_working(t0 + float(day[j]))
+        if t >= t0 + window or t >= cal.days:
+            uncollected += 1
+            continue
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        if channel == "pos":
+            env.process(ctx.agents.pos_of(int(rows[j])).visit(ctx.agents._pos_svc, waits))
+        else:
+            ctx.mon.count("oneoff_atm_cashouts")
+        led.paid += amount
+        led.outstanding -= amount
+        m = led.by_month[cal.date(env.now).isoformat()[:7]]
+        m["paid"] += amount
+        m["payments"] += 1
+    end = min(t0 + window, float(cal.days))
+    if end > env.now:
+        yield env.timeout(end - env.now)
+    if env.now < cal.days:  # the window closed inside the horizon: the rest goes back
+        back = uncollected * amount
+        led.returned += back
+        led.outstanding -= back
+        led.by_month[cal.date(env.now).isoformat()[:7]]["returned"] += back
+        ctx.mon.count("oneoff_uncollected", uncollected)
+    led.check()
+
+
+def schedule(ctx: Context, events) -> None:
+    """Start a round at the start if the scenario pays one, and at every event that sets an
+    amount (call after `timeline.schedule`, so the event's values are in force)."""
+    ctx.oneoff = OneOffLedger()
+    number = 0
+    if ctx.p["oneoff"]["amount"] > 0:
+        start_round(ctx, number)
+    for ev in events:
+        amount = ev.changes.get("oneoff", {}).get("amount")
+        if amount:
+            number += 1
+            timer = ctx.env.timeout(float(ctx.cal.day_of(ev.date)) - ctx.env.now)
+            timer.callbacks.append(lambda _, k=number: start_round(ctx, k))
+
+
+def monthly_rows(ctx: Context) -> list[dict]:
+    """The one-off money per calendar month (decreed, paid, returned, payments), in order."""
+    led: OneOffLedger | None = getattr(ctx, "oneoff", None)
+    if led is None:
+        return []
+    return [{"month": m, **led.by_month[m]} for m in sorted(led.by_month)]
+
