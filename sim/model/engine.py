@@ -119,6 +119,8 @@ class Engine:
         self.seed = int(seed)
         self.state = _monthly.MonthlyState() if hasattr(_monthly, "MonthlyState") else None
         self.ledger = _disburse.DisbursementState.open(registry)
+        #: period -> the `Params` its disbursement used (for forfeits later in the period)
+        self.disbursed_with: dict[int, Params] = {}
 
     def with_params(self, **changes) -> None:
         """Replace some engine parameters (e.g. quotas after the initial decree)."""
@@ -142,6 +144,7 @@ class Engine:
         before = reg["balance"].copy()
         unspent_before = reg["unspent_months"].copy()
         owed = self.ledger.owed_array().copy()
+        self.disbursed_with = {period: self.params}
         res = _disburse.disburse(reg, self.ledger, self.params, period, self.seed,
                                  payable=payable)
         marks = self.ledger.last_credit
@@ -172,7 +175,9 @@ class Engine:
         """
         g = sorted(giveups)
         rows = np.array([x[0] for x in g], dtype=np.int64)
-        return _disburse.forfeit(self.registry, self.ledger, self.params, period, self.seed,
+        # the rules the period was disbursed with (a dated event may have changed them since)
+        params = self.disbursed_with.get(period, self.params)
+        return _disburse.forfeit(self.registry, self.ledger, params, period, self.seed,
                                  rows, np.array([x[1] for x in g], dtype=np.int64),
                                  np.array([x[2] for x in g], dtype=np.int64))
 
