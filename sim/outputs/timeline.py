@@ -40,12 +40,12 @@ def plot(months: list[dict], timeline: list[dict], weight: float, path: Path,
             for key, label in _MONEY:
                 if key in months[0]:
                     a1.plot(x, [m[key] * weight / 1e9 for m in months], marker=".", label=label)
+            for key, label in _COUNTS:
+                a2.plot(x, [m[key] * weight for m in months], marker=".", label=label)
         if oneoff_rows:
             a1.plot([_x(r["month"] + "-15") for r in oneoff_rows],
                     [r["paid"] * weight / 1e9 for r in oneoff_rows], marker="s",
                     label="one-off programme paid")
-            for key, label in _COUNTS:
-                a2.plot(x, [m[key] * weight for m in months], marker=".", label=label)
         for j, ev in enumerate(timeline, 1):
             xe = _x(ev["date"])
             for ax in (a1, a2):

@@ -139,6 +139,7 @@ def test_event_takes_effect_exactly_on_its_date(tmp_path: Path, day: int, change
         assert ref[effective]["bpnt_rp"] == ref[effective]["bpnt_credits"] * 200_000
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. a plot without its series
 def test_timeline_in_summary_and_report(tmp_path: Path) -> None:
     body = ('[[events]]\nname = "quarterly tahap"\nmonth = "2025-04"\n'
             'source = "docs/calibration.md"\n[events.disbursement]\ntahap_months = 3\n'
