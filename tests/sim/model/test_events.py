@@ -113,13 +113,15 @@ def _reference() -> list[dict]:
     return _REF["base"]
 
 
-@settings(max_examples=12, deadline=None,
+@settings(max_examples=16, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(day=st.integers(1, 180),
        change=st.sampled_from([("programmes", "bpnt_amount", 350_000),
                                ("programmes", "bpnt_max_desil", 3),
                                ("disbursement", "redeem_prob", 0.3),
-                               ("capacity", "verval_per_desa", 4)]))
+                               ("capacity", "verval_per_desa", 4),
+                               ("disbursement", "channel", '"pos"'),
+                               ("penetapan", "cadence", '"quarterly"')]))
 def test_event_takes_effect_exactly_on_its_date(tmp_path: Path, day: int, change) -> None:
     table, key, value = change
     date = dt.date(2025, 1, 1) + dt.timedelta(days=day)
