@@ -55,6 +55,14 @@ class IssuerError(KksError):
     """The issuer host refused a request (unknown account, bad cryptogram, limits, ...)."""
 
 
+class MalformedRequest(IssuerError):
+    """A request field has the wrong type, format or length: refused before any business rule.
+
+    A malformed request is answered but never stored under its idempotency key, so the corrected
+    request may reuse the key (docs/issuer.md, "Requests and idempotency").
+    """
+
+
 class IdempotencyError(IssuerError):
     """The same idempotency key was reused with a different request body."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kks_emulator.crypto import emv, purse
-from kks_emulator.errors import IssuerError, KksError
+from kks_emulator.errors import IssuerError, KksError, MalformedRequest
 from kks_emulator.issuer import fields
 from kks_emulator.issuer.operations import float_code, merchant_code
 
@@ -65,12 +65,12 @@ def authorise_load(host: Host, body: dict[str, Any]) -> dict[str, Any]:
     nt = fields.integer(body, "nt", 0, 0xFFFFFFFF)
     balance = fields.integer(body, "balance", 0, 0xFFFFFFFF)
     amount = fields.amount(body)
-    terminal = fields.hexbytes(body, "terminal", size=8)
+    terminal = fields.terminal_id(body, "terminal")
     time = fields.integer(body, "time", 0, 0xFFFFFFFF)
     challenge = fields.hexbytes(body, "challenge", size=8)
     s1 = fields.hexbytes(body, "s1", size=8)
     if amount > 0xFFFFFFFF:
-        raise IssuerError("load amount does not fit the card's 4-byte field")
+        raise MalformedRequest("load amount does not fit the card's 4-byte field")
     led = host.ledger
     card = card_id.hex().upper()
     flt = led.find(float_code(card))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kks_emulator.crypto import purse
-from kks_emulator.errors import IssuerError, KksError
+from kks_emulator.errors import IssuerError, KksError, MalformedRequest
 from kks_emulator.issuer import fields
 from kks_emulator.issuer.operations import float_code, merchant_code
 
@@ -101,10 +101,10 @@ def clear_one(host: Host, item: object, merchant: str, terminal: bytes) -> dict[
 def clear(host: Host, body: dict[str, Any]) -> dict[str, Any]:
     """Handler of `clear`: every item accepted once or refused with a reason."""
     merchant = fields.text(body, "merchant")
-    terminal = fields.hexbytes(body, "terminal", size=8)
+    terminal = fields.terminal_id(body, "terminal")
     items = body.get("items")
     if not isinstance(items, list) or len(items) > MAX_BATCH:
-        raise IssuerError(f"items must be a list of at most {MAX_BATCH} records")
+        raise MalformedRequest(f"items must be a list of at most {MAX_BATCH} records")
     acct = host.ledger.get(merchant_code(merchant))
     if acct.kind != "merchant":
         raise IssuerError(f"{acct.code} is not a merchant account")

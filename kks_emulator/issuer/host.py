@@ -11,6 +11,7 @@ the typed methods (`credit`, `authorise_purchase`, ...) call it and decode the a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,7 +42,11 @@ def normalise_bank(bank: str) -> str:
 class Host:
     """One bank's issuer host: ledger + key store + request log."""
 
-    def __init__(self, ledger: Ledger, bank: str = "BRI", keys: KeyStore | None = None) -> None:
+    def __init__(self, ledger: Ledger | str | os.PathLike[str], bank: str = "BRI",
+                 keys: KeyStore | None = None) -> None:
+        """Serve `ledger` (a `Ledger`, or the path of its SQLite file) for `bank`."""
+        if not isinstance(ledger, Ledger):
+            ledger = Ledger(ledger)
         self.bank = normalise_bank(bank)
         self.ledger = ledger
         self._keys = keys
@@ -63,7 +68,7 @@ class Host:
         }
 
     @classmethod
-    def open(cls, path: str, bank: str = "BRI", **ledger_kwargs: Any) -> Host:
+    def open(cls, path: str | os.PathLike[str], bank: str = "BRI", **ledger_kwargs: Any) -> Host:
         """Open (or create) the ledger at `path` and return the host over it."""
         return cls(Ledger(path, **ledger_kwargs), bank)
 

@@ -2,8 +2,11 @@
 
 A request is (op, key, body). Its digest is SHA-256 over the canonical JSON of op and body. The
 first request with a key runs its handler inside the ledger transaction and stores the exact
-response bytes in the same transaction, success or refusal alike (as Stripe does), so a crash
-can never leave a posting without its stored answer or an answer without its posting. A later
+response bytes in the same transaction when the request was *processed*: accepted, or declined by
+a business rule (as Stripe does), so a crash can never leave a posting without its stored answer
+or an answer without its posting. A *malformed* request (a field of the wrong type, format or
+length: `MalformedRequest`) is answered, `"malformed": true`, but nothing is stored, so the
+corrected request may reuse its key. A later
 request with the same key returns those bytes if the digest matches and raises
 `IdempotencyError` otherwise. Concurrent duplicates serialise on BEGIN IMMEDIATE, so the second
 one sees the first one's stored answer and nothing runs twice.
@@ -16,7 +19,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from kks_emulator.errors import IdempotencyError, IssuerError, LedgerInvariantError
+from kks_emulator.errors import (
+    IdempotencyError,
+    IssuerError,
+    LedgerInvariantError,
+    MalformedRequest,
+)
 from kks_emulator.issuer.ledger import Ledger
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -69,6 +77,10 @@ class RequestLog:
                 led.execute("RELEASE handler")
             except (IdempotencyError, LedgerInvariantError):
                 raise
+            except MalformedRequest as exc:
+                led.conn.execute("ROLLBACK TO handler")
+                led.conn.execute("RELEASE handler")
+                return canonical({"ok": False, "op": op, "error": str(exc), "malformed": True})
             except IssuerError as exc:
                 led.conn.execute("ROLLBACK TO handler")
                 led.conn.execute("RELEASE handler")

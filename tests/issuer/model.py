@@ -24,6 +24,32 @@ class Model:
         self.balances[f"STL-{self.bank}"] = 0
         self.kinds[f"STL-{self.bank}"] = "settlement"
 
+    def malformed(self, op: str, body: dict) -> bool:
+        """True if a field of this request has the wrong type or format (the model's own rules:
+        identifiers are 1-64 of letters, digits and `._:/-`, starting alnum; amounts are ints in
+        1..10^15, never bool; names are text of at most 100 characters)."""
+        def ident(name: str) -> bool:
+            value = body.get(name)
+            return (isinstance(value, str) and 0 < len(value) <= 64 and value[0].isalnum()
+                    and value.isascii()
+                    and all(c.isalnum() or c in "._:/-" for c in value))
+
+        def name_ok(name: str) -> bool:
+            return isinstance(body.get(name), str) and len(body[name]) <= 100
+
+        amount = body.get("amount")
+        amount_ok = (type(amount) is int and 1 <= amount <= 10**15)
+        if op == "open_account":
+            return not (ident("account") and name_ok("holder"))
+        if op == "open_merchant":
+            return not (ident("merchant") and name_ok("name"))
+        if op == "credit":
+            return not (all(ident(n) for n in ("programme", "period", "beneficiary", "account"))
+                        and amount_ok)
+        if op == "settle":
+            return not ident("merchant")
+        raise AssertionError(f"model has no op {op}")
+
     def predict(self, op: str, body: dict) -> tuple[bool, dict]:
         """Apply one *new* request to the model; return (ok, expected result fields)."""
         if op == "open_account":
@@ -72,8 +98,12 @@ class Model:
             assert (first_digest_op, first_digest) == (op, digest), "mismatch must have raised"
             assert raw == first, f"replay of {key} changed the answer"
             return
-        ok, expect = self.predict(op, body)
         msg = json.loads(raw)
+        if self.malformed(op, body):  # answered, never stored: the key stays free
+            assert msg["ok"] is False and msg.get("malformed") is True, f"{op} {body}: {msg}"
+            return
+        assert "malformed" not in msg, f"{op} {body}: host called a valid request malformed"
+        ok, expect = self.predict(op, body)
         assert msg["ok"] is ok, f"{op} {body}: model expected ok={ok}, host said {msg}"
         for name, value in expect.items():
             assert msg["result"][name] == value, f"{op}: {name} {msg['result']} vs {expect}"

@@ -132,12 +132,14 @@ def test_amounts_must_be_positive_integer_rupiah(host, bad):
     host.open_account("a", "0001", "KPM")
     raw = host.request("credit", "c", {"programme": "BPNT", "period": "2026-11",
                                        "beneficiary": "B1", "account": "0001", "amount": bad})
-    assert raw.startswith(b'{"error":') and b'"ok":false' in raw
+    assert raw.startswith(b'{"error":') and b'"malformed":true,"ok":false' in raw
     assert host.balance("SAV-0001") == 0
-    # the refusal is the stored answer for this key, byte for byte
+    # a malformed request is answered the same way again, but never stored under its key
     assert host.request("credit", "c", {"programme": "BPNT", "period": "2026-11",
                                         "beneficiary": "B1", "account": "0001",
                                         "amount": bad}) == raw
+    assert host.ledger.conn.execute("SELECT COUNT(*) FROM requests WHERE key = 'c'"
+                                    ).fetchone()[0] == 0
 
 
 def test_unknown_op_and_bad_keys_are_not_stored(host):
