@@ -216,3 +216,12 @@ def audit_cmd(ctx: click.Context) -> None:
         console().print(audit_table(report))
         console().print(open_items_table(host))
         report.raise_if_failed()
+
+
+def _add_serve() -> None:
+    from kks_emulator.cli.issuer_serve import serve
+
+    issuer.add_command(serve)
+
+
+_add_serve()

@@ -20,7 +20,7 @@ from kks_emulator.errors import KksError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("kks_emulator.cli.demo:demo", "Card demo: personalise, credit, load, buy, clear."),
     "card": ("kks_emulator.cli.card:card", "Personalise, inspect and talk to emulated KKS cards."),
-    "issuer": ("kks_emulator.cli.issuer:issuer", "The issuer host: accounts, credits, audit."),
+    "issuer": ("kks_emulator.cli.issuer:issuer", "The issuer host: accounts, audit, serve."),
     "terminal": ("kks_emulator.cli.terminal:terminal", "The EDC terminal: balance, buy, load."),
     "readers": ("kks_emulator.cli.readers:readers", "List PC/SC readers and their cards."),
     "registry": ("sim.cli.registry:registry", "Generate and inspect household registries."),

@@ -57,10 +57,14 @@ def _edc(opts: dict, card_file: Path | None, *, issuer: bool) -> Iterator:
     if len(terminal_id) != 8:
         raise InputError("--terminal-id must be 8 ASCII characters")
     host = None
-    if issuer:
+    if issuer and opts.get("host"):
+        from kks_emulator.terminal.hostlink import open_link
+
+        host = open_link(opts["host"], terminal_id)
+    elif issuer:
         db: Path | None = opts["issuer_db"]
         if db is None:
-            raise InputError("this operation goes online: give --issuer-db FILE")
+            raise InputError("this operation goes online: give --issuer-db FILE or --host ADDR")
         if not db.is_file():
             raise InputError(f"--issuer-db {db}: no issuer ledger there (see `kks issuer open`)")
         host = Host.open(str(db), opts["bank"])
@@ -81,7 +85,7 @@ def _edc(opts: dict, card_file: Path | None, *, issuer: bool) -> Iterator:
             transport.disconnect(unpower=True)
         if transcript is not None:
             transcript.close()
-        if host is not None:
+        if host is not None and hasattr(host, "close"):
             host.close()
 
 
@@ -92,7 +96,10 @@ def _common(fn):
         click.option("--merchant", default="W1", show_default=True,
                      help="E-warong (merchant) id at the issuer."),
         click.option("--issuer-db", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Issuer ledger for online operations."),
+                     help="Issuer ledger for online operations (in process)."),
+        click.option("--host", metavar="ADDR",
+                     help="Issuer host on the wire instead of --issuer-db: HOST:PORT speaks "
+                          "ISO 8583, http://HOST:PORT JSON (see `kks issuer serve`)."),
         click.option("--bank", default="BRI", show_default=True, help="Issuer bank code."),
         click.option("--batch", type=click.Path(dir_okay=False, path_type=Path),
                      help="Batch file of offline purchases (default kks-edc-<terminal>.jsonl)."),
