@@ -156,7 +156,8 @@ def _terminal_text(value: str) -> str:
     return bytes.fromhex(value).decode("ascii") if len(value) == 16 else value
 
 
-def _purchase(body: dict[str, Any]) -> dict[str, str]:
+def purchase_message(body: dict[str, Any]) -> dict[str, str]:
+    """The 0100 of an `authorise_purchase` body (fields 7, 11, 41, 48 added by the link)."""
     data = bytes.fromhex(body["data"])
     items, pos = [], 0
     for tag, size in iso8583.CDOL1:
@@ -174,7 +175,8 @@ def _purchase(body: dict[str, Any]) -> dict[str, str]:
             "55": tlv.encode_many(items).hex().upper()}
 
 
-def _load(body: dict[str, Any]) -> dict[str, str]:
+def load_message(body: dict[str, Any]) -> dict[str, str]:
+    """The 0200 of an `authorise_load` body."""
     pan, psn = _pan_psn(body["card_id"])
     icc = tlv.encode_many([
         (iso8583.TAG_NT, int(body["nt"]).to_bytes(4, "big")),
@@ -187,7 +189,8 @@ def _load(body: dict[str, Any]) -> dict[str, str]:
             "55": icc.hex().upper()}
 
 
-def _confirm(body: dict[str, Any]) -> dict[str, str]:
+def confirm_message(body: dict[str, Any]) -> dict[str, str]:
+    """The 0220 of a `confirm_load` body."""
     pan, psn = _pan_psn(body["card_id"])
     icc = tlv.encode_many([
         (iso8583.TAG_NT, int(body["nt_after"]).to_bytes(4, "big")),
@@ -196,7 +199,8 @@ def _confirm(body: dict[str, Any]) -> dict[str, str]:
     return {"t": "0220", "2": pan, "3": iso8583.PROC_LOAD, "23": psn, "55": icc.hex().upper()}
 
 
-def _reverse(body: dict[str, Any]) -> dict[str, str]:
+def reversal_message(body: dict[str, Any]) -> dict[str, str]:
+    """The 0400 of a `reverse` body (the journal goes in field 37)."""
     journal = body.get("journal")
     if not isinstance(journal, int) or journal < 0:
         raise IssuerError("a reversal needs the journal number of the original")
@@ -204,8 +208,8 @@ def _reverse(body: dict[str, Any]) -> dict[str, str]:
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any]], dict[str, str]]] = {
-    "authorise_purchase": _purchase, "authorise_load": _load, "confirm_load": _confirm,
-    "reverse": _reverse}
+    "authorise_purchase": purchase_message, "authorise_load": load_message,
+    "confirm_load": confirm_message, "reverse": reversal_message}
 
 
 class HttpLink:
