@@ -57,10 +57,10 @@ async def _run(server, path: Path, bank: str) -> None:
     http = "off"
     if server.http_address:
         http = "http://{}:{}".format(*server.http_address)
-    click.echo(f"iso8583 {iso} http {http} ledger {path} ({bank})", nl=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    click.echo(f"iso8583 {iso} http {http} ledger {path} ({bank})", nl=True)
     await stop.wait()
     await server.close()

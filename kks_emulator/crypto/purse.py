@@ -75,10 +75,11 @@ def _u32(n: int) -> bytes:
 
 
 def load_s1(load_key: bytes, card_id: bytes, nt: int, balance: int, amount: int,
-            terminal_id: bytes, time: int, challenge: bytes) -> bytes:
-    """S1: the card's MAC over its load request."""
+            terminal_id: bytes, time: int, challenge: bytes, pin_verified: bool) -> bytes:
+    """S1: the card's MAC over its load request, ending with its PIN evidence (01 when the
+    cardholder's PIN was verified in this card session, else 00)."""
     return cmac8(load_key, b"S1" + card_id + _u32(nt) + _u32(balance) + _u32(amount)
-                 + terminal_id + _u32(time) + challenge)
+                 + terminal_id + _u32(time) + challenge + (b"\x01" if pin_verified else b"\x00"))
 
 
 def load_s2(load_key: bytes, card_id: bytes, nt: int, amount: int, terminal_id: bytes,

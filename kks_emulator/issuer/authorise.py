@@ -58,8 +58,11 @@ def _void_stale_loads(host: Host, card: str, nt: int, flt_code: str, savings: st
 def authorise_load(host: Host, body: dict[str, Any]) -> dict[str, Any]:
     """Handler of `authorise_load`: verify S1, move savings into the float, answer S2.
 
-    Body: card_id (hex 9), nt, balance, amount, terminal (hex 8), time, challenge (hex 8), s1 —
-    the fields of the card's INITIALIZE FOR LOAD answer and the terminal's request.
+    Body: card_id (hex 9), nt, balance, amount, terminal (8 characters or hex 8), time,
+    challenge (hex 8), s1, pin_verified (the card's PIN flag) — the fields of the card's
+    INITIALIZE FOR LOAD answer and the terminal's request. S1 covers the PIN flag, so a terminal
+    cannot claim a PIN the card did not see; the host declines a load without it when its load
+    PIN policy requires one (`Host.load_requires_pin`, the default).
     """
     card_id = fields.hexbytes(body, "card_id", size=purse.CARD_ID_LEN)
     nt = fields.integer(body, "nt", 0, 0xFFFFFFFF)
@@ -69,6 +72,7 @@ def authorise_load(host: Host, body: dict[str, Any]) -> dict[str, Any]:
     time = fields.integer(body, "time", 0, 0xFFFFFFFF)
     challenge = fields.hexbytes(body, "challenge", size=8)
     s1 = fields.hexbytes(body, "s1", size=8)
+    pin_verified = fields.boolean(body, "pin_verified")
     if amount > 0xFFFFFFFF:
         raise MalformedRequest("load amount does not fit the card's 4-byte field")
     led = host.ledger
@@ -77,9 +81,13 @@ def authorise_load(host: Host, body: dict[str, Any]) -> dict[str, Any]:
     if flt is None or flt.kind != "float":
         raise IssuerError(f"card {card} has no purse at this issuer")
     key = host.keys.load_key(card_id)
-    expected = purse.load_s1(key, card_id, nt, balance, amount, terminal, time, challenge)
+    expected = purse.load_s1(key, card_id, nt, balance, amount, terminal, time, challenge,
+                             pin_verified)
     if not purse.mac_equal(expected, s1):
         raise IssuerError("load request MAC (S1) does not verify")
+    if host.load_requires_pin and not pin_verified:
+        raise IssuerError("PIN not verified in this card session: a load from savings needs "
+                          "the cardholder's PIN (VERIFY before INITIALIZE FOR LOAD)")
     chal = challenge.hex().upper()
     if led.conn.execute("SELECT 1 FROM loads WHERE card_id = ? AND seq = ? AND challenge = ?",
                         (card, nt, chal)).fetchone():

@@ -47,6 +47,14 @@ def integer(body: dict[str, Any], name: str, lo: int, hi: int) -> int:
     return value
 
 
+def boolean(body: dict[str, Any], name: str) -> bool:
+    """A JSON true/false field."""
+    value = body.get(name)
+    if not isinstance(value, bool):
+        raise MalformedRequest(f"field {name!r} must be true or false")
+    return value
+
+
 def hexbytes(body: dict[str, Any], name: str, *, size: int | None = None,
              limit: int = 4096) -> bytes:
     """A hex-encoded byte string, of exactly `size` bytes if given."""

@@ -27,6 +27,9 @@ from kks_emulator.issuer.scripts import ScriptQueue
 #: width of the bank field in the card certificate; Mandiri is BMRI, its stock code).
 BANKS = ("BRI", "BNI", "BMRI", "BTN")
 BANK_ALIASES = {"MANDIRI": "BMRI"}
+#: Load PIN policy per bank preset: a purse load from savings needs the cardholder's PIN,
+#: verified by the card in the same session and shown in S1 (docs/issuer.md, "Loads").
+LOAD_PIN_PRESETS = {"BRI": True, "BNI": True, "BMRI": True, "BTN": True}
 
 
 def normalise_bank(bank: str) -> str:
@@ -43,11 +46,17 @@ class Host:
     """One bank's issuer host: ledger + key store + request log."""
 
     def __init__(self, ledger: Ledger | str | os.PathLike[str], bank: str = "BRI",
-                 keys: KeyStore | None = None) -> None:
-        """Serve `ledger` (a `Ledger`, or the path of its SQLite file) for `bank`."""
+                 keys: KeyStore | None = None, *, load_requires_pin: bool | None = None) -> None:
+        """Serve `ledger` (a `Ledger`, or the path of its SQLite file) for `bank`.
+
+        `load_requires_pin`: decline purse loads whose S1 shows no verified PIN; None takes the
+        bank's preset (`LOAD_PIN_PRESETS`: every HIMBARA bank requires it).
+        """
         if not isinstance(ledger, Ledger):
             ledger = Ledger(ledger)
         self.bank = normalise_bank(bank)
+        self.load_requires_pin = (LOAD_PIN_PRESETS[self.bank] if load_requires_pin is None
+                                  else load_requires_pin)
         self.ledger = ledger
         self._keys = keys
         self.log = RequestLog(ledger)
@@ -68,9 +77,10 @@ class Host:
         }
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], bank: str = "BRI", **ledger_kwargs: Any) -> Host:
+    def open(cls, path: str | os.PathLike[str], bank: str = "BRI", *,
+             load_requires_pin: bool | None = None, **ledger_kwargs: Any) -> Host:
         """Open (or create) the ledger at `path` and return the host over it."""
-        return cls(Ledger(path, **ledger_kwargs), bank)
+        return cls(Ledger(path, **ledger_kwargs), bank, load_requires_pin=load_requires_pin)
 
     @property
     def keys(self) -> KeyStore:

@@ -62,8 +62,8 @@ RC = {
 CDOL1 = ((0x9F02, 6), (0x9F03, 6), (0x9F1A, 2), (0x95, 5), (0x5F2A, 2), (0x9A, 3), (0x9C, 1),
          (0x9F37, 4))
 #: Proprietary tags of the purse messages in field 55.
-TAG_NT, TAG_BALANCE, TAG_CHALLENGE, TAG_S1, TAG_TIME, TAG_S2, TAG_S3 = (
-    0xDF01, 0xDF02, 0xDF03, 0xDF04, 0xDF05, 0xDF06, 0xDF07)
+TAG_NT, TAG_BALANCE, TAG_CHALLENGE, TAG_S1, TAG_TIME, TAG_S2, TAG_S3, TAG_PIN = (
+    0xDF01, 0xDF02, 0xDF03, 0xDF04, 0xDF05, 0xDF06, 0xDF07, 0xDF08)
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _KEY = re.compile(r"^[\x21-\x7E]{1,255}$")
@@ -126,6 +126,13 @@ def _tag(icc: dict[int, bytes], tag: int, size: int) -> bytes:
     return value
 
 
+def _pin_flag(icc: dict[int, bytes]) -> bool:
+    flag = _tag(icc, TAG_PIN, 1)
+    if flag not in (b"\x00", b"\x01"):
+        raise FormatError("field 55 tag DF08 (PIN flag) must be 00 or 01")
+    return flag == b"\x01"
+
+
 def _amount(msg: dict[str, str]) -> int:
     minor = int(_need(msg, "4", r"[0-9]{12}"))
     if minor % AMOUNT_SCALE:
@@ -185,7 +192,8 @@ def to_operation(msg: dict[str, str]) -> Operation:
                 "amount": _amount(msg), "terminal": terminal,
                 "time": int.from_bytes(_tag(icc, TAG_TIME, 4), "big"),
                 "challenge": _tag(icc, TAG_CHALLENGE, 8).hex().upper(),
-                "s1": _tag(icc, TAG_S1, 8).hex().upper()})
+                "s1": _tag(icc, TAG_S1, 8).hex().upper(),
+                "pin_verified": _pin_flag(icc)})
         return Operation("confirm_load", key, {
             "card_id": card, "nt_after": int.from_bytes(_tag(icc, TAG_NT, 4), "big"),
             "balance_after": int.from_bytes(_tag(icc, TAG_BALANCE, 4), "big"),

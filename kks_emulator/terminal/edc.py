@@ -31,7 +31,7 @@ from kks_emulator.terminal.parse import CardResponseError, as_int, parse_tlv, re
 AMOUNT_SCALE = 100
 #: ISO 3166 / ISO 4217 numeric code of Indonesia / the rupiah (both 360).
 IDR = bytes.fromhex("0360")
-_LOAD_INIT = struct.Struct(">9sII8s8s")
+_LOAD_INIT = struct.Struct(">9sII8s8sB")
 _LOAD_DONE = struct.Struct(">II8s")
 
 
@@ -205,12 +205,13 @@ class Edc:
             "INITIALIZE FOR LOAD")
         if len(data) != _LOAD_INIT.size:
             raise CardResponseError("INITIALIZE FOR LOAD answer has the wrong length")
-        card_id, nt, bal, challenge, s1 = _LOAD_INIT.unpack(data)
+        card_id, nt, bal, challenge, s1, pin_flag = _LOAD_INIT.unpack(data)
         card = card_id.hex().upper()
         auth = self.issuer.call("authorise_load", f"load:{card}:{nt}:{challenge.hex()}", {
             "card_id": card, "nt": nt, "balance": bal, "amount": amount,
             "terminal": self.terminal_id.hex().upper(), "time": now,
-            "challenge": challenge.hex().upper(), "s1": s1.hex().upper()})
+            "challenge": challenge.hex().upper(), "s1": s1.hex().upper(),
+            "pin_verified": pin_flag == 1})
         try:
             s2 = bytes.fromhex(str(auth["s2"]))
         except (KeyError, ValueError) as exc:

@@ -183,7 +183,8 @@ def load_message(body: dict[str, Any]) -> dict[str, str]:
         (iso8583.TAG_BALANCE, int(body["balance"]).to_bytes(4, "big")),
         (iso8583.TAG_CHALLENGE, bytes.fromhex(body["challenge"])),
         (iso8583.TAG_S1, bytes.fromhex(body["s1"])),
-        (iso8583.TAG_TIME, int(body["time"]).to_bytes(4, "big"))])
+        (iso8583.TAG_TIME, int(body["time"]).to_bytes(4, "big")),
+        (iso8583.TAG_PIN, b"\x01" if body.get("pin_verified") is True else b"\x00")])
     return {"t": "0200", "2": pan, "3": iso8583.PROC_LOAD, "4": _minor(body["amount"]),
             "23": psn, "41": _terminal_text(body["terminal"]), "49": iso8583.CURRENCY_IDR,
             "55": icc.hex().upper()}

@@ -201,7 +201,7 @@ def test_load_needs_issuer_mac_and_fresh_init():
     # the pending load is gone after a failed CREDIT and after any other command
     assert t.send(0x80, 0x52, 0, 0, bytes(8), 256).sw == 0x6985
     r = t.init_load(1000)
-    assert r.ok and len(r.data) == 33
+    assert r.ok and len(r.data) == 34 and r.data[33] == 0  # no VERIFY: PIN flag 00
     t.balance()
     assert t.send(0x80, 0x52, 0, 0, bytes(8), 256).sw == 0x6985
     assert t.init_load(0).sw == 0x6A80
@@ -213,8 +213,24 @@ def test_s1_verifies_for_issuer():
     d = t.init_load(777, time=T0).data
     from .helpers import CARD_KEYS
     s1 = purse.load_s1(CARD_KEYS.load_key, d[:9], int.from_bytes(d[9:13], "big"),
-                       int.from_bytes(d[13:17], "big"), 777, b"TERM0001", T0, d[17:25])
+                       int.from_bytes(d[13:17], "big"), 777, b"TERM0001", T0, d[17:25], False)
+    assert s1 == d[25:33] and d[33] == 0
+
+
+def test_s1_carries_the_pin_verified_in_this_session():
+    """After VERIFY the flag is 01 and S1 covers it; SELECT (a new context) clears it again."""
+    from .helpers import CARD_KEYS, PIN
+
+    t = powered()
+    t.select_purse()
+    assert t.verify(PIN).ok
+    d = t.init_load(777, time=T0).data
+    assert d[33] == 1
+    s1 = purse.load_s1(CARD_KEYS.load_key, d[:9], int.from_bytes(d[9:13], "big"),
+                       int.from_bytes(d[13:17], "big"), 777, b"TERM0001", T0, d[17:25], True)
     assert s1 == d[25:33]
+    t.select_purse()
+    assert t.init_load(777, time=T0).data[33] == 0
 
 
 def test_t0_case4_uses_61xx_and_get_response():
@@ -312,8 +328,8 @@ def test_t0_load_and_purchase_through_get_response():
     r = t.select_purse()
     t.send(0x00, 0xC0, 0, 0, b"", r.sw & 0xFF)
     r = t.send(0x80, 0x50, 0, 0, struct.pack(">I8sI", 5000, b"TERM0001", T0))
-    assert r.sw == 0x6121
-    d = t.send(0x00, 0xC0, 0, 0, b"", 0x21).data
+    assert r.sw == 0x6122
+    d = t.send(0x00, 0xC0, 0, 0, b"", 0x22).data
     s2 = purse.load_s2(CARD_KEYS.load_key, d[:9], int.from_bytes(d[9:13], "big"), 5000,
                        b"TERM0001", T0, d[17:25])
     r = t.send(0x80, 0x52, 0, 0, s2)

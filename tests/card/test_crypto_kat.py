@@ -143,8 +143,15 @@ def test_kat_rfc4493_cmac_and_load_macs():
     assert kl == c.finalize() == CARD_KEYS.load_key
     assert kl.hex().upper() == "1753606DC96041DC17FCE1A031C9504C"
     ch = bytes.fromhex("0102030405060708")
-    assert purse.load_s1(kl, cid, 0, 0, 100000, b"TERM0001", 1764000000, ch).hex().upper() \
-        == "2126FD713DC5226E"
+    assert purse.load_s1(kl, cid, 0, 0, 100000, b"TERM0001", 1764000000, ch, True).hex().upper() \
+        == "E4F4276D5A6EB379"
+    c = cmac.CMAC(algorithms.AES(kl))  # the S1 layout, byte for byte (docs/card.md)
+    c.update(b"S1" + cid + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+             + (100000).to_bytes(4, "big") + b"TERM0001" + (1764000000).to_bytes(4, "big") + ch
+             + b"\x01")
+    assert c.finalize()[:8] == bytes.fromhex("E4F4276D5A6EB379")
+    assert purse.load_s1(kl, cid, 0, 0, 100000, b"TERM0001", 1764000000, ch, False).hex() \
+        .upper() == "21DC55C67B6787CB"
     s2 = purse.load_s2(kl, cid, 0, 100000, b"TERM0001", 1764000000, ch)
     c = cmac.CMAC(algorithms.AES(kl))
     c.update(b"S2" + cid + (0).to_bytes(4, "big") + (100000).to_bytes(4, "big") + b"TERM0001"

@@ -50,7 +50,10 @@ def test_serve_and_terminal_over_both_wires(tmp_path):
             assert json.loads(resp.read())["balance"] == 30_000
     finally:
         server.send_signal(signal.SIGTERM)
-        code = terminate(server, 10)
+        try:
+            code = server.wait(20)
+        except subprocess.TimeoutExpired:
+            code = terminate(server, 5)
     assert code == 0, server.stderr.read()
 
 

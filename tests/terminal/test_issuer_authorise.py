@@ -71,14 +71,32 @@ def test_pin_not_verified_and_insufficient_funds():
     w.host.audit()
 
 
-def load_body(w, amount: int = 50_000) -> dict:
+def load_body(w, amount: int = 50_000, pin: bool = True) -> dict:
     ex = w.edc.ex
     reader.select_app(ex, apdus.PURSE_AID)
+    if pin:
+        reader.verify_pin(ex, PIN)
     data = ex.transmit(apdus.initialize_for_load(amount, b"EDC00001", 1_795_000_000)).expect("I")
     return {"card_id": data[:9].hex(), "nt": int.from_bytes(data[9:13], "big"),
             "balance": int.from_bytes(data[13:17], "big"), "amount": amount,
             "terminal": b"EDC00001".hex(), "time": 1_795_000_000, "challenge": data[17:25].hex(),
-            "s1": data[25:33].hex()}
+            "s1": data[25:33].hex(), "pin_verified": data[33] == 1}
+
+
+def test_load_without_the_pin_is_declined_and_the_flag_cannot_be_forged():
+    """H-PIN: a load from savings needs the PIN verified in the card session (S1 shows it)."""
+    w = make_world()
+    body = load_body(w, pin=False)
+    assert body["pin_verified"] is False
+    with pytest.raises(IssuerError, match="S1"):  # a terminal claiming the PIN: S1 fails
+        w.host.authorise_load("l-forged", {**body, "pin_verified": True})
+    with pytest.raises(IssuerError, match="PIN not verified"):
+        w.host.authorise_load("l-nopin", body)
+    assert w.host.balance("SAV-0001") == 200_000
+    # an issuer whose preset does not require the PIN authorises the same request
+    w.host.load_requires_pin = False
+    assert w.host.authorise_load("l-open", body)["amount"] == 50_000
+    w.host.audit()
 
 
 def test_load_mac_checks():

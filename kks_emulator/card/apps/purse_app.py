@@ -89,7 +89,8 @@ def _check_load(policy: EmoneyPolicy, wallet: records.PurseRecord, amount: int, 
 
 def initialize_for_load(card: Card, cmd: Command) -> bytes:
     """INITIALIZE FOR LOAD: amount(4) terminal id(8) time(4) -> card id, NT, balance,
-    challenge, S1. Policy checks happen here and again at CREDIT FOR LOAD."""
+    challenge, S1, PIN flag (01: PIN verified in this session; MACed in S1 so the issuer can
+    apply its load PIN policy). Policy checks happen here and again at CREDIT FOR LOAD."""
     amount, terminal_id, time = _LOAD_REQ.unpack(cmd.data)
     if amount == 0:
         raise SwError(SW_WRONG_DATA)
@@ -98,11 +99,12 @@ def initialize_for_load(card: Card, cmd: Command) -> bytes:
     wallet = card.purse_record()
     _check_load(card.policy(), wallet, amount, time)
     challenge = card.random(8)
+    pin = card.s.pin_verified
     s1 = purse.load_s1(st.load_key, st.card_id, wallet.counter, wallet.balance, amount,
-                       terminal_id, time, challenge)
+                       terminal_id, time, challenge, pin)
     card.s.pending_load = PendingLoad(amount, terminal_id, time, challenge, wallet.counter)
     return (st.card_id + wallet.counter.to_bytes(4, "big") + wallet.balance.to_bytes(4, "big")
-            + challenge + s1)
+            + challenge + s1 + (b"\x01" if pin else b"\x00"))
 
 
 def _append_log(st: StaticData, wallet: records.PurseRecord, record: bytes
