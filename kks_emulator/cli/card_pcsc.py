@@ -105,10 +105,13 @@ class TearingCard:
               help="Serve a copy of CARD held in memory; every change is discarded at exit "
                    "(for benchmarks and demos that must not touch the file).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not report connection events.")
+@click.option("--trace", "trace_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append a card-side trace to FILE: timestamped JSON lines of every power "
+                   "event and APDU (command, response, SW, protocol).")
 def serve(card_file: Path, vpcd_address: str | None, slot: int, protocol: str,
           insert_after: float | None, remove_after: float | None, test_rng: int | None,
           tear_plan: str | None, reinsert_after: float, no_fsync: bool, volatile: bool,
-          quiet: bool) -> None:
+          quiet: bool, trace_file: Path | None = None) -> None:
     """Serve card file CARD to pcscd as the reader "Virtual PCD 00 0<slot>" until stopped.
 
     Needs pcscd with the vsmartcard-vpcd driver. The card reconnects with back-off when pcscd
@@ -131,6 +134,15 @@ def serve(card_file: Path, vpcd_address: str | None, slot: int, protocol: str,
     rng = random.Random(test_rng).randbytes if test_rng is not None else None
     card = Card(store, rng=rng, protocol=protocol)
     served = TearingCard(card, plan) if plan else card
+    trace = None
+    if trace_file is not None:
+        from kks_emulator.transport.trace import TracingCard
+
+        try:
+            trace = trace_file.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--trace {trace_file}: {exc.strerror}") from None
+        served = TracingCard(served, trace, protocol)
 
     def report(text: str) -> None:
         if not quiet:
@@ -161,6 +173,8 @@ def serve(card_file: Path, vpcd_address: str | None, slot: int, protocol: str,
         close = getattr(store, "close", None)
         if callable(close):
             close()
+        if trace is not None:
+            trace.close()
     report(f"stopped after {stats.apdus} APDUs, {stats.connections} vpcd connection(s)")
 
 
@@ -214,6 +228,9 @@ def _with_reader(original: click.Command) -> click.Command:
 def attach(card_group: click.Group) -> None:
     """Add `serve` to `kks card` and give its `apdu` command the `--reader` variant."""
     card_group.add_command(serve)
+    from kks_emulator.cli.card_script import script
+
+    card_group.add_command(script)
     original = card_group.commands.get("apdu")
     if original is not None:
         card_group.add_command(_with_reader(original))

@@ -93,7 +93,8 @@ def run_demo(out: Path) -> DemoResult:
     card = Card(FileStore(out / "card.kks", create=False), rng=rng.randbytes)
     with (out / "apdu-transcript.jsonl").open("w") as transcript:
         transport = InProcessTransport(card)
-        edc = Edc(Exchange(transport, transcript), TERMINAL_ID, MERCHANT, host,
+        edc = Edc(Exchange(transport, transcript, clock=lambda: stamp), TERMINAL_ID, MERCHANT,
+                  host,
                   {BANK: keys.ca_public_key}, clock=lambda: NOW, rng=rng.randbytes,
                   batch=Batch.open(out / "edc-batch.jsonl"))
         edc.insert()

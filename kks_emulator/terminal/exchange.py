@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TextIO
 
 from kks_emulator.apdu import Response
 from kks_emulator.errors import TransportError
 from kks_emulator.transport.base import Transport
+from kks_emulator.transport.trace import utc_stamp
 
 #: Bound on GET RESPONSE commands per APDU (docs/reliability.md C-FUZZ-HOST).
 MAX_GET_RESPONSE = 16
@@ -56,9 +58,13 @@ def with_le(apdu: bytes, le: int) -> bytes:
 class Exchange:
     """Send APDUs through a transport with T=0 handling and an optional JSON-lines transcript."""
 
-    def __init__(self, transport: Transport, transcript: TextIO | None = None) -> None:
+    def __init__(self, transport: Transport, transcript: TextIO | None = None,
+                 clock: Callable[[], str] | None = None) -> None:
+        """`transcript` gets one JSON line per raw exchange, stamped by `clock` (default: UTC
+        wall clock, ISO 8601 with microseconds; pass a fixed clock for reproducible files)."""
         self.transport = transport
         self._transcript = transcript
+        self._clock = clock
         self._seq = 0
         self.raw_exchanges = 0
 
@@ -71,7 +77,8 @@ class Exchange:
         self.raw_exchanges += 1
         if self._transcript is not None:
             self._seq += 1
-            line = {"n": self._seq, "c": bytes(apdu).hex().upper(), "r": raw.hex().upper()}
+            line = {"n": self._seq, "c": bytes(apdu).hex().upper(), "r": raw.hex().upper(),
+                    "t": (self._clock or utc_stamp)()}
             self._transcript.write(json.dumps(line, sort_keys=True) + "\n")
         return split_sw(raw)
 

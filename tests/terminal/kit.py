@@ -49,7 +49,8 @@ def make_world(path=":memory:", *, protocol: str = "T=1", credit: int = 200_000,
     if credit:
         host.credit("credit-B1", "BPNT", "2026-11", "B1", "0001", credit)
     transport = InProcessTransport(card)
-    edc = Edc(Exchange(transport, transcript=transcript), TERMINAL, "W1", host,
+    edc = Edc(Exchange(transport, transcript=transcript, clock=lambda: "2026-11-18T00:00:00Z"),
+              TERMINAL, "W1", host,
               {"BRI": keys.ca_public_key}, clock=lambda: NOW, rng=rng.randbytes)
     edc.insert()
     return World(card, transport, host, edc)

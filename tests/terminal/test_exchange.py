@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -116,7 +117,12 @@ def test_transcript_json_lines():
     Exchange(Scripted([b"\x61\x01", b"z\x90\x00"]), transcript=buf).transmit(b"\x00\xa4\x04\x00")
     lines = [json.loads(x) for x in buf.getvalue().splitlines()]
     assert [x["n"] for x in lines] == [1, 2]
+    stamp = lines[1].pop("t")
     assert lines[1] == {"n": 2, "c": "00C0000001", "r": "7A9000"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp), stamp
+    fixed = io.StringIO()
+    Exchange(Scripted([b"\x90\x00"]), transcript=fixed, clock=lambda: "T0").transmit(b"\0\xa4\4\0")
+    assert json.loads(fixed.getvalue())["t"] == "T0"
 
 
 class FakeCard:
