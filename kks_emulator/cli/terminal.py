@@ -196,6 +196,16 @@ def load(card_file: Path, amount: int, pin: str, **opts) -> None:
         click.echo(f"loaded Rp {r.amount:,}: purse balance Rp {r.balance:,} (counter {r.counter})")
 
 
+def _archive_name(batch: Path) -> Path:
+    """`kks-edc-EDC00001.jsonl` -> the first free `kks-edc-EDC00001.cleared-N.jsonl`."""
+    n = 1
+    while True:
+        candidate = batch.with_name(f"{batch.stem}.cleared-{n}{batch.suffix}")
+        if not candidate.exists():
+            return candidate
+        n += 1
+
+
 @terminal.command()
 @CARD
 @click.option("--amount", type=click.IntRange(min=1), required=True, help="Rupiah.")
@@ -214,14 +224,22 @@ def emv(card_file: Path, amount: int, pin: str, date: str | None, **opts) -> Non
 
 
 @terminal.command()
+@click.option("--delete", is_flag=True,
+              help="Delete the batch file after a successful upload (default: keep it, renamed "
+                   "<batch>.cleared-N.jsonl, so a new day starts with an empty batch).")
 @_common
-def upload(**opts) -> None:
+def upload(delete: bool, **opts) -> None:
     """Send the batch of signed purse records to the issuer for clearing."""
     with _edc(opts, None, issuer=True) as edc:
         if not edc.batch.items:
             raise InputError("the batch is empty: nothing to upload")
-        r = edc.upload()
+        path = edc.batch.path
+        archive = None if delete or path is None else _archive_name(path)
+        r = edc.upload(archive=archive)
         click.echo(f"cleared {len(r['accepted'])} record(s) for Rp {r['total']:,}; "
                    f"refused {len(r['refused'])}")
+        if path is not None:
+            click.echo(f"batch file {path} " + ("deleted" if archive is None
+                                                 else f"kept as {archive}"))
         for refusal in r["refused"]:
             click.echo(f"  item {refusal['index']}: {refusal['reason']}")

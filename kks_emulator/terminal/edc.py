@@ -15,6 +15,7 @@ import secrets
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -293,9 +294,11 @@ class Edc:
         self.issuer.call("reverse", f"reverse:{key}", {"journal": journal, "memo": memo})
 
     # -- batch ---------------------------------------------------------------------------------
-    def upload(self, batch_no: int | None = None) -> dict[str, Any]:
+    def upload(self, batch_no: int | None = None, archive: Path | None = None
+               ) -> dict[str, Any]:
         """Send the batch for clearing under key `batch:<terminal>:<n>` (n defaults to a digest
-        of the batch, so re-sending the same batch is a replay); empty it on success."""
+        of the batch, so re-sending the same batch is a replay); empty it on success, keeping
+        its file as `archive` when given (else the file is deleted)."""
         body = {"merchant": self.merchant, "terminal": self.terminal_id.hex().upper(),
                 "items": [i.to_json() for i in self.batch.items]}
         if batch_no is None:
@@ -304,5 +307,5 @@ class Edc:
         else:
             key = f"batch:{self.terminal_id.hex()}:{batch_no}"
         result = self.issuer.call("clear", key, body)
-        self.batch.close()
+        self.batch.close(archive)
         return result

@@ -51,10 +51,20 @@ def test_load_buy_upload(setup, capsys):
     code, out, _ = run(capsys, "terminal", "purchase", card, "--amount", "20000", "--pin",
                        "123456", "--savings", *on)
     assert code == 0 and out.startswith("approved")
+    lines = batch.read_text()
     code, out, _ = run(capsys, "terminal", "upload", *on)
     assert code == 0 and "cleared 1 record(s) for Rp 50,000" in out
+    kept = batch.with_name(f"{batch.stem}.cleared-1{batch.suffix}")
+    assert f"kept as {kept}" in out and kept.read_text() == lines and not batch.exists()
+    # the next day's batch, uploaded with --delete: no file left behind
+    code, out, _ = run(capsys, "terminal", "purchase", card, "--amount", "1000", "--pin",
+                       "123456", "--batch", batch)
+    assert code == 0
+    code, out, _ = run(capsys, "terminal", "upload", "--delete", *on)
+    assert code == 0 and "deleted" in out and not batch.exists()
+    assert not batch.with_name(f"{batch.stem}.cleared-2{batch.suffix}").exists()
     code, out, _ = run(capsys, "terminal", "balance", card)
-    assert code == 0 and "Rp 100,000" in out
+    assert code == 0 and "Rp 99,000" in out
     code, out, _ = run(capsys, "issuer", "--db", db, "audit")
     assert code == 0
 
