@@ -1,6 +1,7 @@
 """Run the shell command blocks of one doc file, in order, as a reader would paste them.
 
-All blocks of a file share one fresh working directory (a copy of `scenarios/`, `.venv` linked
+All blocks of a file share one fresh working directory (copies of `scenarios/` and
+`scripts/apdu/`, `.venv` linked
 to this environment) so a later block can use what an earlier one made; each block is one
 `bash -euo pipefail` script, so any failing command fails the block. Commands a block leaves in
 the background (`kks card serve CARD &`) live until the file's last block has run, then their
@@ -42,6 +43,7 @@ class Failure:
 def prepare_workdir(workdir: Path) -> dict[str, str]:
     """Fill `workdir` like a fresh checkout's root and return the environment to run blocks in."""
     shutil.copytree(REPO / "scenarios", workdir / "scenarios")
+    shutil.copytree(REPO / "scripts" / "apdu", workdir / "scripts" / "apdu")
     venv_bin = Path(sys.executable).parent
     (workdir / ".venv").symlink_to(venv_bin.parent)
     shims = workdir / ".shims"
