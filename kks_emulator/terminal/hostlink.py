@@ -13,6 +13,7 @@ import datetime as dt
 import http.client
 import json
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,21 @@ from kks_emulator import tlv
 from kks_emulator.errors import IdempotencyError, IssuerError, KksError
 from kks_emulator.issuer import iso8583
 from kks_emulator.issuer.requests import parse_response
+
+#: How long a client keeps retrying a refused connection (a host that is still starting).
+CONNECT_WAIT_S = 5.0
+
+
+def _connect(address: tuple[str, int], timeout_s: float) -> socket.socket:
+    """Connect, retrying a refused connection for up to `CONNECT_WAIT_S` seconds."""
+    deadline = time.monotonic() + CONNECT_WAIT_S
+    while True:
+        try:
+            return socket.create_connection(address, timeout_s)
+        except ConnectionRefusedError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _split_address(addr: str, default_port: int) -> tuple[str, int]:
@@ -58,7 +74,7 @@ class IsoLink:
 
     def _roundtrip(self, raw: bytes) -> bytes:
         if self._sock is None:
-            self._sock = socket.create_connection(self.address, self.timeout_s)
+            self._sock = _connect(self.address, self.timeout_s)
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.sendall(len(raw).to_bytes(2, "big") + raw)
         size = int.from_bytes(self._read(2), "big")
