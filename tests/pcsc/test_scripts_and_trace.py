@@ -42,7 +42,7 @@ def test_shipped_scripts_pass_through_pcscd_and_are_traced(pcscd, pcsc_logs, tmp
             ran += 1
         assert ran >= (3 if protocol == "T=1" else 1)
         wrong = tmp_path / "wrong.apdu"
-        wrong.write_text("805C000204 => 6E00\n")
+        wrong.write_text("00A4040009F04B4B53505552534500 => * 6A82\n")  # the purse exists
         out = script(wrong, "--protocol", protocol)
         assert out.returncode == 1 and "FAIL" in out.stdout and "1 of 1 step(s) failed" in \
             out.stderr
