@@ -109,7 +109,7 @@ class Filler:
             flat = tlv.flatten(tlv.decode(data))
             if 0x9F26 in flat:
                 self.atc_ac = (int.from_bytes(flat[0x9F36], "big"), flat[0x9F26])
-        if command[:2] == b"\x80\x50" and len(data) == 33:
+        if command[:2] == b"\x80\x50" and len(data) == 34:
             amount, terminal, time = struct.unpack(">I8sI", command[5:21])
             self.load = (data[:9], int.from_bytes(data[9:13], "big"), amount, terminal,
                          data[17:25], time)
