@@ -105,7 +105,8 @@ class IsoLink:
                 break
             except (OSError, ConnectionError) as exc:
                 self.close()
-                if attempt == 2:
+                if attempt == 2 or isinstance(exc, ConnectionRefusedError):
+                    # refused: `_connect` already waited CONNECT_WAIT_S for the host
                     raise IssuerError(f"issuer host {self.address[0]}:{self.address[1]} "
                                       f"unreachable: {exc}") from None
             except iso8583.FormatError as exc:
