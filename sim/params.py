@@ -1,7 +1,7 @@
 """Every amount, decile rule, quota and cadence of the monthly penetapan and disbursement.
 
-Defaults come from docs/calibration.md (section numbers in the comments); the
-semantics that use them are in docs/monthly.md. `Params` is immutable; build variants with
+Defaults come from docs/calibration.md (row ids in brackets in the comments); the semantics that
+use them are in docs/monthly.md. `Params` is immutable; build variants with
 `dataclasses.replace`. Quotas are explicit arrays (programme x kab/kota) so that the engine, the
 reference and the SQL peer all see exactly the same numbers; `default_quotas` derives them from a
 registry.
@@ -25,12 +25,15 @@ PROG_BITS = (1, 2, 4)
 N_KABKOTA = 514
 MAX_PERIOD = 32766
 
-#: national recipient targets (households) and the national household count they refer to
-#: BPNT Q4 2025: 18,277,083 KPM (calibration §1.4, berita86 22 Nov 2025);
-#: PKH Q4 2025: 9,407,384 KPM (§1.4); PBI-JK: 96.7 M individuals (§1.4, 2022) over 4.71 persons
-#: per poor household (BPS Sep 2024, as in sim.registry.population) = 20,530,786 households;
-#: households: 94.2 M families in DTSEN, 31 Jul 2025 (§1.3).
-NATIONAL_TARGETS = (18_277_083, 9_407_384, 20_530_786)
+#: national recipient targets, each in its source's unit, and the national household count they
+#: refer to: BPNT Q4 2025 18,277,083 KPM (families) [BPNT-Q4-2025]; PKH Q4 2025 9,407,384 KPM
+#: (families) [PKH-Q4-2025]; PBI-JK 96.7 M persons [PROG-2022]; households: 94.2 M families in
+#: DTSEN, 31 Jul 2025 [DTSEN-2025-07]. `default_quotas` turns the PBI-JK persons into households
+#: at 4.71 persons per poor household [POVERTY-2024] (EST: the engine's quota counts households).
+NATIONAL_TARGETS = (18_277_083, 9_407_384, 96_700_000)
+NATIONAL_TARGET_UNITS = ("families", "families", "persons")
+#: persons per poor household, BPS September 2024 [POVERTY-2024]
+POOR_HOUSEHOLD_SIZE = 4.71
 NATIONAL_HOUSEHOLDS = 94_200_000
 
 
@@ -44,10 +47,10 @@ class Params:
     """Parameters of one monthly cycle (see docs/monthly.md for how each is used)."""
 
     #: months between decrees: 1 = monthly DTKS penetapan (Apr 2021-2024), 3 = quarterly DTSEN
-    #: (2025-); calibration §3 and §8
+    #: (2025-) [DTKS-MONTHLY] [DTSEN-QUARTERLY]
     cadence_months: int = 1
-    #: eligible deciles per programme, indexed by desil 0..10: BPNT 1-5 (§7: desa article; 1-4
-    #: is also cited, uncertain), PKH 1-4 (§7), PBI-JK 1-5 (§7, Feb 2026)
+    #: eligible deciles per programme, indexed by desil 0..10: BPNT 1-5 (1-4 is also cited,
+    #: uncertain), PKH 1-4, PBI-JK 1-5 [DESIL-RULES]
     eligible_desil: tuple[tuple[bool, ...], ...] = (
         _desil_mask(1, 5), _desil_mask(1, 4), _desil_mask(1, 5))
     #: programmes lost by a household with a member earning >= the regional minimum wage (bits)
@@ -55,11 +58,11 @@ class Params:
     #: recipient quota per programme and kab/kota, shape (3, 514) int64; None = no quota set
     #: (the engines refuse to run); see `default_quotas`
     quota: np.ndarray | None = field(default=None, compare=False, repr=False)
-    #: BPNT / Program Sembako: Rp 200,000 per month since 2021 (§2.1), paid every `bpnt_every`
+    #: BPNT / Program Sembako: Rp 200,000 per month since 2021 [BPNT-AMOUNT], every `bpnt_every`
     #: months as one lump (1 = monthly e-voucher era; 3 = the 2023-25 quarterly tahap)
     bpnt_monthly: int = 200_000
     bpnt_every: int = 1
-    #: PKH annual component amounts 2021-2025 (§2.2), rupiah per person per year
+    #: PKH annual component amounts 2021-2025 [PKH-AMOUNT], rupiah per person per year
     pkh_pregnant: int = 3_000_000
     pkh_early_child: int = 3_000_000
     pkh_sd: int = 900_000
@@ -67,25 +70,25 @@ class Params:
     pkh_sma: int = 2_000_000
     pkh_disabled: int = 2_400_000
     pkh_elderly: int = 2_400_000
-    #: PKH caps (§2.2, conf. C): 4 components per family, 3 children, 2 early-childhood, 4 elderly
-    #: or disabled, pregnancy up to the 2nd (read as: at most 2 pregnancy components)
+    #: PKH caps [PKH-CAPS] (grade C): 4 components per family, 3 children, 2 early-childhood, 4
+    #: elderly or disabled, pregnancy up to the 2nd (read as: at most 2 pregnancy components)
     pkh_max_components: int = 4
     pkh_max_children: int = 3
     pkh_max_early_child: int = 2
     pkh_max_disabled_elderly: int = 4
     pkh_max_pregnant: int = 2
-    #: PKH paid in 4 tahap a year (Jan, Apr, Jul, Oct; §2.2): every 3 months, a quarter of A
+    #: PKH paid in 4 tahap a year (Jan, Apr, Jul, Oct) [PKH-SCHEDULE]: every 3 months, a quarter
     pkh_every: int = 3
-    #: PBI-JK premium Rp 42,000 per person per month from Aug 2019 (Perpres 75/2019; §2.3)
+    #: PBI-JK premium Rp 42,000 per person per month from Aug 2019 [PBI-PREMIUM]
     pbi_premium: int = 42_000
     pbi_every: int = 1
-    #: redemption (§4: "NOT FOUND"; EST 85-95% of credited value redeemed within the month)
+    #: redemption: EST, not found; 85-95% of credited value redeemed within the month [REDEEM-EST]
     redeem_bp: int = 9_000
     full_spend_bp: int = 7_000
     partial_min_bp: int = 3_000
     redeem_days: int = 28
     #: months with an unspent balance after which it is returned (0 = never). EST: the KKS
-    #: dormancy rule "unused for 3 months -> blocked" (§3, conf. C)
+    #: dormancy rule "unused for 3 months -> blocked" [KKS-DORMANCY] (grade C)
     return_after_months: int = 3
     #: rapel: a BPNT/PKH tranche withheld from a household (its KKS not yet active, or the
     #: programme's tranche paused) is owed; its next paid tranche carries up to this many owed
@@ -163,6 +166,8 @@ def default_quotas(kabkota: np.ndarray, in_dtks: np.ndarray,
     total = max(int(dtks_k.sum()), 1)
     out = np.zeros((3, N_KABKOTA), dtype=np.int64)
     for p, target in enumerate(NATIONAL_TARGETS):
+        if NATIONAL_TARGET_UNITS[p] == "persons":
+            target = round(target / POOR_HOUSEHOLD_SIZE)
         national = target * n // NATIONAL_HOUSEHOLDS
         out[p] = dtks_k * national // total
     return out

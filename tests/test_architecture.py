@@ -21,6 +21,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "sim.outputs": ("sim.cli", "sim.bench", "sim.fidelity"),
     "sim.fidelity": ("sim.cli", "sim.bench"),
     "sim.outputs.folder": ("sim.model", "sim.fidelity"),
+    "sim.calibration": ("sim.cli", "sim.bench"),
     "sim.bench": ("sim.model", "sim.outputs", "sim.cli"),
     "kks_emulator": ("sim",),
     "kks_emulator.card": ("kks_emulator.terminal", "kks_emulator.issuer",

@@ -63,7 +63,8 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
         rows = run_replications(scenario, list(sets), seed, replications, target, scheduler)
         console.print(f"{replications} replications written to {target}/ "
                       f"({time.perf_counter() - t0:.1f} s); table: {target}/replications.csv")
-        for name in ("lead_time_credit_p50_days", "inclusion_error", "exclusion_error"):
+        for name in ("lead_time_credit_p50_days", "kemensos_inclusion_share_bpnt",
+                     "kemensos_exclusion_share_bpnt"):
             vals = [r[name] for r in rows if r.get(name) is not None]
             if vals:
                 console.print(f"  {name}: mean {sum(vals) / len(vals):.4g} over {len(vals)}")
@@ -72,9 +73,12 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
     console.print(f"[bold]{scen.name}[/bold] done in {time.perf_counter() - t0:.1f} s "
                   f"({kpi['events']:,} events) -> {target}/report.html")
     for name in ("households", "proposals", "dtks_households", "recipients_bpnt",
-                 "lead_time_credit_p50_days", "lead_time_credit_p90_days", "inclusion_error",
-                 "exclusion_error", "ewarong_wait_p90_min", "disbursed_rp", "returned_rp"):
-        console.print(f"  {name:28s} {kpi[name]}")
+                 "recipients_pbi_persons", "lead_time_credit_p50_days",
+                 "lead_time_credit_p90_days", "kemensos_inclusion_share_bpnt",
+                 "kemensos_exclusion_share_bpnt", "alatas_inclusion_rate_bpnt",
+                 "alatas_exclusion_rate_bpnt", "ewarong_wait_p90_min", "disbursed_rp",
+                 "returned_rp"):
+        console.print(f"  {name:30s} {kpi[name]}")
 
 
 def _run_one(scen, target: Path, console, fmt: str = "parquet") -> dict:
@@ -175,6 +179,106 @@ def fidelity(scenario: str, kabkota: str | None, months: int | None, out: str | 
 
 
 @sim.command()
+@click.option("--rows", "rows_file", type=click.Path(dir_okay=False), default=None,
+              help="Rows file (default: sim/calibration/backtest_rows.toml).")
+@click.option("--replications", type=int, default=3, show_default=True,
+              help="Replications per era (common random numbers across eras).")
+@click.option("--fraction", type=float, default=None,
+              help="Override territory.fraction of every era (e.g. 0.001 for a quick check).")
+@click.option("--seed", type=int, default=None,
+              help="Root seed of the replications (default: the first era's scenario seed).")
+@click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VALUE",
+              help="Override a value in every era's scenario (repeatable).")
+@click.option("--workers", type=int, default=None,
+              help="Local worker processes (default: the CPU count; 1 = in this process).")
+@click.option("--scheduler", default=None, metavar="ADDR",
+              help="Run the replications on this Dask distributed scheduler.")
+@click.option("--out", type=click.Path(file_okay=False), default="results/backtest",
+              show_default=True, help="Folder for backtest.csv, backtest.json, report.html.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print backtest.json to stdout instead of the table.")
+def backtest(rows_file: str | None, replications: int, fraction: float | None,
+             seed: int | None, sets: tuple[str, ...], workers: int | None,
+             scheduler: str | None, out: str, as_json: bool) -> None:
+    """Compare the model with the published figures of docs/calibration.md (exit 1 if any row
+    is outside its tolerance)."""
+    from rich.console import Console
+
+    from sim.calibration import backtest as bt
+
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    t0 = time.perf_counter()
+    result = bt.run_backtest(rows_file, replications=replications, fraction=fraction,
+                             sets=list(sets), seed=seed, workers=workers, scheduler=scheduler)
+    bt.write(result, Path(out))
+    if as_json:
+        click.echo(bt.json_text(result), nl=False)
+    else:
+        _print_backtest(result, Console(), Path(out), time.perf_counter() - t0)
+    if not result.all_within():
+        raise SystemExit(1)
+
+
+def _print_backtest(result, console, out: Path, seconds: float) -> None:
+    from rich.table import Table
+
+    from sim.calibration.backtest import fmt_value
+
+    table = Table(title=f"Backtest ({len(result.seeds)} replications per era)")
+    for col in ("figure", "published", "unit", "source", "model", "95% CI", "tolerance",
+                "within"):
+        table.add_column(col, justify="left" if col in ("figure", "source") else "right")
+    for t in result.table():
+        table.add_row(t["figure"], fmt_value(t["published"]), t["unit"], t["source"],
+                      fmt_value(t["model"]),
+                      f"{fmt_value(t['ci_low'])} – {fmt_value(t['ci_high'])}",
+                      t["tolerance"], "yes" if t["within"] else "[red]NO[/red]")
+    console.width = max(console.width, 160)
+    console.print(table)
+    n_in = sum(t["within"] for t in result.table())
+    console.print(f"{n_in}/{len(result.rows)} rows within tolerance ({seconds:.0f} s); "
+                  f"{out}/backtest.csv, backtest.json, report.html")
+
+
+@sim.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--trajectories", type=int, default=10, show_default=True,
+              help="Morris trajectories (runs = trajectories x (estimates + 1)).")
+@click.option("--levels", type=int, default=4, show_default=True, help="Morris grid levels.")
+@click.option("--param", "params", multiple=True, metavar="TABLE.KEY",
+              help="Screen only these estimates (repeatable; default: every estimate).")
+@click.option("--fraction", type=float, default=None, help="Override territory.fraction.")
+@click.option("--seed", type=int, default=None, help="Seed of every run (default: scenario's).")
+@click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VALUE",
+              help="Override a scenario value (repeatable).")
+@click.option("--workers", type=int, default=None,
+              help="Local worker processes (default: the CPU count; 1 = in this process).")
+@click.option("--scheduler", default=None, metavar="ADDR",
+              help="Run the evaluations on this Dask distributed scheduler.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Results folder (default: results/sensitivity_<scenario name>).")
+def sensitivity(scenario: str, trajectories: int, levels: int, params: tuple[str, ...],
+                fraction: float | None, seed: int | None, sets: tuple[str, ...],
+                workers: int | None, scheduler: str | None, out: str | None) -> None:
+    """Morris screening of every estimate (EST) of SCENARIO on the headline KPIs."""
+    from sim.calibration import sensitivity as sa
+
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    t0 = time.perf_counter()
+    scr = sa.screen(scenario, trajectories=trajectories, levels=levels,
+                    params=list(params) or None, sets=list(sets), fraction=fraction, seed=seed,
+                    workers=workers, scheduler=scheduler)
+    target = Path(out) if out else Path("results") / f"sensitivity_{scr.scenario}"
+    sa.write(scr, target)
+    click.echo(f"{len(scr.outputs)} runs of {len(scr.factors)} estimates in "
+               f"{time.perf_counter() - t0:.0f} s -> {target}/report.html")
+    for rank, (key, score) in enumerate(scr.ranking()[:10], 1):
+        click.echo(f"  {rank:2d}. {key:45s} {score:.3f}")
+
+
+@sim.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(scenarios: tuple[str, ...]) -> None:
     """Validate SCENARIOS without running them (first error: one line, exit 2)."""
@@ -196,10 +300,12 @@ def read_kpis(folder: Path) -> dict[str, float | None]:
 
 
 COMPARE_KPIS = ("proposals", "dtks_households", "recipients_bpnt", "recipients_pkh",
-                "recipients_pbi", "lead_time_dtks_p50_days", "lead_time_credit_p50_days",
-                "lead_time_credit_p90_days", "lead_time_redeem_p50_days", "wait_verval_mean_days",
-                "wait_dinsos_mean_days", "wait_printing_mean_days", "utilisation_verval",
-                "inclusion_error", "exclusion_error", "disbursed_rp", "redeemed_rp", "unspent_rp",
+                "recipients_pbi", "recipients_pbi_persons", "lead_time_dtks_p50_days",
+                "lead_time_credit_p50_days", "lead_time_credit_p90_days",
+                "lead_time_redeem_p50_days", "wait_verval_mean_days", "wait_dinsos_mean_days",
+                "wait_printing_mean_days", "utilisation_verval", "kemensos_inclusion_share_bpnt",
+                "kemensos_exclusion_share_bpnt", "alatas_inclusion_rate_bpnt",
+                "alatas_exclusion_rate_bpnt", "disbursed_rp", "redeemed_rp", "unspent_rp",
                 "returned_rp", "agent_wait_p50_min", "agent_wait_p90_min")
 
 

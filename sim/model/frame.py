@@ -74,7 +74,9 @@ def build(scen: Scenario) -> tuple[Frame, Registry]:
     # the registry generator has its own seed-addressed streams; derive its seed from the run seed
     seed = int(np.random.SeedSequence(scen["scenario"]["seed"],
                                       spawn_key=(2,)).generate_state(1, np.uint64)[0] >> 1)
-    registry = population.generate(households, seed, territory=_codes(scen))
+    registry = population.generate(households, seed, params=register_params(scen),
+                                   territory=_codes(scen))
+    age_scores(registry, scen["register"]["stale_score_sd"], scen["scenario"]["seed"])
     desa = registry["desa"].astype(np.int64)
     prov = registry["province"].astype(np.int64)
     in_t = np.isin(regs.desa_kabkota, rows)
@@ -94,6 +96,42 @@ def build(scen: Scenario) -> tuple[Frame, Registry]:
                                                / t["household_size"]),
                   vdesa=vdesa, n_vdesa=n_vdesa, vkec=vkec, n_vkec=n_vkec, vkab=vkab, n_vkab=n_vkab)
     return frame, registry
+
+
+def register_share(scen: Scenario) -> float:
+    """Share of households in the register (DTKS / DTSEN) at the start.
+
+    DTKS era (``register.ranking = "register"``): ``register.initial_share`` of the households,
+    so its deciles rank the register only. DTSEN era (``"population"``): every household except
+    the ``register.unranked_share`` not yet ranked (desil 0), so its deciles are deciles of the
+    population [DTSEN-2025-07] [DESIL-METHOD] (docs/calibration.md).
+    """
+    r = scen["register"]
+    return 1.0 - r["unranked_share"] if r["ranking"] == "population" else r["initial_share"]
+
+
+def age_scores(registry: Registry, sd: float, seed: int) -> None:
+    """Add the drift of old data to every household's PMT score in the starting register.
+
+    The DTKS-era scores were collected years before they were used (the register was decreed
+    monthly but re-enumerated rarely), so a household's score has drifted from its welfare by a
+    normal error of sd ``register.stale_score_sd`` (EST, tuned to the DTKS-era BPNT inclusion
+    share [KEMENSOS-ERR-2026]; docs/calibration.md §11). Proposals are assessed afresh by verval.
+    Its own stream (``register.age`` of `sim.scenario.streams`), so other draws do not move.
+    """
+    from sim.scenario.streams import Streams
+
+    if sd <= 0:
+        return
+    rng = Streams(seed).get("register.age")
+    score = registry["pmt_score"]
+    score += (sd * rng.standard_normal(len(score))).astype(score.dtype)
+
+
+def register_params(scen: Scenario) -> population.PopulationParams:
+    """The registry generator's parameters for *scen* (who is in the starting register)."""
+    return population.PopulationParams(dtks_share=register_share(scen),
+                                       dtks_noise_sd=scen["register"]["dtks_noise_sd"])
 
 
 def rows_of(parent_of_unit: np.ndarray, kab_rows: np.ndarray) -> int:

@@ -29,7 +29,7 @@ class NationalContext:
 
     dtks_share: np.ndarray       # (514,) share of the country's DTKS in each kab/kota
     real_households: int         # households of the whole country
-    log_c_line: dict[str, float]  # programme -> national log-consumption line of its target
+    log_c_line: dict[str, float]  # group (kemensos, alatas) -> national log-consumption line
 
 
 def build(p: dict, seed: int) -> NationalContext:
@@ -43,10 +43,11 @@ def build(p: dict, seed: int) -> NationalContext:
     dtks = np.bincount(kab[sample["status"] == STATUS_IN_DTKS], minlength=N_KABKOTA)
     share = dtks / max(int(dtks.sum()), 1)
     log_c = np.sort(np.log(np.maximum(sample["consumption"].astype(np.float64), 1.0)))
-    prog = p["programmes"]
+    from sim.model.targeting import shares_of
+
     lines = {}
-    for name in ("bpnt", "pkh", "pbi"):
-        k = round(prog[f"{name}_share"] * n)
+    for name, share in shares_of(p).items():
+        k = round(share * n)
         lines[name] = float(log_c[k - 1]) if k > 0 else float("-inf")
     return NationalContext(dtks_share=share.astype(np.float64), real_households=real,
                            log_c_line=lines)
@@ -60,3 +61,10 @@ def quotas(nc: NationalContext, p: dict, fraction: float, mult: np.ndarray) -> n
         real_q = nc.dtks_share * prog[f"{name}_share"] * nc.real_households * mult
         out[j] = np.floor(real_q * fraction).astype(np.int64)
     return out
+
+
+def pbi_persons(nc: NationalContext, p: dict, fraction: float, mult: np.ndarray) -> np.ndarray:
+    """PBI-JK quota (514) in simulated persons: each kab/kota's part of the national person
+    quota (``pbi_share`` of the persons, its source's unit [PROG-2022])."""
+    persons = nc.real_households * p["territory"]["household_size"]
+    return nc.dtks_share * p["programmes"]["pbi_share"] * persons * mult * fraction

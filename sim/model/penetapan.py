@@ -22,7 +22,9 @@ import numpy as np
 
 from sim.hotpath import changes as ch
 from sim.model import churn, issuance, redemption, targeting
+from sim.model import engine as _engine
 from sim.model.context import Context, S
+from sim.registry import regions
 from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
 
 _KPM = int(PROG_BPNT | PROG_PKH)
@@ -107,6 +109,11 @@ def decrees(ctx: Context):
             ctx.mon.count("reranks")
         batch = _batch(ctx, proposals, updates, removes)
         before = ctx.registry["programmes"].copy()
+        # the PBI-JK person quota in this decree's households; the built quota is kept as the
+        # model's (what `sim.outputs.effects` compares)
+        built = ctx.engine.params.quota
+        _engine.refresh_pbi_quota(ctx.engine, ctx.p, regions.load().province_code, ctx.nation,
+                                  ctx.frame.fraction)
         if period % cadence:  # outside the cadence: the engine decrees this once
             ctx.engine.with_params(cadence_months=1)
             res = ctx.engine.decree(batch, period)
@@ -114,6 +121,7 @@ def decrees(ctx: Context):
             ctx.mon.count("extra_decrees")
         else:
             res = ctx.engine.decree(batch, period)
+        ctx.engine.with_params(quota=built)
         ctx.decree_results.append((period, res))
         _log_pbi_exits(ctx, period, before)
         _after_decree(ctx, proposals, before)

@@ -297,6 +297,20 @@ def _first_redemption(ctx: Context, i: int) -> bool:
     return p.t_credit[i] == p.t_credit[i] and p.t_redeem[i] != p.t_redeem[i]
 
 
+def bank_cashout_days(u: np.ndarray, median: float) -> np.ndarray:
+    """Days (1, 2, ...) from the credit to a bank-channel cash-out, from uniforms *u*.
+
+    Geometric: a KPM who has not cashed out yet does so on each day with the same chance, set so
+    that half have by day *median* (P(day > k) = 2^(-k/median)). Cash is wanted: most KPM
+    withdraw in the first days, and those left after ``bank_collect_days`` are paid by PT Pos
+    [POS-TAKEOVER-2023]; the median (EST) is tuned to the 11.4% PT Pos share of Sembako Q4 2025
+    [CHANNEL-Q4-2025] (docs/calibration.md §11). This replaces the engine's uniform redemption
+    day only for the flow model's visits in the bank channel; the money settled is unchanged.
+    """
+    q = 2.0 ** (-1.0 / median)  # P(not yet on the next day | not yet)
+    return 1 + np.floor(np.log1p(-np.minimum(u, 1 - 1e-16)) / math.log(q)).astype(np.int64)
+
+
 def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.ndarray,
                     period: int = -1, pre_balance: np.ndarray | None = None,
                     pre_unspent: np.ndarray | None = None) -> None:
@@ -343,6 +357,8 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
         ag.demand = 0
     visits: list[tuple] = []
     pb, pu = pre_balance.tolist(), pre_unspent.tolist()
+    if channel == "bank" and d["bank_cashout_median_days"] > 0:
+        days = bank_cashout_days(rng_a.random(n_all)[rows], d["bank_cashout_median_days"])
     for j, (row, day) in enumerate(zip(rows.tolist(), days.tolist(), strict=True)):
         if channel == "pos" or (channel == "bank" and day > d["bank_collect_days"]):
             if channel == "bank":

@@ -10,36 +10,62 @@ from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH
 _PROGS = (("bpnt", PROG_BPNT), ("pkh", PROG_PKH), ("pbi", PROG_PBI))
 
 
+#: the two families of targeting errors, named apart everywhere (docs/calibration.md §6)
+FAMILIES = ("kemensos_inclusion_share", "kemensos_exclusion_share", "alatas_inclusion_rate",
+            "alatas_exclusion_rate")
+
+
 def target_groups(log_c: np.ndarray, shares: dict[str, float],
                   lines: dict[str, float] | None = None) -> dict[str, np.ndarray]:
-    """Per programme, the households of its target group: the poorest *shares* of *log_c*, or,
-    with national poverty *lines* (`sim.model.nation`), those at or below the line."""
+    """The two ground-truth groups: ``kemensos`` (the target group of the Kemensos shares) and
+    ``alatas`` (the poor of the Alatas rates), each the poorest *shares* of *log_c*, or, with
+    national poverty *lines* (`sim.model.nation`), the households at or below the line."""
     if lines is not None:
-        return {name: log_c <= lines[name] for name, _ in _PROGS}
+        return {name: log_c <= lines[name] for name in ("kemensos", "alatas")}
     n = len(log_c)
     order = np.argsort(log_c, kind="stable")
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    return {name: rank < round(shares[name] * n) for name, _ in _PROGS}
+    return {name: rank < round(shares[name] * n) for name in ("kemensos", "alatas")}
+
+
+def shares_of(p: dict) -> dict[str, float]:
+    """The group shares of scenario tables *p* (``[targeting]``)."""
+    t = p["targeting"]
+    return {"kemensos": t["kemensos_target_share"], "alatas": t["alatas_poor_share"]}
 
 
 def of(ctx: Context) -> dict[str, np.ndarray]:
     """The target groups of the run now (national lines when in a national context)."""
-    p = ctx.p["programmes"]
-    shares = {"bpnt": p["bpnt_share"], "pkh": p["pkh_share"], "pbi": p["pbi_share"]}
     lines = ctx.nation.log_c_line if ctx.nation is not None else None
-    return target_groups(ctx.log_c, shares, lines)
+    return target_groups(ctx.log_c, shares_of(ctx.p), lines)
+
+
+def error_families(rec: np.ndarray, target: np.ndarray, poor: np.ndarray) -> dict[str, float]:
+    """Both families of targeting errors of the recipients *rec* (docs/calibration.md §6).
+
+    Kemensos shares: ``kemensos_inclusion_share`` = recipients outside the *target* group /
+    recipients; ``kemensos_exclusion_share`` = target group not receiving / target group.
+    Alatas rates (Alatas et al. 2012): ``alatas_inclusion_rate`` = non-*poor* receiving /
+    non-poor; ``alatas_exclusion_rate`` = poor not receiving / poor.
+    """
+    n_rec, n_tgt = int(rec.sum()), int(target.sum())
+    n_poor, n_rich = int(poor.sum()), int((~poor).sum())
+    return {
+        "kemensos_inclusion_share": float((rec & ~target).sum() / n_rec) if n_rec else 0.0,
+        "kemensos_exclusion_share": float((target & ~rec).sum() / n_tgt) if n_tgt else 0.0,
+        "alatas_inclusion_rate": float((rec & ~poor).sum() / n_rich) if n_rich else 0.0,
+        "alatas_exclusion_rate": float((poor & ~rec).sum() / n_poor) if n_poor else 0.0,
+    }
 
 
 def targeting_errors(programmes: np.ndarray, groups: dict[str, np.ndarray]) -> dict[str, float]:
-    """Inclusion and exclusion error per programme (definitions of `results.targeting`)."""
+    """Both error families per programme, as ``<family>_<programme>``."""
     out = {}
     for name, bit in _PROGS:
         rec = (programmes & bit) != 0
-        target = groups[name]
-        n_rec, n_tgt = int(rec.sum()), int(target.sum())
-        out[f"inclusion_error_{name}"] = float((rec & ~target).sum() / n_rec) if n_rec else 0.0
-        out[f"exclusion_error_{name}"] = float((target & ~rec).sum() / n_tgt) if n_tgt else 0.0
+        for fam, value in error_families(rec, groups["kemensos"], groups["alatas"]).items():
+            out[f"{fam}_{name}"] = value
     return out
 
 

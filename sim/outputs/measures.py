@@ -5,9 +5,9 @@ Targeting errors change at every decree (who holds a programme) and in between a
 consumption moves (shocks, graduation). `sim.model.targeting.record` snapshots them right
 after every decree; the time average weights each snapshot by the time it stood, from the
 initial decree to the horizon (consumption changes between decrees are seen at the next
-snapshot). The end-of-horizon snapshot stays its own KPI (``inclusion_error``,
-``exclusion_error``): under a quarterly cadence it is taken up to three months after the last
-decree, the worst point of the cycle.
+snapshot). The end-of-horizon snapshot stays its own KPI (``kemensos_inclusion_share_bpnt``
+and the other families of docs/calibration.md §6): under a quarterly cadence it is taken up to
+three months after the last decree, the worst point of the cycle.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sim.model.context import Context, S
+from sim.model.targeting import FAMILIES
 
 _PROGS = (("bpnt", None), ("pkh", None), ("pbi", None))
 #: states of a proposal that has not ended: its milestones may still come after the horizon
@@ -34,12 +35,10 @@ def time_averages(ctx: Context) -> dict[str, float | None]:
     total = float(dur.sum())
     out: dict[str, float | None] = {}
     for name, _ in _PROGS:
-        for kind in ("inclusion", "exclusion"):
-            k = f"{kind}_error_{name}"
+        for fam in FAMILIES:
+            k = f"{fam}_{name}"
             vals = np.array([s[k] for s in snaps])
             out[f"{k}_time_avg"] = float((vals * dur).sum() / total) if total > 0 else None
-    out["inclusion_error_time_avg"] = out["inclusion_error_bpnt_time_avg"]
-    out["exclusion_error_time_avg"] = out["exclusion_error_bpnt_time_avg"]
     out["targeting_snapshots"] = len(snaps)
     return out
 

@@ -126,8 +126,10 @@ def plot_deciles(summary: dict, kpi: dict, path: Path) -> None:
         a1.legend()
         progs = ["bpnt", "pkh", "pbi"]
         xi = np.arange(3)
-        a2.bar(xi - 0.2, [kpi[f"inclusion_error_{p}"] for p in progs], 0.4, label="inclusion")
-        a2.bar(xi + 0.2, [kpi[f"exclusion_error_{p}"] for p in progs], 0.4, label="exclusion")
+        a2.bar(xi - 0.2, [kpi[f"kemensos_inclusion_share_{p}"] for p in progs], 0.4,
+               label="inclusion share (Kemensos)")
+        a2.bar(xi + 0.2, [kpi[f"kemensos_exclusion_share_{p}"] for p in progs], 0.4,
+               label="exclusion share (Kemensos)")
         a2.set_xticks(xi, [p.upper() for p in progs])
         a2.set_ylim(0, 1)
         a2.set_title("Targeting errors")
@@ -171,7 +173,8 @@ def write(res, kpi: dict[str, Any], summary: dict, out: Path,
                      "</td></tr>" for k, v in kpi.items())
     prov_rows = "\n".join(
         f"<tr><td>{code}</td><td>{v['households']:,}</td><td>{v['recipients_bpnt']:,}</td>"
-        f"<td>{v['inclusion_error_bpnt']}</td><td>{v['exclusion_error_bpnt']}</td></tr>"
+        f"<td>{v['kemensos_inclusion_share_bpnt']}</td>"
+        f"<td>{v['kemensos_exclusion_share_bpnt']}</td></tr>"
         for code, v in summary.get("by_province", {}).items())
     names = PLOTS
     events_html = ""
@@ -183,6 +186,10 @@ def write(res, kpi: dict[str, Any], summary: dict, out: Path,
                        plots / "timeline.png", oneoff.monthly_rows(ctx))
         names = ("timeline", *PLOTS)
         events_html = _timeline.table_html(ctx.mon.timeline)
+    from sim.calibration import provenance
+    from sim.calibration import sections as calibration_sections
+
+    est_html = calibration_sections.estimates_html(provenance.estimates_of(scen.data))
     imgs = "\n".join(
         f'<h2>{name.replace("_", " ")}</h2><img alt="{name}" src="data:image/png;base64,'
         f'{base64.b64encode((plots / f"{name}.png").read_bytes()).decode()}">' for name in names)
@@ -205,10 +212,14 @@ Money and counts are territory totals (simulated values times {ctx.frame.weight:
 <h2>KPIs</h2>
 <table>{rows}</table>
 <h2>By province (BPNT; target group defined over the whole territory)</h2>
-<table><tr><td>province</td><td>households</td><td>recipients</td><td>inclusion error</td>
-<td>exclusion error</td></tr>
+<p>Kemensos shares: inclusion share = recipients outside the target group (the poorest
+{ctx.p["targeting"]["kemensos_target_share"]:.0%} of households by true consumption) / recipients;
+exclusion share = target group not receiving / target group (docs/calibration.md §6).</p>
+<table><tr><td>province</td><td>households</td><td>recipients</td><td>inclusion share</td>
+<td>exclusion share</td></tr>
 {prov_rows}</table>
 {"".join(s.html() for s in sections)}
+{est_html}
 </body></html>
 """
     (out / "report.html").write_text(doc, encoding="utf-8")

@@ -89,14 +89,14 @@ def furthest(ctx: Context) -> np.ndarray:
 
 
 def targeting(ctx: Context) -> dict[str, Any]:
-    """Coverage and errors per programme against the truly poorest households.
+    """Coverage by true decile and both error families per programme (docs/calibration.md §6).
 
-    A programme's *target group* is the poorest share of households (by true per-capita
-    consumption) equal to its quota share. *Inclusion error* is the share of recipients outside
-    the target group, *exclusion error* the share of the target group not receiving (the
-    definitions Kemensos reports, calibration §6.2). With ``territory.context = "national"``
-    the target group is the households below the national poverty line of that share
-    (`sim.model.nation`).
+    Kemensos shares (`kemensos_inclusion_share_*`, `kemensos_exclusion_share_*`) against the
+    target group, the poorest ``targeting.kemensos_target_share`` of households by true
+    consumption; Alatas rates (`alatas_inclusion_rate_*`, `alatas_exclusion_rate_*`) against the
+    poor, the poorest ``targeting.alatas_poor_share`` (`sim.model.targeting`). With
+    ``territory.context = "national"`` both groups are the households below the national lines
+    of those shares (`sim.model.nation`).
     """
     reg = ctx.registry
     n = len(reg)
@@ -106,12 +106,9 @@ def targeting(ctx: Context) -> dict[str, Any]:
     rank[order] = np.arange(n)
     decile = (rank * 10) // max(n, 1)
     out: dict[str, Any] = {"decile_coverage": {}}
+    out.update(model_targeting.targeting_errors(reg["programmes"], groups))
     for name, bit in _PROGS:
         rec = (reg["programmes"] & bit) != 0
-        target = groups[name]
-        n_rec, n_tgt = int(rec.sum()), int(target.sum())
-        out[f"inclusion_error_{name}"] = float((rec & ~target).sum() / n_rec) if n_rec else 0.0
-        out[f"exclusion_error_{name}"] = float((target & ~rec).sum() / n_tgt) if n_tgt else 0.0
         cov = np.bincount(decile[rec], minlength=10) / np.maximum(np.bincount(decile,
                                                                               minlength=10), 1)
         out["decile_coverage"][name] = [round(float(x), 6) for x in cov]
@@ -119,28 +116,26 @@ def targeting(ctx: Context) -> dict[str, Any]:
 
 
 def by_province(ctx: Context) -> dict[str, dict[str, Any]]:
-    """Per province: households and BPNT recipients (territory totals), BPNT errors.
+    """Per province: households and BPNT recipients (territory totals), BPNT Kemensos shares.
 
-    The target group is defined nationally (the poorest households of the whole simulated
-    territory), so a province's exclusion error is the share of its nationally-poorest
-    households not receiving.
+    The target group is defined over the whole simulated territory (or nationally), so a
+    province's exclusion share is the share of its territory-poorest households not receiving.
     """
     reg, regs = ctx.registry, regions.load()
     w = ctx.frame.weight
-    target = model_targeting.of(ctx)["bpnt"]
+    groups = model_targeting.of(ctx)
     rec = (reg["programmes"] & PROG_BPNT) != 0
     prov = reg["province"].astype(np.int64)
     out: dict[str, dict[str, Any]] = {}
     for p in np.unique(prov).tolist():
         m = prov == p
-        r, t = rec & m, target & m
+        errs = model_targeting.error_families(rec[m], groups["kemensos"][m],
+                                              groups["alatas"][m])
         out[f"{int(regs.province_code[p]):02d}"] = {
             "households": round(int(m.sum()) * w),
-            "recipients_bpnt": round(int(r.sum()) * w),
-            "inclusion_error_bpnt": _clean(float((r & ~target).sum() / r.sum()) if r.any()
-                                           else 0.0),
-            "exclusion_error_bpnt": _clean(float((t & ~rec).sum() / t.sum()) if t.any()
-                                           else 0.0),
+            "recipients_bpnt": round(int((rec & m).sum()) * w),
+            "kemensos_inclusion_share_bpnt": _clean(errs["kemensos_inclusion_share"]),
+            "kemensos_exclusion_share_bpnt": _clean(errs["kemensos_exclusion_share"]),
         }
     for code, res in service.resources_by_province(ctx).items():
         if code in out:
@@ -162,9 +157,16 @@ def kpis(res: ModelResult) -> dict[str, Any]:
     src = np.asarray(props.source, dtype=np.int64)
     for name, key in (("rtrw", 0), ("self", 1), ("shock", 2), ("pmks", 3), ("pbi", 4)):
         k[f"proposals_{name}"] = round(int((src == key).sum()) * w)
-    k["dtks_households"] = round(int((reg["status"] == STATUS_IN_DTKS).sum()) * w)
+    in_dtks = reg["status"] == STATUS_IN_DTKS
+    size = reg["size"].astype(np.int64)
+    k["dtks_households"] = round(int(in_dtks.sum()) * w)
+    k["dtks_persons"] = round(int(size[in_dtks].sum()) * w)
+    k["ranked_households"] = round(int(np.count_nonzero(reg["desil"] > 0)) * w)
+    k["persons"] = round(int(size.sum()) * w)
     for name, bit in _PROGS:
         k[f"recipients_{name}"] = round(int(((reg["programmes"] & bit) != 0).sum()) * w)
+    # PBI-JK is counted (and budgeted: pbi_premium_rp) in persons, households alongside
+    k["recipients_pbi_persons"] = round(int(size[(reg["programmes"] & PROG_PBI) != 0].sum()) * w)
     t_arr = np.asarray(props.t_arrive)
     for label, t in (("dtks", props.t_dtks), ("credit", props.t_credit),
                      ("redeem", props.t_redeem)):
@@ -189,11 +191,9 @@ def kpis(res: ModelResult) -> dict[str, Any]:
     k["utilisation_agents"] = (min(1.0, agent_work / (agents * wd * open_hours))
                                if agents and wd else 0.0)
     tg = targeting(ctx)
-    k["inclusion_error"] = tg["inclusion_error_bpnt"]
-    k["exclusion_error"] = tg["exclusion_error_bpnt"]
-    for name, _ in _PROGS:
-        k[f"inclusion_error_{name}"] = tg[f"inclusion_error_{name}"]
-        k[f"exclusion_error_{name}"] = tg[f"exclusion_error_{name}"]
+    for fam in model_targeting.FAMILIES:
+        for name, _ in _PROGS:
+            k[f"{fam}_{name}"] = tg[f"{fam}_{name}"]
     months = mon.months
     credited = sum(m["credited_rp"] for m in months)
     redeemed = sum(m["redeemed_rp"] for m in months)
@@ -204,6 +204,10 @@ def kpis(res: ModelResult) -> dict[str, Any]:
     k["unspent_rp"] = round(held * w)
     k["returned_rp"] = round(returned * w)
     k["pbi_premium_rp"] = round(sum(m["pbi_premium_rp"] for m in months) * w)
+    cash = mon.counts.get("atm_cashouts", 0) + mon.counts.get("pos_takeover", 0)
+    k["bank_channel_pos_share"] = (mon.counts.get("pos_takeover", 0) / cash
+                                   if ctx.p["disbursement"]["channel"] == "bank" and cash
+                                   else 0.0)
     k["money_conserved"] = int(ctx.engine.ledger.opening_held + credited
                                == redeemed + returned + held)
     waits = np.asarray(mon.redeem_wait_days) * 1440.0
@@ -283,12 +287,20 @@ def manifest(res: ModelResult, key: privacy.PseudonymKey) -> dict[str, Any]:
         "random_streams": {"generator": "numpy PCG64 via SeedSequence(seed, spawn_key=(key, "
                                         "*sub))", "keys": dict(sorted(STREAM_KEYS.items()))},
         "pseudonym_key": key.describe(),
+        "estimates": _estimates(scen),
         "frame": {"households_simulated": res.ctx.frame.households,
                   "real_households": res.ctx.frame.real_households,
                   "fraction": res.ctx.frame.fraction, "virtual_desa": res.ctx.frame.n_vdesa,
                   "virtual_kabkota": res.ctx.frame.n_vkab},
         "synthetic": True,
     }
+
+
+def _estimates(scen) -> list[dict[str, Any]]:
+    """The estimates (EST) the run depends on (docs/calibration.md §10)."""
+    from sim.calibration import provenance
+
+    return provenance.estimates_of(scen.data)
 
 
 def _dump(obj: Any) -> str:

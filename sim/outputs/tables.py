@@ -51,6 +51,17 @@ class Column:
     meaning: str
 
 
+#: the two families of targeting errors (docs/calibration.md §6)
+_FAMILY_DOCS = {
+    "kemensos_inclusion_share": "recipients outside the Kemensos target group (poorest 40%) / "
+                                "recipients",
+    "kemensos_exclusion_share": "target group not receiving / target group",
+    "alatas_inclusion_rate": "non-poor receiving / non-poor (Alatas 2012; poor = poorest "
+                             "35.25%)",
+    "alatas_exclusion_rate": "poor not receiving / poor (Alatas 2012)",
+}
+
+
 def _c(name: str, type_: str, unit: str, scale: str, meaning: str) -> Column:
     return Column(name, type_, unit, scale, meaning)
 
@@ -154,19 +165,18 @@ TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
         _c("period", "int64", "-", "-", "engine period: months since January 2000"),
         _c("date", "string", "date", "-", "day of the decree (ISO)"),
         _c("t", "float64", "days", "-", "time of the decree since the scenario start"),
-        *(_c(f"{k}_error_{p}", "float64", "share", "-",
-             f"{k} error of {p.upper()} right after the decree ("
-             + ("recipients outside the target group / recipients" if k == "inclusion"
-                else "target households not receiving / target") + ")")
-          for p in ("bpnt", "pkh", "pbi") for k in ("inclusion", "exclusion")),
+        *(_c(f"{k}_{p}", "float64", "share", "-",
+             f"{p.upper()} right after the decree: " + _FAMILY_DOCS[k])
+          for p in ("bpnt", "pkh", "pbi") for k in _FAMILY_DOCS),
     )),
     "provinces": ("one province of the territory", (
         *_PROV,
         _c("households", "int64", "households", "territory", "households"),
         _c("recipients_bpnt", "int64", "KPM", "territory", "BPNT recipients at the horizon"),
-        _c("inclusion_error_bpnt", "float64", "share", "-", "BPNT recipients outside the "
-           "territory-wide target group"),
-        _c("exclusion_error_bpnt", "float64", "share", "-", "target households without BPNT"),
+        _c("kemensos_inclusion_share_bpnt", "float64", "share", "-", "BPNT recipients outside "
+           "the territory-wide target group / BPNT recipients"),
+        _c("kemensos_exclusion_share_bpnt", "float64", "share", "-", "target-group households "
+           "without BPNT / target group"),
         _c("resources_verval_officers", "int64", "officers", "territory", "verval officers"),
         _c("resources_siks_operators", "int64", "operators", "territory", "SIKS-NG operators"),
         _c("resources_dinsos_officers", "int64", "officers", "territory", "Dinsos officers"),

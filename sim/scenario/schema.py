@@ -205,6 +205,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                 "is not active or the tranche is paused) paid with the next "
                                 "tranche, at most this many (0 = withheld tranches are lost)",
                                 default=0, lo=0, hi=255),
+        "bank_cashout_median_days": Key("float", "bank channel: median days from the credit to "
+                                        "the cash-out (days geometric; 0 = uniform over "
+                                        "redeem_days)", default=0.0, lo=0, hi=28),
     },
     "churn": {
         "sanggah_per_1000_kpm": Key("float", "objections per 1000 KPM per year", lo=0),
@@ -234,7 +237,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "programmes": {
         "bpnt_share": Key("prob", "Sembako/BPNT KPM as a share of households"),
         "pkh_share": Key("prob", "PKH KPM as a share of households"),
-        "pbi_share": Key("prob", "PBI-JK households as a share of households"),
+        "pbi_share": Key("prob", "PBI-JK persons as a share of persons (the quota is counted in "
+                         "persons, its source's unit)"),
         "bpnt_amount": Key("int", "BPNT rupiah per KPM per month", lo=0),
         "bpnt_max_desil": Key("int", "highest decile eligible for BPNT", lo=1, hi=10),
         "pkh_max_desil": Key("int", "highest decile eligible for PKH", lo=1, hi=10),
@@ -291,6 +295,30 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "collect_prob": Key("prob", "chance a KPM collects within the window (the rest is "
                             "returned to the treasury)", default=1.0),
         "channel": Key("str", "how it is paid", default="pos", choices=("pos", "bank")),
+    },
+    "register": {
+        "ranking": Key("str", "what the deciles rank: 'register' = the households in the "
+                       "register (DTKS era), 'population' = every household (DTSEN: the whole "
+                       "population is enumerated and ranked)", default="register",
+                       choices=("register", "population")),
+        "initial_share": Key("prob", "share of households in the register at the start (DTKS "
+                             "era; ignored when ranking = 'population')", default=0.40),
+        "unranked_share": Key("float", "ranking = 'population': share of households not yet "
+                              "ranked (desil 0) at the start, who enter through proposals",
+                              default=0.03, lo=0.0, hi=0.1),
+        "dtks_noise_sd": Key("float", "sd of the noise on the PMT score that decides who is in "
+                             "the starting DTKS (how far DTKS departs from the PMT order)",
+                             default=0.5, lo=0, hi=10),
+        "stale_score_sd": Key("float", "sd of the drift of the starting register's PMT scores "
+                              "from welfare (old data; 0 = scores as fresh as the PMT)",
+                              default=0.0, lo=0, hi=5),
+    },
+    "targeting": {
+        "kemensos_target_share": Key("prob", "target group of the Kemensos error shares: the "
+                                     "poorest share of households by true consumption",
+                                     default=0.40),
+        "alatas_poor_share": Key("prob", "the poor of the Alatas error rates: the poorest share "
+                                 "of households by true consumption", default=0.3525),
     },
 }
 

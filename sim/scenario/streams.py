@@ -47,6 +47,7 @@ STREAM_KEYS: dict[str, int] = {
     "appeal": 71,            # appeals after a verval rejection: who appeals
     "rerank": 72,            # DTSEN re-ranking: fresh data collected per DTKS household
     "graduation.report": 73,  # whether a household whose welfare improved reports it
+    "register.age": 3,       # drift of the starting register's old PMT scores (frame.age_scores)
 }
 
 #: sub-keys for the four proposal sources, so each source has its own per-entity draws.

@@ -21,7 +21,7 @@ POLICY_EFFECTS = [
     ("printer_outage", "wait_printing_mean_days", +1),
     ("pos_delivery", "unspent_rp", -1),
     ("province_quota", "recipients_bpnt", +1),
-    ("province_quota", "exclusion_error", -1),
+    ("province_quota", "kemensos_exclusion_share_bpnt", -1),
     ("no_self_registration", "proposals", -1),
     ("no_self_registration", "wait_verval_mean_days", -1),
     ("dtsen_2025", "lead_time_dtks_p50_days", +1),

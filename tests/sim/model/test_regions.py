@@ -89,7 +89,7 @@ def test_a_region_in_its_national_context_gets_national_quotas_and_lines() -> No
     k = results.kpis(inside)
     assert k["households"] == alone["households"]
     assert k["recipients_bpnt"] > 1.05 * alone["recipients_bpnt"]
-    assert k["inclusion_error"] < alone["inclusion_error"] - 0.1
+    assert k["kemensos_inclusion_share_bpnt"] < alone["kemensos_inclusion_share_bpnt"] - 0.1
     nc = inside.ctx.nation
     assert abs(float(nc.dtks_share.sum()) - 1.0) < 1e-9
     regs = regions.load()
