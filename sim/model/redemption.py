@@ -103,9 +103,11 @@ class Agent:
             if self.stock is not None:
                 self.stock += 1
             return False
+        # a free counter grants the request at once: no renege timer (one event less per visit)
+        timed = limit < math.inf and self.res.count >= self.res.capacity
         with self.res.request() as req:
-            got = yield (req if limit == math.inf else req | env.timeout(limit))
-            if limit < math.inf and req not in got:
+            got = yield (req | env.timeout(limit)) if timed else req
+            if timed and req not in got:
                 if until_close <= patience:
                     self.closed += 1
                 else:
