@@ -219,14 +219,17 @@ def measure(row: Row, kpis: dict[str, Any]) -> float:
 
 
 def era_kpis(job: tuple[str, list[str], int]) -> dict[str, Any]:
-    """Run one replication ``(scenario path, overrides, seed)`` and return its KPIs."""
+    """Run one replication ``(scenario path, overrides, seed)`` and return its KPIs, with the
+    run's dated figures (`sim.outputs.dated`: ``2023-04.recipients_bpnt``, ...) for dated rows."""
     from sim.model.run import run
     from sim.outputs import results as outputs
+    from sim.outputs.dated import dated_kpis
     from sim.scenario.loader import load
 
     path, overrides, seed = job
     scen = load(path, [*overrides, f"scenario.seed={seed}"])
-    return outputs.kpis(run(scen))
+    res = run(scen)
+    return {**outputs.kpis(res), **dated_kpis(res.ctx)}
 
 
 def engine_kpis(job: tuple[int, int]) -> dict[str, Any]:
