@@ -46,8 +46,8 @@ def build(p: dict, seed: int) -> NationalContext:
     from sim.model.targeting import shares_of
 
     lines = {}
-    for name, share in shares_of(p).items():
-        k = round(share * n)
+    for name, group_share in shares_of(p).items():
+        k = round(group_share * n)
         lines[name] = float(log_c[k - 1]) if k > 0 else float("-inf")
     return NationalContext(dtks_share=share.astype(np.float64), real_households=real,
                            log_c_line=lines)
