@@ -29,13 +29,13 @@ def _settled(reg, params, period, seed):
 
 
 def _pre_settle(reg, led, params, period):
-    """Balance and unspent months of every row just before `period` is settled (credit only)."""
-    bal = reg["balance"].copy()
-    for p in (0, 1):
-        if period % params.every()[p] == 0:
-            rows = np.flatnonzero((reg["programmes"] & (1 << p)) != 0)
-            bal[rows] += fast_d.entitlements(reg, p, rows, params)
-    return bal, reg["unspent_months"].copy()
+    """Balance and unspent months of every row just before `period` is settled: the balance
+    after crediting `period` with no redemption and no return (on copies)."""
+    c = reg.copy()
+    fast_d.disburse(c, _copy_ledger(led), dataclasses.replace(params, redeem_bp=0,
+                                                               return_after_months=0),
+                    period, 0)
+    return c["balance"].copy(), reg["unspent_months"].copy()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
