@@ -76,6 +76,8 @@ class CardProfile:
     gac_policy: str = "online"
     #: the savings CVM list (8E) as hex: X amount, Y amount, CV rules
     cvm_list: str = "00000000000000000100"
+    #: lower and upper consecutive offline limits (9F14, 9F23) as 4 hex digits, "" = none
+    offline_limits: str = ""
 
     def validate(self) -> None:
         """Raise `InputError` for any field a card cannot hold."""
@@ -92,6 +94,9 @@ class CardProfile:
             raise InputError("cvm_list must be hex") from None
         if len(cvm) < 10 or len(cvm) % 2 or len(cvm) > 40:
             raise InputError("cvm_list is X(4) Y(4) then 1..16 two-byte CV rules")
+        if self.offline_limits and (len(self.offline_limits) != 4 or any(
+                c not in "0123456789abcdefABCDEF" for c in self.offline_limits)):
+            raise InputError("offline_limits is 4 hex digits: lower (9F14) and upper (9F23)")
         if len(self.pin) != 6 or not self.pin.isdigit():
             raise InputError("the KKS PIN has exactly 6 digits")
         for label, v in (("expiry", self.expiry), ("effective", self.effective)):
@@ -139,6 +144,7 @@ class StaticData:
     aip: bytes = bytes.fromhex("1800")
     mk_smc: bytes = b""
     cvm_list: bytes = bytes.fromhex("00000000000000000100")
+    offline_limits: bytes = b""
     gac_policy: str = "online"
     oda_fault: str = ""
     ca_index: int = 0
@@ -182,6 +188,7 @@ def encode_static(profile: CardProfile, keys: IssuerKeys, sign_key: ec.EllipticC
         "record_key": record_key.hex(), "sign_key": scalar.hex(), "certificate": cert.hex(),
         "test_mode": profile.test_mode, "aip": f"{ODA_METHODS[profile.oda]:02X}00",
         "cvm_list": profile.cvm_list.upper(), "gac_policy": profile.gac_policy,
+        "offline_limits": profile.offline_limits.upper(),
         "oda_fault": profile.oda_fault,
     }
     if profile.oda != "none":
@@ -240,6 +247,7 @@ def decode_static(payload: bytes) -> StaticData:
         aip=bytes.fromhex(d.get("aip", "1800")), mk_smc=bytes.fromhex(d.get("mk_smc", "")),
         cvm_list=bytes.fromhex(d.get("cvm_list", "00000000000000000100")),
         gac_policy=d.get("gac_policy", "online"), oda_fault=d.get("oda_fault", ""),
+        offline_limits=bytes.fromhex(d.get("offline_limits", "")),
         **_decode_oda(d.get("oda")),
     )
 

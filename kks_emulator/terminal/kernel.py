@@ -8,7 +8,13 @@ Steps, each leaving its mark in the TVR (95) and TSI (9B):
 3. processing restrictions: expired application (byte 2 bit 40), not yet effective (20);
 4. cardholder verification (`terminal.cvm`): plaintext PIN by the ICC after checking the PIN
    try counter (GET DATA 9F17: 0 sets byte 3 bit 20 and the PIN is not asked);
-5. terminal risk management: floor limit (byte 4 bit 80); TSI 08;
+5. terminal risk management (Book 3 §10.6): floor limit (byte 4 bit 80); random transaction
+   selection below the floor limit (bit 10; target and maximum percentages and a threshold in
+   the config, off by default in the EDC); velocity checking when the card gives its lower and
+   upper consecutive offline limits (9F14, 9F23): ATC (GET DATA 9F36) minus last online ATC
+   (9F13) above the lower limit sets bit 40, above the upper bit 20, a last online ATC of 0
+   sets "new card" (byte 2 bit 08), unreadable counters set both bits and "ICC data missing"
+   (byte 1 bit 20); TSI 08;
 6. terminal action analysis: TVR against TAC | IAC denial -> AAC, online -> ARQC, else TC
    (absent IACs: denial 00.., online and default FF.., Book 3 §10.7);
 7. first GENERATE AC (CDA requested with P1 bit 10); a CDA signature that does not verify sets
@@ -17,8 +23,7 @@ Steps, each leaving its mark in the TVR (95) and TSI (9B):
    the second GENERATE AC, with their results in 9F5B (per script: 20 success or 1n failed at
    command n, then the script id); TVR byte 5 bit 20/10 on a failed script.
 
-Not done by this kernel: random transaction selection, velocity checking (no lower/upper
-consecutive offline limits on the KKS card), exception file, online PIN, signature.
+Not done by this kernel: exception file, online PIN, signature.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ AMOUNT_SCALE = 100
 IDR = bytes.fromhex("0360")
 #: Terminal action codes of the EDC (bytes 1-5 of the TVR).
 TAC_DENIAL = bytes.fromhex("4C60800000")  # ODA failed, expired / not effective, CV failed
-TAC_ONLINE = bytes.fromhex("0000009800")  # floor limit exceeded, random/forced online
-TAC_DEFAULT = bytes.fromhex("4C60809800")
+TAC_ONLINE = bytes.fromhex("000000F800")  # floor, velocity limits, random, forced online
+TAC_DEFAULT = bytes.fromhex("4C6080F800")
 TERMINAL_AIDS = [selection.TerminalAid(bytes.fromhex("A000000602"), partial=True)]
 
 
@@ -69,6 +74,10 @@ class KernelConfig:
     """EDC settings: floor limit (rupiah), action codes, online capability, CA keys."""
 
     floor_limit: int = 100_000
+    #: random transaction selection (percent, 0-99; rupiah threshold); max 0 = off
+    random_target: int = 0
+    random_max: int = 0
+    random_threshold: int = 0
     tac_denial: bytes = TAC_DENIAL
     tac_online: bytes = TAC_ONLINE
     tac_default: bytes = TAC_DEFAULT
@@ -148,9 +157,7 @@ class Kernel:
         self._restrictions(f, date)
         amount_minor = amount * AMOUNT_SCALE
         self._cvm(card.cvm_list, amount_minor, pin)
-        if amount > self.cfg.floor_limit:
-            self.tvr.set(4, 0x80, f"amount {amount} above the floor limit {self.cfg.floor_limit}")
-        self.tsi[0] |= 0x08
+        self._risk(f, amount)
         requested = self._action_analysis(f)
         return self._generate(card, f, icc, requested, amount, date)
 
@@ -234,6 +241,46 @@ class Kernel:
                          (0x40, "unrecognised CVM"), (0x20, "PIN try limit exceeded")):
             if result.tvr_byte3 & bit:
                 self.tvr.set(3, bit, why)
+
+    def _risk(self, f: dict[int, bytes], amount: int) -> None:
+        """Terminal risk management: floor limit, random selection, velocity checking."""
+        cfg = self.cfg
+        if amount > cfg.floor_limit:
+            self.tvr.set(4, 0x80, f"amount {amount} above the floor limit {cfg.floor_limit}")
+        elif cfg.random_max > 0:
+            draw = 1 + self.rng(1)[0] % 99  # 1..99
+            if amount < cfg.random_threshold:
+                percent = cfg.random_target
+            else:
+                span = max(1, cfg.floor_limit - cfg.random_threshold)
+                percent = cfg.random_target + (cfg.random_max - cfg.random_target) * (
+                    amount - cfg.random_threshold) // span
+            if draw <= percent:
+                self.tvr.set(4, 0x10, f"selected randomly for online processing ({draw} <= "
+                             f"{percent}%)")
+        lower, upper = f.get(0x9F14), f.get(0x9F23)
+        if lower is not None and upper is not None and len(lower) == 1 and len(upper) == 1:
+            atc_r = self.ex.transmit(apdus.get_data(0x9F36))
+            last_r = self.ex.transmit(apdus.get_data(0x9F13))
+            if (not atc_r.ok or not last_r.ok or len(atc_r.data) != 5
+                    or len(last_r.data) != 5):
+                self.tvr.set(1, 0x20, "ICC data missing: ATC or last online ATC")
+                self.tvr.set(4, 0x40, "lower consecutive offline limit (counters unreadable)")
+                self.tvr.set(4, 0x20, "upper consecutive offline limit (counters unreadable)")
+            else:
+                atc = int.from_bytes(atc_r.data[3:], "big")
+                last = int.from_bytes(last_r.data[3:], "big")
+                offline = atc - last
+                self._step(f"velocity: ATC {atc}, last online ATC {last}, {offline} offline")
+                if last == 0:
+                    self.tvr.set(2, 0x08, "new card (last online ATC 0)")
+                if offline > lower[0]:
+                    self.tvr.set(4, 0x40, f"{offline} consecutive offline transactions > "
+                                 f"lower limit {lower[0]}")
+                if offline > upper[0]:
+                    self.tvr.set(4, 0x20, f"{offline} consecutive offline transactions > "
+                                 f"upper limit {upper[0]}")
+        self.tsi[0] |= 0x08
 
     def _action_analysis(self, f: dict[int, bytes]) -> int:
         iac_denial = f.get(0x9F0E, bytes(5))

@@ -4,6 +4,7 @@ outcome `kks card profiles` promises, with the TVR bits of the book; the transcr
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -109,3 +110,49 @@ def test_cli_deck_card_and_emv_purchase(tmp_path, capsys):
     assert out.startswith("APPROVED ONLINE") and "TVR 0000008000  TSI D800  ODA CDA" in out
     assert main(["card", "personalize", str(tmp_path / "x.kks"), "--profile", "nope"]) == 2
     assert not (tmp_path / "x.kks").exists()
+
+
+def _kernel_run(store, host, *, config=None, amount=25_000, seed=3):
+    from kks_emulator.terminal.kernel import Kernel, KernelConfig
+
+    card = Card(store, rng=random.Random(seed).randbytes)
+    transport = InProcessTransport(card)
+    transport.connect()
+    kernel = Kernel(Exchange(transport), host, "W1", config or KernelConfig(),
+                    random.Random(seed).randbytes)
+    out = kernel.purchase(amount, "123456", "261207")
+    transport.disconnect(unpower=True)
+    return out
+
+
+def test_velocity_checking_with_the_cards_offline_limits():
+    """Lower limit 1, upper 3 (9F14/9F23): a new card goes online once (new card bit), then
+    offline while ATC - last online ATC <= 1, then online again (TVR byte 4 bit 40)."""
+    from kks_emulator.card import personalize
+    from kks_emulator.card.deck import card_profile
+    from kks_emulator.keys import IssuerKeys
+
+    store = MemoryStore()
+    base = card_profile(PROFILES["standard"])
+    personalize(store, dataclasses.replace(base, offline_limits="0103"),
+                IssuerKeys.test_issuer("BRI"))
+    host = deck_world()
+    outs = [_kernel_run(store, host, seed=s) for s in range(4)]
+    assert [o.outcome for o in outs] == ["APPROVED ONLINE", "APPROVED OFFLINE",
+                                         "APPROVED OFFLINE", "APPROVED ONLINE"], outs
+    assert outs[0].tvr == "0008000000" and outs[3].tvr == "0000004000"
+    assert any("2 offline" in s for s in outs[3].steps)
+
+
+def test_random_transaction_selection():
+    from kks_emulator.terminal.kernel import KernelConfig
+
+    always = KernelConfig(random_target=99, random_max=99, random_threshold=0)
+    store = MemoryStore()
+    personalize_deck(store, "standard")
+    out = _kernel_run(store, deck_world(), config=always)
+    assert out.outcome == "APPROVED ONLINE" and out.tvr == "0000001000"
+    store = MemoryStore()
+    personalize_deck(store, "standard")
+    never = KernelConfig(random_target=0, random_max=1, random_threshold=10**9)
+    assert _kernel_run(store, deck_world(), config=never).tvr == "0000000000"

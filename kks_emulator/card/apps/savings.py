@@ -93,7 +93,8 @@ def _records(st: StaticData) -> dict[int, bytes]:
         (0x5F28, _bcd(st.country)), (0x9F42, _bcd(st.currency)), (0x5F30, _bcd("0220")),
         (0x9F07, bytes.fromhex("FF00")), (0x9F08, bytes.fromhex("0001")),
         (0x8C, CDOL1), (0x8D, CDOL2), (0x8E, st.cvm_list),
-    ]))
+    ] + ([(0x9F14, st.offline_limits[:1]), (0x9F23, st.offline_limits[1:])]
+         if st.offline_limits else [])))
     return {1: rec1, 2: rec2}
 
 
