@@ -18,7 +18,7 @@ def test_demo_ledger_balances_and_reruns_identically(tmp_path, capsys):
     b = first["balances"]
     assert first["audit_ok"] and all(first["audit"].values())
     assert sum(b.values()) == 0
-    assert b["GOV-BPNT"] == -200_000  # one BPNT month (calibration.md §2.1)
+    assert b["GOV-BPNT"] == -200_000  # one BPNT month (docs/calibration.md [BPNT-AMOUNT])
     assert b["STL-BRI"] == 185_000  # the basket, cleared and settled to the e-warong
     assert b["FLT-601301000000000101"] == 15_000 == first["purse_balance"]
     assert b["SAV-0001"] == 0 and b["MER-EW-0001"] == 0

@@ -5,11 +5,11 @@ e-warong at the issuer (BRI), credit one BPNT month, load the purse from savings
 EDC, buy the food basket offline with the PIN (the card signs the record), upload the day's batch
 so the issuer clears the record, settle the e-warong, then print the ledger and its audit.
 
-Amounts (data/calibration.md): BPNT / Program Sembako pays Rp 200,000 per KPM per month from 2021
-to 2025 (§2.1, e.g. CNBC Indonesia 25 May 2021, sample basket rice 10 kg, 15 eggs, chicken/fish);
-85-95% of the credited value is redeemed within the month in the e-warong era (§4, an EST), so the
-basket here spends Rp 185,000 (92.5%) and Rp 15,000 stays on the card. Basket prices are
-illustrative.
+Amounts (docs/calibration.md [BPNT-AMOUNT]): BPNT / Program Sembako pays Rp 200,000 per KPM per
+month from 2021 to 2025 (§2.1, e.g. CNBC Indonesia 25 May 2021, sample basket rice 10 kg, 15 eggs,
+chicken/fish); 85-95% of the credited value is redeemed within the month in the e-warong era (§4, an
+EST), so the basket here spends Rp 185,000 (92.5%) and Rp 15,000 stays on the card. Basket prices
+are illustrative.
 """
 
 from __future__ import annotations

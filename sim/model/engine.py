@@ -11,8 +11,8 @@ the whole registry, with its own money invariants. This module only
 * builds `sim.hotpath.changes.ChangeBatch` records from the flow model's proposals, updates and
   removals;
 * withholds credits from recipients whose KKS is not yet active (SIKS-NG moves burekol -> SI ->
-  top-up, calibration §3: no top-up before the card is handed over), by masking their BPNT/PKH
-  bits for the duration of the disbursement call only;
+  top-up, docs/calibration.md [KKS-ISSUANCE]: no top-up before the card is handed over), by masking
+  their BPNT/PKH bits for the duration of the disbursement call only;
 * recovers the per-household redemptions (who, which day) the engine settled, with the engine's
   own `splitmix` draws, so the flow model can queue those visits.
 """

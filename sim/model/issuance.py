@@ -1,7 +1,7 @@
 """Issuance: account opening, KKS printing, delivery by post, distribution and activation.
 
 Started by the decree for every new BPNT/PKH recipient without a KKS account
-(docs/glossary.md flow 3, Permensos 4/2023 as summarised in calibration §3):
+(docs/glossary.md flow 3, Permensos 4/2023, docs/calibration.md [KKS-ISSUANCE]):
 
 1. *burekol*: collective account opening by the household's HIMBARA bank (chosen by the bank
    shares) at a pool per (kab/kota, bank) with a daily capacity; a failure on data (gagal

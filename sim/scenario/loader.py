@@ -27,7 +27,8 @@ from sim.scenario import events as _events
 from sim.scenario.calendar import horizon_days
 from sim.scenario.schema import REGION_SCHEMA, SCHEMA, Key, is_date
 
-#: reasons a DTKS household can be removed (docs/glossary.md flow 7 and calibration §3.1).
+#: reasons a DTKS household can be removed (docs/glossary.md flow 7; docs/calibration.md
+#: [EXCLUDE-REASONS]).
 REMOVAL_REASONS = ("died", "moved", "dukcapil_unreported", "resigned", "ineligible_local",
                    "pkh_no_member", "earns_umr")
 BANKS = ("BRI", "BNI", "Mandiri", "BTN", "BSI")
