@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages the PC/SC path needs (pcscd, the vsmartcard vpcd driver, the
-# third-party clients the tests drive, and what pyscard compiles against), when missing.
+# third-party clients the tests drive, and what pyscard compiles against), and Chromium (the
+# report.html test drives it headless through Playwright; no browser is downloaded), when missing.
 # Prints what it does; without root or apt it says how to install them and exits 0, so that the
 # rest of the project still sets up (the PC/SC tests then skip loudly, and CI refuses to skip).
 set -euo pipefail
-pkgs=(pcscd vsmartcard-vpcd pcsc-tools opensc swig libpcsclite-dev pkg-config)
+pkgs=(pcscd vsmartcard-vpcd pcsc-tools opensc swig libpcsclite-dev pkg-config chromium)
 missing=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -75,6 +75,17 @@ def cli() -> None:
     """KKS bansos testbed: the national flow model, the monthly hot path and the KKS card."""
 
 
+#: longest error message printed (a message quoting a huge input is cut, never wrapped)
+MAX_MESSAGE = 1000
+
+
+def one_line(text: str) -> str:
+    """*text* on one printable line: control characters and line breaks escaped, long text cut."""
+    out = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                  for c in text)
+    return out if len(out) <= MAX_MESSAGE else out[:MAX_MESSAGE - 1] + "…"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code: 0 ok, else the error's own `exit_code`."""
     try:
@@ -88,13 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.UsageError as exc:
         # one line, like every other input error; click keeps its exit code (2)
         where = exc.ctx.command_path if exc.ctx is not None else "kks"
-        click.echo(f"kks: error: {exc.format_message()} (see '{where} --help')", err=True)
+        click.echo(f"kks: error: {one_line(exc.format_message())} (see '{where} --help')",
+                   err=True)
         return exc.exit_code
     except click.ClickException as exc:
-        click.echo(f"kks: error: {exc.format_message()}", err=True)
+        click.echo(f"kks: error: {one_line(exc.format_message())}", err=True)
         return exc.exit_code
     except KksError as exc:
-        click.echo(f"kks: error: {exc}", err=True)
+        click.echo(f"kks: error: {one_line(str(exc))}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("kks: interrupted", err=True)

@@ -7,7 +7,6 @@ before anything runs, so a bad scenario never leaves a results folder.
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
@@ -32,8 +31,8 @@ def sim() -> None:
 
 
 @sim.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.argument("scenario")
+@click.option("--out", default=None, metavar="DIR",
               help="Results folder (default: results/<scenario name>).")
 @click.option("--seed", type=int, default=None, help="Override scenario.seed.")
 @click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VALUE",
@@ -46,42 +45,76 @@ def sim() -> None:
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "both"]),
               default="parquet", show_default=True,
               help="Tables as Parquet (with CSV beside the small ones), CSV only, or both.")
+@click.option("--baseline", default=None, metavar="DIR",
+              help="A results folder to compare with in the report (\"differs from "
+                   "baseline\" section).")
+@click.option("--force", is_flag=True,
+              help="Replace --out even when it holds files this tool did not write (they are "
+                   "deleted).")
 def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
-        replications: int, scheduler: str | None, fmt: str) -> None:
-    """Run SCENARIO and write its results folder (KPIs, tables, plots, report.html)."""
+        replications: int, scheduler: str | None, fmt: str, baseline: str | None,
+        force: bool) -> None:
+    """Run SCENARIO and write its results folder (KPIs, tables, plots, report.html).
+
+    Everything is checked before the simulation starts: the scenario, --out (a folder that is
+    missing, empty or a results folder; anything else needs --force) and --baseline.
+    """
     from rich.console import Console
+
+    from sim.outputs import compare, folder
+    from sim.registry import privacy
 
     scen = _load(scenario, sets, seed)
     console = Console(stderr=True)
-    target = Path(out) if out else Path("results") / scen.name
-    if replications < 1:
-        raise InputError(f"--replications must be >= 1, got {replications}")
+    if replications < 1 or replications > MAX_REPLICATIONS:
+        raise InputError(f"--replications: expected 1 to {MAX_REPLICATIONS}, got {replications}")
+    target = folder.check_target(Path(out) if out else Path("results") / scen.name, force)
+    if baseline is not None:
+        compare.open_results(Path(baseline))
+    key = privacy.load_key("households", allow_synthetic=True)
+    if key.synthetic:
+        console.print(f"[bold red]warning:[/bold red] {privacy.NOT_PROTECTIVE}",
+                      highlight=False, soft_wrap=True)
     t0 = time.perf_counter()
     if replications > 1 or scheduler:
         from sim.model.replicate import run_replications
 
         rows = run_replications(scenario, list(sets), seed, replications, target, scheduler)
         console.print(f"{replications} replications written to {target}/ "
-                      f"({time.perf_counter() - t0:.1f} s); table: {target}/replications.csv")
-        for name in ("lead_time_credit_p50_days", "kemensos_inclusion_share_bpnt",
-                     "kemensos_exclusion_share_bpnt"):
+                      f"({time.perf_counter() - t0:.1f} s) -> {target}/report.html")
+        from sim.outputs import labels, stats
+
+        for name in ("lead_time_credit_p50_days", "lead_time_credit_p90_days",
+                     "kemensos_inclusion_share_bpnt", "kemensos_exclusion_share_bpnt",
+                     "disbursed_rp"):
             vals = [r[name] for r in rows if r.get(name) is not None]
             if vals:
-                console.print(f"  {name}: mean {sum(vals) / len(vals):.4g} over {len(vals)}")
+                iv = stats.mean_ci(vals)
+                console.print(f"  {labels.kpi(name).label:48s} {labels.value(name, iv.estimate)} "
+                              f"{labels.spread(name, iv.half)} (95% CI, n={iv.n})",
+                              highlight=False)
         return
-    kpi = _run_one(scen, target, console, fmt)
+    kpi = _run_one(scen, target, console, fmt, Path(baseline) if baseline else None)
     console.print(f"[bold]{scen.name}[/bold] done in {time.perf_counter() - t0:.1f} s "
                   f"({kpi['events']:,} events) -> {target}/report.html")
+    from sim.outputs import labels
+
     for name in ("households", "proposals", "dtks_households", "recipients_bpnt",
                  "recipients_pbi_persons", "lead_time_credit_p50_days",
                  "lead_time_credit_p90_days", "kemensos_inclusion_share_bpnt",
                  "kemensos_exclusion_share_bpnt", "alatas_inclusion_rate_bpnt",
                  "alatas_exclusion_rate_bpnt", "ewarong_wait_p90_min", "disbursed_rp",
                  "returned_rp"):
-        console.print(f"  {name:30s} {kpi[name]}")
+        console.print(f"  {labels.kpi(name).label:48s} {labels.value(name, kpi.get(name))}",
+                      highlight=False)
 
 
-def _run_one(scen, target: Path, console, fmt: str = "parquet") -> dict:
+#: more replications than this is a typo, not a study
+MAX_REPLICATIONS = 1000
+
+
+def _run_one(scen, target: Path, console, fmt: str = "parquet",
+             baseline: Path | None = None) -> dict:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sim.model.run import run as run_model
@@ -108,7 +141,7 @@ def _run_one(scen, target: Path, console, fmt: str = "parquet") -> dict:
             fidelity = fidelity_cmd.run(scen, code, months)
             sections.append(fidelity_cmd.section(fidelity, prefix="fidelity/"))
         bar.update(task, description="writing results")
-        kpi = outputs.write(res, target, sections, fmt=fmt)
+        kpi = outputs.write(res, target, sections, fmt=fmt, baseline=baseline)
     if fidelity is not None and not fidelity.ok:
         raise NotReconciled(f"card fidelity of {fidelity.kabkota}: "
                             f"{len(fidelity.report.failures()):,} failures; see "
@@ -135,18 +168,20 @@ class NotReconciled(KksError):
 
 
 @sim.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario")
 @click.option("--kabkota", default=None, metavar="CODE",
               help="Kab/kota to mirror, e.g. 33.71 (default: the scenario's fidelity.kabkota).")
 @click.option("--months", type=int, default=None,
               help="Months to mirror from the scenario's start (default: fidelity.months).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", default=None, metavar="DIR",
               help="Results folder (default: results/<scenario name>-fidelity).")
 @click.option("--seed", type=int, default=None, help="Override scenario.seed.")
 @click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VALUE",
               help="Override a scenario value (repeatable).")
+@click.option("--force", is_flag=True,
+              help="Replace --out even when it holds files this tool did not write.")
 def fidelity(scenario: str, kabkota: str | None, months: int | None, out: str | None,
-             seed: int | None, sets: tuple[str, ...]) -> None:
+             seed: int | None, sets: tuple[str, ...], force: bool) -> None:
     """Mirror one kab/kota of SCENARIO through real KKS cards, EDCs and issuer hosts.
 
     Writes reconciliation.csv (per bank and month: credits, loads, purchases, returns, balances),
@@ -159,7 +194,10 @@ def fidelity(scenario: str, kabkota: str | None, months: int | None, out: str | 
 
     scen = _load(scenario, sets, seed)
     code, n = fidelity_cmd.resolve(scen, kabkota, months)
-    target = Path(out) if out else Path("results") / f"{scen.name}-fidelity"
+    from sim.outputs import folder
+
+    target = folder.check_target(Path(out) if out else Path("results") / f"{scen.name}-fidelity",
+                                 force)
     console = Console(stderr=True)
     t0 = time.perf_counter()
     with console.status(f"mirroring {code} for {n} month(s) through KKS cards"):
@@ -279,83 +317,36 @@ def sensitivity(scenario: str, trajectories: int, levels: int, params: tuple[str
 
 
 @sim.command()
-@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate(scenarios: tuple[str, ...]) -> None:
+@click.argument("scenarios", nargs=-1, required=True)
+@click.option("--seed", type=int, default=None, help="Override scenario.seed.")
+@click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VALUE",
+              help="Override a scenario value (repeatable), as with `kks sim run`.")
+def validate(scenarios: tuple[str, ...], seed: int | None, sets: tuple[str, ...]) -> None:
     """Validate SCENARIOS without running them (first error: one line, exit 2)."""
     for path in scenarios:
-        scen = _load(path, (), None)
+        scen = _load(path, sets, seed)
         click.echo(f"ok  {path}  ({scen.name})")
 
 
-def read_kpis(folder: Path) -> dict[str, float | None]:
-    """KPIs of a results folder, from its kpi.csv."""
-    path = Path(folder) / "kpi.csv"
-    if not path.is_file():
-        raise InputError(f"{folder}: not a results folder (no kpi.csv)")
-    out: dict[str, float | None] = {}
-    with path.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            out[row["kpi"]] = float(row["value"]) if row["value"] not in ("", None) else None
-    return out
-
-
-COMPARE_KPIS = ("proposals", "dtks_households", "recipients_bpnt", "recipients_pkh",
-                "recipients_pbi", "recipients_pbi_persons", "lead_time_dtks_p50_days",
-                "lead_time_credit_p50_days", "lead_time_credit_p90_days",
-                "lead_time_redeem_p50_days", "wait_verval_mean_days", "wait_dinsos_mean_days",
-                "wait_printing_mean_days", "utilisation_verval", "kemensos_inclusion_share_bpnt",
-                "kemensos_exclusion_share_bpnt", "alatas_inclusion_rate_bpnt",
-                "alatas_exclusion_rate_bpnt", "disbursed_rp", "redeemed_rp", "unspent_rp",
-                "returned_rp", "agent_wait_p50_min", "agent_wait_p90_min")
-
-
 @sim.command()
-@click.argument("dir_a", type=click.Path(file_okay=False))
-@click.argument("dir_b", type=click.Path(file_okay=False))
-@click.option("--plot", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the comparison plot (default: next to DIR_B).")
-def compare(dir_a: str, dir_b: str, plot: str | None) -> None:
-    """Table of KPI differences B - A, and a plot of the relative changes."""
-    from rich.console import Console
-    from rich.table import Table
+@click.argument("dir_a")
+@click.argument("dir_b")
+@click.option("--plot", default=None, metavar="PNG",
+              help="Where to write the comparison plot (default: compare_A_vs_B.png next to "
+                   "DIR_B; none with --json or --csv unless given).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the KPI changes as CSV.")
+@click.option("--all", "every", is_flag=True, help="Every KPI, not only the headline ones.")
+@click.option("--force", is_flag=True, help="Overwrite --plot even if it is not a plot this "
+                                            "command wrote.")
+def compare(dir_a: str, dir_b: str, plot: str | None, as_json: bool, as_csv: bool,
+            every: bool, force: bool) -> None:
+    """What differs between results folders A and B: inputs, then KPIs, beyond noise or not.
 
-    a, b = read_kpis(Path(dir_a)), read_kpis(Path(dir_b))
-    table = Table(title=f"{Path(dir_b).name} vs {Path(dir_a).name}")
-    for col in ("kpi", "A", "B", "B - A", "change"):
-        table.add_column(col, justify="left" if col == "kpi" else "right", no_wrap=True)
-    rel: list[tuple[str, float]] = []
-    rank = {n: i for i, n in enumerate(COMPARE_KPIS)}
-    for name in sorted(set(a) & set(b), key=lambda n: (rank.get(n, len(rank)), n)):
-        va, vb = a[name], b[name]
-        if va is None or vb is None:
-            continue
-        diff = vb - va
-        pct = diff / abs(va) * 100 if va else float("nan")
-        if name in COMPARE_KPIS and va:
-            rel.append((name, pct))
-        table.add_row(name, f"{va:,.6g}", f"{vb:,.6g}", f"{diff:+,.6g}",
-                      "" if pct != pct else f"{pct:+.1f}%")
-    console = Console()
-    console.width = max(console.width, 110)  # KPI names stay whole when piped
-    console.print(table)
-    target = Path(plot) if plot else Path(dir_b).parent / (
-        f"compare_{Path(dir_a).name}_vs_{Path(dir_b).name}.png")
-    _compare_plot(rel, target, Path(dir_a).name, Path(dir_b).name)
-    click.echo(f"plot: {target}")
+    Two single runs cannot tell noise from change; folders of replications run with the same
+    seed (`kks sim run ... --replications 10`) give each change a paired 95% interval. Runs of
+    different territories are refused.
+    """
+    from sim.cli.compare_view import run_compare
 
-
-def _compare_plot(rel: list[tuple[str, float]], path: Path, name_a: str, name_b: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 0.3 * max(len(rel), 4) + 1))
-    names = [r[0] for r in rel][::-1]
-    vals = [max(min(r[1], 300.0), -300.0) for r in rel][::-1]
-    ax.barh(names, vals, color=["#3b6ea5" if v >= 0 else "#c0504d" for v in vals])
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel(f"% change, {name_b} vs {name_a} (clipped at ±300%)")
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    run_compare(Path(dir_a), Path(dir_b), plot, as_json, as_csv, every, force)

@@ -3,27 +3,27 @@
 Replication ``i`` runs the scenario with seed ``SeedSequence(seed).spawn(n)[i]`` (reduced to 63
 bits), writes its own results folder ``rep_<i>`` and returns its KPIs, so a replication's output
 does not depend on where or in which order it ran (sequential, local processes, or a Dask
-distributed cluster: docs/reliability.md S-PAR). ``replications.csv`` lists every replication's KPIs
-and ``replications_summary.csv`` the mean and the 95% confidence half-width of each (S-REPS).
+distributed cluster: docs/reliability.md S-PAR). ``replications.csv`` lists every replication's
+KPIs and ``replications_summary.csv`` the mean and the 95% confidence half-width of each (S-REPS),
+which ``report.html`` shows labelled and grouped (`sim.outputs.replication_report`);
+``manifest.json`` (kind ``kks-sim-replications``) records the scenario with the base seed, the
+replication seeds and the frame, so `kks sim compare` can pair two such folders replication by
+replication. The folder is staged and swapped into place like a single run's
+(`sim.outputs.folder`).
 """
 
 from __future__ import annotations
 
 import csv
-import math
+import json
 import os
-import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-#: Student t 0.975 quantiles for small samples (df 1..30), then the normal value
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+from sim.outputs import folder, replication_report, stats
 
 
 def replication_seeds(seed: int, n: int) -> list[int]:
@@ -56,9 +56,7 @@ def run_replications(path: str, overrides: list[str], seed: int | None, n: int, 
     base_seed = seed if seed is not None else load(path, overrides)["scenario"]["seed"]
     seeds = replication_seeds(base_seed, n)
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with folder.staging(target) as tmp:
         jobs = [(str(path), list(overrides), s, str(tmp / f"rep_{i:03d}"))
                 for i, s in enumerate(seeds)]
         if scheduler:
@@ -73,35 +71,44 @@ def run_replications(path: str, overrides: list[str], seed: int | None, n: int, 
             with ProcessPoolExecutor(max_workers=workers or min(n, os.cpu_count() or 1)) as ex:
                 rows = list(ex.map(run_one, jobs))
         _write_tables(tmp, seeds, rows)
-        tmp.chmod(0o755)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        manifest = _write_manifest(tmp, base_seed, seeds, list(overrides))
+        replication_report.write(tmp, manifest, rows)
+        folder.replace_atomically(tmp, target)
     return rows
 
 
-def _write_tables(folder: Path, seeds: list[int], rows: list[dict[str, Any]]) -> None:
-    names = list(rows[0])
-    with (folder / "replications.csv").open("w", newline="", encoding="utf-8") as fh:
+def _write_manifest(tmp: Path, base_seed: int, seeds: list[int],
+                    overrides: list[str]) -> dict[str, Any]:
+    """The replications' manifest: the first replication's, with the base seed and the seeds."""
+    doc = json.loads((tmp / "rep_000" / folder.MANIFEST).read_text(encoding="utf-8"))
+    doc["kind"] = folder.REPLICATIONS_KIND
+    doc["seed"] = base_seed
+    doc["scenario"]["overrides"] = overrides
+    doc["scenario"]["values"]["scenario"]["seed"] = base_seed
+    doc["replications"] = {"n": len(seeds), "seeds": seeds,
+                           "folders": [f"rep_{i:03d}" for i in range(len(seeds))]}
+    text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    (tmp / folder.MANIFEST).write_text(text + "\n", encoding="utf-8")
+    return doc
+
+
+def _write_tables(dest: Path, seeds: list[int], rows: list[dict[str, Any]]) -> None:
+    # every KPI of any replication (a family such as time_in_<state> has members only when
+    # some proposal reached that state), in first-seen order; absent ones are empty cells
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    with (dest / "replications.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["replication", "seed", *names])
         for i, (s, r) in enumerate(zip(seeds, rows, strict=True)):
-            w.writerow([i, s, *("" if r[k] is None else r[k] for k in names)])
-    with (folder / "replications_summary.csv").open("w", newline="", encoding="utf-8") as fh:
+            w.writerow([i, s, *("" if r.get(k) is None else r[k] for k in names)])
+    with (dest / "replications_summary.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["kpi", "n", "mean", "ci95_half_width"])
         for k in names:
-            vals = [float(r[k]) for r in rows if isinstance(r[k], int | float)]
+            vals = [float(r[k]) for r in rows if isinstance(r.get(k), int | float)]
             if not vals:
                 continue
-            m = sum(vals) / len(vals)
-            if len(vals) > 1:
-                sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
-                t = _T975[len(vals) - 2] if len(vals) - 1 <= len(_T975) else 1.96
-                half = t * sd / math.sqrt(len(vals))
-            else:
-                half = float("nan")
-            w.writerow([k, len(vals), round(m, 6), "" if half != half else round(half, 6)])
+            iv = stats.mean_ci(vals)
+            half = iv.half
+            w.writerow([k, len(vals), round(iv.estimate, 6),
+                        "" if half != half else round(half, 6)])

@@ -330,7 +330,9 @@ def section(effects: list[dict]):
                     f"<td>{warn}</td></tr>")
     body = ("<p>Each override's effect on the built model (resources per stage scaled to the "
             "territory, quotas, amounts, rules), against the same run with that layer of "
-            "overrides put back.</p>\n<table><tr><th>from</th><th>key</th>"
-            "<th>base &rarr; value</th><th>changed in the built model</th><th>warning</th></tr>"
-            "\n" + "\n".join(rows) + "</table>")
+            "overrides put back.</p>\n<table><caption>Overrides and what they changed"
+            '</caption><thead><tr><th scope="col">from</th><th scope="col">key</th>'
+            '<th scope="col">base &rarr; value</th><th scope="col">changed in the built model'
+            '</th><th scope="col">warning</th></tr></thead><tbody>'
+            "\n" + "\n".join(rows) + "</tbody></table>")
     return Section(anchor="effects", title="What the overrides changed", body=body)

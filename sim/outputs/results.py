@@ -10,8 +10,9 @@ Layout (same scenario and seed give the same bytes in every file):
   kab/kota), ``proposals.parquet``, ``monthly.parquet``, ``queues.parquet``;
 * ``plots/*.png`` and ``report.html`` (`sim.outputs.report`).
 
-The folder is written to a temporary sibling and renamed into place at the end, so a failed run
-never leaves a partial results folder.
+The folder is written to a temporary sibling and swapped into place at the end
+(`sim.outputs.folder`), so a failed run never leaves a partial results folder and a replaced one
+is never half old, half new.
 """
 
 from __future__ import annotations
@@ -32,8 +33,7 @@ import numpy as np
 from sim.model import targeting as model_targeting
 from sim.model.context import PIPELINE, STAGES, STATES, Context, S
 from sim.model.run import ModelResult
-from sim.outputs import budget, effects, measures, service, tables
-from sim.outputs.folder import write_folder
+from sim.outputs import budget, effects, folder, measures, service, tables
 from sim.outputs.section import Section
 from sim.registry import privacy, regions
 from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
@@ -278,6 +278,8 @@ def manifest(res: ModelResult, key: privacy.PseudonymKey) -> dict[str, Any]:
     """The manifest: what was run, with what, from which inputs."""
     scen = res.scenario
     return {
+        "kind": folder.RUN_KIND,
+        "privacy": privacy_note(key),
         "scenario": {"name": scen.name, "file": scen.path.name,
                      "question": scen["scenario"]["question"], "overrides": scen.overrides,
                      "values": scen.canonical()},
@@ -303,25 +305,35 @@ def _estimates(scen) -> list[dict[str, Any]]:
     return provenance.estimates_of(scen.data)
 
 
+def privacy_note(key: privacy.PseudonymKey) -> dict[str, Any]:
+    """What the manifest and the report say about the pseudonyms' protection."""
+    if key.synthetic:
+        return {"pseudonyms_protective": False, "banner": privacy.NOT_PROTECTIVE}
+    return {"pseudonyms_protective": True,
+            "banner": f"Pseudonyms are keyed with a secret key from {key.source} "
+                      f"(key id {key.describe()['key_id']}); keep the key out of the results."}
+
+
 def _dump(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write(res: ModelResult, out: Path, sections: Sequence[Section] = (), *,
-          fmt: str = "parquet") -> dict[str, Any]:
+          fmt: str = "parquet", baseline: Path | None = None) -> dict[str, Any]:
     """Write the results folder *out* atomically; return the KPIs.
 
     *sections* are extra report sections (title, HTML fragment, files) that a caller adds to the
     run's report, e.g. the card-fidelity reconciliation (`sim.fidelity.command`). *fmt*
     (`sim.outputs.tables.FORMATS`): Parquet with CSV beside the small tables, CSV only, or both
-    for every table.
+    for every table. *baseline*, a results folder, adds the report's "differs from baseline"
+    section.
     """
     from sim.outputs import report
 
+    out = Path(out)
     key = privacy.load_key("households", allow_synthetic=True)
     k = kpis(res)
-
-    def fill(tmp: Path) -> None:
+    with folder.staging(out) as tmp:
         (tmp / "manifest.json").write_text(_dump(manifest(res, key)), encoding="utf-8")
         tg = targeting(res.ctx)
         summary = {"scenario": res.scenario.name,
@@ -368,7 +380,6 @@ def write(res: ModelResult, out: Path, sections: Sequence[Section] = (), *,
                 target = tmp / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-        report.write(res, k, summary, tmp, extra)
-
-    write_folder(Path(out), fill)
+        report.write(res, k, summary, tmp, extra, privacy=privacy_note(key), baseline=baseline)
+        folder.replace_atomically(tmp, out)
     return k

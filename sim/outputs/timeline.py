@@ -8,7 +8,6 @@ Written only for runs with events, so a run without them keeps its report byte f
 from __future__ import annotations
 
 import datetime as _dt
-import html
 from pathlib import Path
 
 import matplotlib
@@ -65,9 +64,10 @@ def plot(months: list[dict], timeline: list[dict], weight: float, path: Path,
 
 def table_html(timeline: list[dict]) -> str:
     """The events as an HTML section (number, date, event, source, what changed)."""
-    rows = "\n".join(
-        f"<tr><td>{j}</td><td>{html.escape(ev['date'])}</td><td>{html.escape(ev['name'])}</td>"
-        f"<td>{html.escape(ev['source'])}</td><td>{html.escape(ev['changes'])}</td></tr>"
-        for j, ev in enumerate(timeline, 1))
-    return ("<h2>Events</h2>\n<table><tr><td>#</td><td>date</td><td>event</td><td>source</td>"
-            f"<td>changes from that date</td></tr>\n{rows}</table>")
+    from sim.outputs.html import section, table
+
+    rows = [(str(j), ev["date"], ev["name"], ev["source"], ev["changes"])
+            for j, ev in enumerate(timeline, 1)]
+    return section("events", "Events", table(
+        "Dated events and what changes from each date", ("#", "date", "event", "source",
+                                                          "changes from that date"), rows))

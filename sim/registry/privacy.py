@@ -34,6 +34,10 @@ ENV_KEY = "KKS_PSEUDONYM_KEY"
 ENV_KEY_FILE = "KKS_PSEUDONYM_KEY_FILE"
 SYNTHETIC_KEY_LABEL = b"kks-bansos synthetic-test pseudonym key: PUBLIC, NOT A SECRET"
 SYNTHETIC_SOURCE = "synthetic-test-fallback"
+#: what every export made with the fallback key says (manifest, report, stderr)
+NOT_PROTECTIVE = ("Pseudonyms are NOT protective: no pseudonym key was set, so they are HMACs "
+                  "under a public key and anyone can recompute them from a NIK. Set "
+                  f"{ENV_KEY} (64 hex digits) or {ENV_KEY_FILE} before sharing any export.")
 PSEUDONYM_BYTES = 16
 MIN_KEY_BYTES = 32
 

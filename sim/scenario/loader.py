@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import hashlib
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -26,6 +27,7 @@ from kks_emulator.errors import ConfigError
 from sim.scenario import events as _events
 from sim.scenario.calendar import horizon_days
 from sim.scenario.schema import REGION_SCHEMA, SCHEMA, Key, is_date
+from sim.scenario.text import MAX_SCENARIO_BYTES, decode
 
 #: reasons a DTKS household can be removed (docs/glossary.md flow 7; docs/calibration.md
 #: [EXCLUDE-REASONS]).
@@ -96,14 +98,26 @@ def _decode_error_key(text: str, msg: str) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(str(path), "<file>", "an existing scenario file")
-    text = path.read_text(encoding="utf-8")
+    """The TOML document at *path*; any unreadable, undecodable or invalid file is one line."""
+    try:
+        if not path.is_file():
+            raise ConfigError(str(path), "<file>", "an existing scenario file")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_SCENARIO_BYTES + 1)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(str(path), "<file>", f"a readable scenario file ({reason})") from None
+    text = decode(raw, str(path))
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         key = _decode_error_key(text, str(exc))
         raise ConfigError(str(path), key, f"valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(str(path), "<document>", "TOML nested at most a few hundred levels "
+                          "deep") from None
+    except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
+        raise ConfigError(str(path), "<document>", f"valid TOML values ({exc})") from None
 
 
 def _flatten_origins(doc: Mapping[str, Any], origin: str, out: dict[str, str]) -> None:
@@ -129,10 +143,14 @@ def _resolve(path: Path, depth: int, files: list[Path]) -> tuple[dict, dict[str,
     if parent is not None:
         if not isinstance(parent, str):
             raise ConfigError(str(path), "extends", "a file name (string)")
-        ppath = (path.parent / parent).resolve()
-        if not ppath.is_file():
+        try:
+            ppath = (path.parent / parent).resolve()
+            found = ppath.is_file()
+        except (OSError, ValueError):
+            found = False
+        if not found:
             raise ConfigError(str(path), "extends",
-                              f"an existing scenario file ({parent} not found)")
+                              f"an existing scenario file ({parent!r} not found)")
         base, origins = _resolve(ppath, depth + 1, files)
     merged = copy.deepcopy(base)
     for table, keys in doc.items():
@@ -158,18 +176,20 @@ def _parse_override(item: str) -> tuple[str, str, Any]:
     dotted, raw = item.split("=", 1)
     dotted = dotted.strip()
     parts = dotted.split(".")
+    if "\n" in raw or "\r" in raw:
+        raise ConfigError("--set", dotted, "a value on one line")
     if parts[0] == "regions" and len(parts) in (4, 5) and all(parts):
         try:
             value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, RecursionError, ValueError):
             raise ConfigError("--set", dotted, "a TOML value") from None
         return "regions", ".".join(parts[1:]), value
     if len(parts) != 2 or not all(parts):
         raise ConfigError("--set", dotted, "a key of the form table.key")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw  # a bare word such as `quarterly`
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        value = raw  # a bare word such as `quarterly` (validation judges it)
     return parts[0], parts[1], value
 
 
@@ -177,16 +197,26 @@ def load(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     """Read, merge and validate the scenario at *path* with ``table.key=value`` *overrides*."""
     path = Path(path)
     files: list[Path] = []
-    data, origins = _resolve(path.resolve() if path.exists() else path, 0, files)
+    try:
+        start = path.resolve() if path.exists() else path
+    except (OSError, ValueError):
+        start = path
+    data, origins = _resolve(start, 0, files)
     overrides = list(overrides)
     for item in overrides:
         table, key, value = _parse_override(item)
         if table == "regions":
+            if key.count(".") < 2:
+                raise ConfigError("--set", f"regions.{key}",
+                                  "a key of the form regions.PP[.KK].table.key")
             *code, rtable, rkey = key.split(".")
-            region = data.setdefault("regions", {}).setdefault(".".join(code), {})
-            if not isinstance(region, dict):
+            regions_data = data.setdefault("regions", {})
+            region = regions_data.setdefault(".".join(code), {}) if isinstance(
+                regions_data, dict) else None
+            body = region.setdefault(rtable, {}) if isinstance(region, dict) else None
+            if not isinstance(body, dict):
                 raise ConfigError("--set", f"regions.{key}", "a region table")
-            region.setdefault(rtable, {})[rkey] = value
+            body[rkey] = value
             origins[f"regions.{'.'.join(code)}"] = "--set"
             continue
         if table not in SCHEMA:
@@ -210,24 +240,27 @@ def _check_value(where: str, dotted: str, key: Key, value: Any) -> Any:
         return (key.lo is None or x >= key.lo) and (key.hi is None or x <= key.hi)
 
     k = key.kind
+    if isinstance(value, list | dict) and len(value) > key.max_items:
+        raise ConfigError(where, dotted, f"{key.expected()} (at most {key.max_items:,} items)")
     if k == "int":
         if isinstance(value, bool) or not isinstance(value, int) or not in_bounds(value):
             raise bad()
         return value
     if k in ("float", "prob"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise bad()
-        value = float(value)
+        number = _finite(value)
         lo, hi = (0.0, 1.0) if k == "prob" else (key.lo, key.hi)
-        if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
+        if number is None or (lo is not None and number < lo) or (
+                hi is not None and number > hi):
             raise bad()
-        return value
+        return number
     if k == "bool":
         if not isinstance(value, bool):
             raise bad()
         return value
     if k == "str":
-        if not isinstance(value, str) or (key.choices and value not in key.choices):
+        if (not isinstance(value, str) or (key.choices and value not in key.choices)
+                or len(value) > key.max_len
+                or (key.pattern and not re.fullmatch(key.pattern, value))):
             raise bad()
         return value
     if k == "date":
@@ -244,7 +277,8 @@ def _check_value(where: str, dotted: str, key: Key, value: Any) -> Any:
             raise bad()
         return value
     if k == "strs":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not all(
+                isinstance(v, str) and len(v) <= key.max_len for v in value):
             raise bad()
         return value
     if k in ("shares", "factors"):
@@ -252,17 +286,18 @@ def _check_value(where: str, dotted: str, key: Key, value: Any) -> Any:
             raise bad()
         out = {}
         for name in sorted(value):
-            v = value[name]
-            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-                raise ConfigError(where, f"{dotted}.{name}", "a number >= 0")
-            out[name] = float(v)
+            number = _finite(value[name])
+            if number is None or not in_bounds(number):
+                lo, hi = (key.lo or 0), (key.hi if key.hi is not None else math.inf)
+                raise ConfigError(where, f"{dotted}.{name}", f"a number in [{lo:g}, {hi:g}]")
+            out[name] = number
         if k == "shares" and abs(sum(out.values()) - 1.0) > 1e-6:
             raise bad()
         return out
     if k == "regional_shares":
         if not isinstance(value, dict):
             raise bad()
-        shares = Key("shares", key.doc)
+        shares = Key("shares", key.doc, lo=0, hi=1)
         return {code: _check_value(where, f"{dotted}.{code}", shares, value[code])
                 for code in sorted(value)}
     if k == "outages":
@@ -275,6 +310,17 @@ def _check_value(where: str, dotted: str, key: Key, value: Any) -> Any:
                 raise ConfigError(where, f"{dotted}[{i}]", key.expected())
         return value
     raise AssertionError(f"unknown kind {k}")  # pragma: no cover - schema bug
+
+
+def _finite(value: Any) -> float | None:
+    """*value* as a finite float, or None for a non-number, NaN, an infinity or an overflow."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def validate(scen: Scenario) -> None:

@@ -12,6 +12,12 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
+#: longest string value, and most items in a list or table, unless a key says otherwise
+MAX_STR = 200
+MAX_ITEMS = 10_000
+NUMERIC_KINDS = ("int", "float", "prob", "ints", "shares", "factors", "regional_shares")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
 
 @dataclass(frozen=True)
 class Key:
@@ -24,6 +30,18 @@ class Key:
     lo: float | None = None
     hi: float | None = None
     choices: tuple[str, ...] = ()
+    #: how *pattern* reads to a person (for messages and docs)
+    pattern_doc: str = ""
+    #: strings: longest accepted value and a regular expression the whole value must match
+    max_len: int = MAX_STR
+    pattern: str | None = None
+    #: lists and tables: most items accepted
+    max_items: int = MAX_ITEMS
+
+    @property
+    def numeric(self) -> bool:
+        """True for kinds whose values (or items) are numbers, which need both bounds."""
+        return self.kind in NUMERIC_KINDS
 
     def expected(self) -> str:
         """What a valid value looks like, for error messages and docs."""
@@ -31,14 +49,19 @@ class Key:
             "int": "an integer", "float": "a number", "prob": "a probability in [0, 1]",
             "bool": "true or false", "str": "a string", "date": "a date (YYYY-MM-DD)",
             "dates": "a list of dates", "ints": "a list of integers", "strs": "a list of strings",
-            "shares": "a table of name = share (shares >= 0, summing to 1)",
-            "factors": "a table of code = factor (factors >= 0)",
+            "shares": "a table of name = share (shares in [0, 1], summing to 1)",
+            "factors": f"a table of code = factor (factors in [{_fmt(self.lo or 0)}, "
+                       f"{_fmt(self.hi or 0)}])",
             "outages": "a list of {start = date, end = date} tables with start <= end",
-            "regional_shares": "a table of province code = {name = share, ...} (shares >= 0, "
+            "regional_shares": "a table of province code = {name = share, ...} (shares in [0, 1], "
                                "summing to 1 per province)",
         }[self.kind]
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind in ("shares", "factors", "prob", "regional_shares"):
+            return base
+        if self.kind == "str":
+            return f"{self.pattern_doc or base} of at most {self.max_len} characters"
         if self.lo is not None and self.hi is not None:
             return f"{base} in [{_fmt(self.lo)}, {_fmt(self.hi)}]"
         if self.lo is not None:
@@ -47,7 +70,9 @@ class Key:
 
 
 def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
+    if float(x).is_integer():
+        return f"{int(x):_}" if abs(x) >= 100_000 and x != 2**63 - 1 else str(int(x))
+    return str(x)
 
 
 _REQ = None
@@ -57,8 +82,11 @@ NO_OUTAGES: list = []
 #: scenario) only.
 SCHEMA: dict[str, dict[str, Key]] = {
     "scenario": {
-        "name": Key("str", "short name, used in reports"),
-        "question": Key("str", "the policy question this scenario answers"),
+        "name": Key("str", "short name, used in reports and as the default results folder",
+                    max_len=64, pattern=NAME_PATTERN,
+                    pattern_doc="a name of letters, digits, '_', '.', '-' (not starting "
+                                "with '.', '_' or '-')"),
+        "question": Key("str", "the policy question this scenario answers", max_len=2000),
         "start": Key("date", "first simulated day"),
         "months": Key("int", "horizon in months", lo=1, hi=120),
         "seed": Key("int", "root seed of every random stream", lo=0, hi=2**63 - 1),
@@ -85,45 +113,51 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "holidays": Key("dates", "national holidays and cuti bersama (not worked)"),
     },
     "registration": {
-        "rtrw_per_1000": Key("float", "RT/RW proposals per 1000 households per year", lo=0),
+        "rtrw_per_1000": Key("float", "RT/RW proposals per 1000 households per year",
+                             lo=0, hi=1000),
         "rtrw_targeting": Key("float", "how strongly RT/RW proposals favour the poor "
-                              "(0 = at random)", lo=0),
+                              "(0 = at random)", lo=0, hi=100),
         "self_registration": Key("bool", "Cek Bansos 'Daftar Usulan' self-registration open"),
-        "self_per_1000": Key("float", "self-registrations per 1000 households per year", lo=0),
-        "self_targeting": Key("float", "how strongly self-registrants are poor", lo=0),
+        "self_per_1000": Key("float", "self-registrations per 1000 households per year",
+                             lo=0, hi=1000),
+        "self_targeting": Key("float", "how strongly self-registrants are poor", lo=0, hi=100),
         "shock_per_1000": Key("float", "households per 1000 per year whose situation worsens "
-                              "and who report to the PKH facilitator or Dinsos", lo=0),
+                              "and who report to the PKH facilitator or Dinsos", lo=0, hi=1000),
         "shock_factor": Key("float", "consumption multiplier after a shock", lo=0.01, hi=1.0),
         "pmks_per_1000": Key("float", "PMKS proposed by LKS sponsors per 1000 households per "
-                             "year (online route)", lo=0),
+                             "year (online route)", lo=0, hi=1000),
     },
     "verification": {
         "musdes_working_day": Key("int", "working day of the month the musdes is held", lo=1,
                                   hi=23),
         "musdes_drop_nonpoor": Key("prob", "share of non-poor prelist entries the musdes drops"),
-        "verval_days": Key("float", "officer-days of field verval per household (mean)", lo=0.001),
-        "verval_cv": Key("float", "coefficient of variation of verval time", lo=0),
-        "verval_noise": Key("float", "sd of the log error of the verval welfare assessment", lo=0),
+        "verval_days": Key("float", "officer-days of field verval per household (mean)",
+                           lo=0.001, hi=365),
+        "verval_cv": Key("float", "coefficient of variation of verval time", lo=0, hi=10),
+        "verval_noise": Key("float", "sd of the log error of the verval welfare assessment",
+                            lo=0, hi=10),
         "pass_quantile": Key("prob", "a proposal passes verval when its assessed consumption is "
                              "below this quantile of the territory's households"),
-        "siks_days": Key("float", "operator-days of SIKS-NG entry per household", lo=0.001),
-        "dinsos_days": Key("float", "Dinsos officer-days of checks per household", lo=0.001),
+        "siks_days": Key("float", "operator-days of SIKS-NG entry per household", lo=0.001, hi=365),
+        "dinsos_days": Key("float", "Dinsos officer-days of checks per household",
+                           lo=0.001, hi=365),
         "dukcapil_fix_prob": Key("prob", "share of unmatched (not padan) records corrected"),
-        "dukcapil_fix_days": Key("float", "mean days to correct a record at Dukcapil", lo=0),
+        "dukcapil_fix_days": Key("float", "mean days to correct a record at Dukcapil",
+                                 lo=0, hi=3650),
         "bupati_working_day": Key("int", "working day of the month of the Bupati/Walikota "
                                   "sign-off (BA due at Kemensos by the 25th)", lo=1, hi=23),
-        "kemensos_days": Key("float", "Kemensos officer-days per record", lo=0.0001),
+        "kemensos_days": Key("float", "Kemensos officer-days per record", lo=0.0001, hi=365),
         "pmks_lks_days": Key("float", "days for Dinsos to verify an LKS sponsor's documents",
-                             lo=0),
+                             lo=0, hi=3650),
         "musdes_every_months": Key("int", "months between musdes in a desa (1 = every month)",
                                    default=1, lo=1, hi=12),
         "musdes_every_by_kabkota": Key("factors", "months between musdes per kab/kota code "
                                        "('33.71' = 3), replacing musdes_every_months there",
-                                       default={}),
+                                       default={}, lo=1, hi=12),
         "appeal_prob": Key("prob", "share of households rejected at verval who appeal to "
                            "Dinsos (their own channel: no musdes, a new verval)", default=0.0),
         "appeal_wait_days": Key("float", "days before a rejected household may be proposed "
-                                "again", default=90.0, lo=0),
+                                "again", default=90.0, lo=0, hi=3650),
     },
     "penetapan": {
         "cadence": Key("str", "how often the Minister decrees", choices=("monthly", "quarterly")),
@@ -135,34 +169,39 @@ SCHEMA: dict[str, dict[str, Key]] = {
                               "afresh at a re-ranking", default=0.0),
     },
     "capacity": {
-        "verval_per_desa": Key("int", "verval officers per desa/kelurahan", lo=1),
-        "siks_per_desa": Key("int", "SIKS-NG operators per desa/kelurahan", lo=1),
-        "dinsos_per_kabkota": Key("int", "Dinsos verification officers per kab/kota", lo=1),
-        "kemensos_officers": Key("int", "Kemensos (Pusdatin) processing officers, national", lo=1),
+        "verval_per_desa": Key("int", "verval officers per desa/kelurahan", lo=1, hi=1000),
+        "siks_per_desa": Key("int", "SIKS-NG operators per desa/kelurahan", lo=1, hi=1000),
+        "dinsos_per_kabkota": Key("int", "Dinsos verification officers per kab/kota",
+                                  lo=1, hi=100_000),
+        "kemensos_officers": Key("int", "Kemensos (Pusdatin) processing officers, national",
+                                 lo=1, hi=100_000),
         "burekol_per_branch_day": Key("int", "accounts a HIMBARA bank opens per kab/kota per "
-                                      "working day (burekol)", lo=1),
-        "printer_cards_per_day": Key("int", "KKS cards printed per working day, national", lo=1),
-        "ewarong_kpm_ratio": Key("int", "BPNT KPM per e-warong agent", lo=1),
-        "pos_kpm_per_officer_day": Key("int", "KPM a PT Pos paying officer serves per day", lo=1),
-        "pos_officers_per_kecamatan": Key("int", "PT Pos paying officers per kecamatan", lo=1),
+                                      "working day (burekol)", lo=1, hi=1_000_000),
+        "printer_cards_per_day": Key("int", "KKS cards printed per working day, national",
+                                     lo=1, hi=10_000_000),
+        "ewarong_kpm_ratio": Key("int", "BPNT KPM per e-warong agent", lo=1, hi=1_000_000),
+        "pos_kpm_per_officer_day": Key("int", "KPM a PT Pos paying officer serves per day",
+                                       lo=1, hi=100_000),
+        "pos_officers_per_kecamatan": Key("int", "PT Pos paying officers per kecamatan",
+                                          lo=1, hi=10_000),
     },
     "issuance": {
-        "bank_shares": Key("shares", "share of new accounts per HIMBARA bank"),
+        "bank_shares": Key("shares", "share of new accounts per HIMBARA bank", lo=0, hi=1),
         "bank_shares_by_province": Key("regional_shares", "share of new accounts per HIMBARA "
                                        "bank in a province, replacing the national bank_shares "
-                                       "there (Aceh: BSI only)", default={}),
+                                       "there (Aceh: BSI only)", default={}, lo=0, hi=1),
         "burekol_fail": Key("prob", "share of account openings failing on data (gagal burekol)"),
-        "burekol_retry_days": Key("float", "days to fix the data and retry", lo=0),
-        "print_batch_every": Key("int", "working days between printing batches", lo=1),
+        "burekol_retry_days": Key("float", "days to fix the data and retry", lo=0, hi=3650),
+        "print_batch_every": Key("int", "working days between printing batches", lo=1, hi=250),
         "printer_outages": Key("outages", "periods the card printer is down", default=NO_OUTAGES),
         "wrong_data_prob": Key("prob", "share of cards printed with wrong data and reprinted"),
-        "post_days_median": Key("float", "median days of delivery by post", lo=0),
-        "post_days_sigma": Key("float", "log-sd of post delivery days", lo=0),
+        "post_days_median": Key("float", "median days of delivery by post", lo=0, hi=3650),
+        "post_days_sigma": Key("float", "log-sd of post delivery days", lo=0, hi=5),
         "distribution_every": Key("int", "working days between card distributions at the "
-                                  "community point", lo=1),
+                                  "community point", lo=1, hi=250),
         "not_collected_prob": Key("prob", "chance a KPM misses a distribution/activation day"),
         "max_collection_tries": Key("int", "distributions before an uncollected card is returned",
-                                    lo=1),
+                                    lo=1, hi=100),
     },
     "disbursement": {
         "channel": Key("str", "how BPNT is redeemed", choices=("ewarong", "pos", "bank")),
@@ -178,18 +217,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
                            "redeem_days)", lo=1, hi=28),
         "pos_pay_days": Key("int", "days PT Pos pays out at the community point per credit",
                             lo=1, hi=28),
-        "travel_minutes_median": Key("float", "median travel time to the agent (minutes)", lo=0),
+        "travel_minutes_median": Key("float", "median travel time to the agent (minutes)",
+                                     lo=0, hi=1440),
         "open_hour": Key("float", "agent opening hour", lo=0, hi=24),
         "close_hour": Key("float", "agent closing hour", lo=0, hi=24),
-        "service_minutes": Key("float", "mean service time per KPM at an e-warong", lo=0.01),
+        "service_minutes": Key("float", "mean service time per KPM at an e-warong",
+                               lo=0.01, hi=1440),
         "service_cv": Key("float", "coefficient of variation of service time (1 = exponential)",
-                          lo=0),
-        "restock_every": Key("int", "working days between e-warong restocks", lo=1),
+                          lo=0, hi=10),
+        "restock_every": Key("int", "working days between e-warong restocks", lo=1, hi=250),
         "stock_cover": Key("float", "stock delivered per restock, as a multiple of the expected "
-                           "demand between restocks", lo=0),
+                           "demand between restocks", lo=0, hi=100),
         "bank_collect_days": Key("float", "days a bank-channel KPM has to cash out before PT Pos "
-                                 "takes over", lo=0),
-        "return_after_months": Key("int", "months unspent before a balance is returned", lo=1),
+                                 "takes over", lo=0, hi=3650),
+        "return_after_months": Key("int", "months unspent before a balance is returned",
+                                   lo=1, hi=120),
         "patience_minutes_median": Key("float", "median minutes a KPM waits in an agent's queue "
                                        "before giving up (log-normal)", default=60.0,
                                        lo=0.1, hi=1440),
@@ -210,58 +252,63 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                         "redeem_days)", default=0.0, lo=0, hi=28),
     },
     "churn": {
-        "sanggah_per_1000_kpm": Key("float", "objections per 1000 KPM per year", lo=0),
+        "sanggah_per_1000_kpm": Key("float", "objections per 1000 KPM per year", lo=0, hi=1000),
         "sanggah_true_share": Key("prob", "share of objections about a truly non-poor KPM"),
         "sanggah_deadline_days": Key("int", "days the kab/kota has to verify an objection",
-                                     lo=1),
+                                     lo=1, hi=3650),
         "sanggah_verify_days": Key("float", "Dinsos officer-days to verify one objection",
-                                   lo=0.001),
+                                   lo=0.001, hi=365),
         "graduation_per_year": Key("prob", "chance per year a household's welfare improves"),
-        "graduation_factor": Key("float", "consumption multiplier on graduation", lo=1.0),
+        "graduation_factor": Key("float", "consumption multiplier on graduation", lo=1.0, hi=100),
         "graduation_report_prob": Key("prob", "share of DTKS households whose welfare improved "
                                       "that report it (the rest keep their old score)",
                                       default=1.0),
-        "removals_per_year": Key("factors", "annual removal rate per reason, per DTKS household"),
+        "removals_per_year": Key("factors", "annual removal rate per reason, per DTKS household",
+                                 lo=0, hi=1),
         "pbi_lapse_per_1000": Key("float", "KIS PBI holders per 1000 per year whose card lapses "
-                                  "and later need care", lo=0),
+                                  "and later need care", lo=0, hi=1000),
         "pbi_quick_working_days": Key("int", "working days to reactivate a card inactive < window",
-                                      lo=0),
-        "pbi_window_months": Key("int", "months of inactivity allowing quick reactivation", lo=0),
+                                      lo=0, hi=250),
+        "pbi_window_months": Key("int", "months of inactivity allowing quick reactivation",
+                                 lo=0, hi=120),
     },
     "status": {
         "checks_per_proposal_month": Key("float", "status checks per open proposal per month "
-                                         "(Cek Bansos app, site or village operator)", lo=0),
+                                         "(Cek Bansos app, site or village operator)",
+                                         lo=0, hi=1000),
         "app_share": Key("prob", "share of checks made in the app or on the site (no staff)"),
-        "operator_days": Key("float", "village-operator days per check in SIKS-NG", lo=0),
+        "operator_days": Key("float", "village-operator days per check in SIKS-NG", lo=0, hi=365),
     },
     "programmes": {
         "bpnt_share": Key("prob", "Sembako/BPNT KPM as a share of households"),
         "pkh_share": Key("prob", "PKH KPM as a share of households"),
         "pbi_share": Key("prob", "PBI-JK persons as a share of persons (the quota is counted in "
                          "persons, its source's unit)"),
-        "bpnt_amount": Key("int", "BPNT rupiah per KPM per month", lo=0),
+        "bpnt_amount": Key("int", "BPNT rupiah per KPM per month", lo=0, hi=100_000_000),
         "bpnt_max_desil": Key("int", "highest decile eligible for BPNT", lo=1, hi=10),
         "pkh_max_desil": Key("int", "highest decile eligible for PKH", lo=1, hi=10),
         "pbi_max_desil": Key("int", "highest decile eligible for PBI-JK", lo=1, hi=10),
-        "province_quota": Key("factors", "quota multiplier per province code", default={}),
+        "province_quota": Key("factors", "quota multiplier per province code", default={},
+                              lo=0, hi=100),
         "bpnt_paused": Key("bool", "BPNT tranches due are withheld from everybody (paid late; "
                            "owed for disbursement.arrears_tranches)", default=False),
         "pkh_paused": Key("bool", "PKH tranches due are withheld from everybody", default=False),
         "pkh_tahap_months": Key("int", "months per PKH tranche (tahap; 3 = Jan, Apr, Jul, Oct)",
                                 default=3, lo=1, hi=12),
-        "pkh_pregnant": Key("int", "PKH rupiah per year per pregnancy", default=3_000_000, lo=0),
+        "pkh_pregnant": Key("int", "PKH rupiah per year per pregnancy", default=3_000_000,
+                            lo=0, hi=100_000_000),
         "pkh_early_child": Key("int", "PKH rupiah per year per child aged 0-6",
-                               default=3_000_000, lo=0),
+                               default=3_000_000, lo=0, hi=100_000_000),
         "pkh_sd": Key("int", "PKH rupiah per year per primary-school child", default=900_000,
-                      lo=0),
+                      lo=0, hi=100_000_000),
         "pkh_smp": Key("int", "PKH rupiah per year per junior-secondary child",
-                       default=1_500_000, lo=0),
+                       default=1_500_000, lo=0, hi=100_000_000),
         "pkh_sma": Key("int", "PKH rupiah per year per senior-secondary child",
-                       default=2_000_000, lo=0),
+                       default=2_000_000, lo=0, hi=100_000_000),
         "pkh_disabled": Key("int", "PKH rupiah per year per severely disabled member",
-                            default=2_400_000, lo=0),
+                            default=2_400_000, lo=0, hi=100_000_000),
         "pkh_elderly": Key("int", "PKH rupiah per year per member aged 70+", default=2_400_000,
-                           lo=0),
+                           lo=0, hi=100_000_000),
         "pkh_max_components": Key("int", "PKH components paid per family at most", default=4,
                                   lo=0, hi=20),
         "pkh_max_children": Key("int", "PKH school and early-childhood components at most",
@@ -273,7 +320,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "pkh_max_pregnant": Key("int", "PKH pregnancy components at most", default=2, lo=0,
                                 hi=20),
         "pbi_premium": Key("int", "PBI-JK premium, rupiah per person per month", default=42_000,
-                           lo=0),
+                           lo=0, hi=100_000_000),
     },
     "fidelity": {
         "kabkota": Key("str", "kab/kota code ('33.71') mirrored at card fidelity by "
@@ -286,7 +333,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "oneoff": {
         "name": Key("str", "name of the one-off cash programme (BLT / BLTS)", default="BLT"),
         "amount": Key("int", "rupiah paid once per KPM; 0 = no one-off programme (a dated "
-                      "event setting it starts a round on its date)", default=0, lo=0),
+                      "event setting it starts a round on its date)", default=0,
+                      lo=0, hi=100_000_000),
         "max_desil": Key("int", "highest DTKS decile eligible", default=4, lo=1, hi=10),
         "share": Key("prob", "KPM quota as a share of households, split by kab/kota DTKS size",
                      default=0.0),
@@ -342,7 +390,8 @@ def is_date(value: object) -> bool:
 
 
 def markdown_table() -> str:
-    """The schema as Markdown tables, one per scenario table (pasted into docs/scenarios.md)."""
+    """The schema as Markdown tables, one per scenario table (the body of docs/scenarios.md's
+    "Scenario reference", between `DOC_BEGIN` and `DOC_END`)."""
     lines = []
     for table, keys in SCHEMA.items():
         lines += [f"### `[{table}]`", "", "| key | expected | meaning |", "| --- | --- | --- |"]

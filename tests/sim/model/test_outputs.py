@@ -148,7 +148,8 @@ def test_set_override_error_names_the_flag() -> None:
     assert r.returncode == 0, r.stderr
     r = _kks("sim", "run", "scenarios/baseline.toml", "--set", "capacity.verval_per_desa=-1")
     assert r.returncode == 2
-    assert r.stderr.strip() == "kks: error: --set: capacity.verval_per_desa: an integer >= 1"
+    assert r.stderr.strip() == ("kks: error: --set: capacity.verval_per_desa: an integer in "
+                                "[1, 1000]")
 
 
 def test_compare_prints_differences_and_writes_a_plot(tmp_path, two_runs) -> None:
@@ -158,11 +159,13 @@ def test_compare_prints_differences_and_writes_a_plot(tmp_path, two_runs) -> Non
     plot = tmp_path / "cmp.png"
     r = _kks("sim", "compare", str(two_runs[0]), str(other), "--plot", str(plot))
     assert r.returncode == 0, r.stderr
-    assert "lead_time_dtks_p50_days" in r.stdout and "%" in r.stdout
+    assert "Proposal to DTKS, median" in r.stdout and "%" in r.stdout
+    assert "penetapan.cadence" in r.stdout  # the input that differs comes first
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_compare_refuses_a_folder_without_kpis(tmp_path) -> None:
     r = _kks("sim", "compare", str(tmp_path), str(tmp_path))
     assert r.returncode == 2
-    assert r.stderr.strip() == f"kks: error: {tmp_path}: not a results folder (no kpi.csv)"
+    assert r.stderr.strip() == (f"kks: error: {tmp_path}: not a results folder (no "
+                                "manifest.json or kpi.csv)")

@@ -44,9 +44,9 @@ def test_set_overrides_parse_toml_values() -> None:
 
 
 @pytest.mark.parametrize(("body", "key", "expected"), [
-    ("[capacity]\nverval_per_desa = 0\n", "capacity.verval_per_desa", "an integer >= 1"),
+    ("[capacity]\nverval_per_desa = 0\n", "capacity.verval_per_desa", "an integer in [1, 1000]"),
     ("[capacity]\nprinter_cards_per_day = 1.5\n", "capacity.printer_cards_per_day",
-     "an integer >= 1"),
+     "an integer in [1, 10_000_000]"),
     ("[issuance]\nburekol_fail = 1.2\n", "issuance.burekol_fail", "a probability in [0, 1]"),
     ("[registration]\nself_registration = 1\n", "registration.self_registration",
      "true or false"),
@@ -56,7 +56,7 @@ def test_set_overrides_parse_toml_values() -> None:
      "issuance.printer_outages[0]", "a list of {start = date, end = date} tables with "
      "start <= end"),
     ("[issuance]\nbank_shares = { BRI = 0.5, BNI = 0.2 }\n", "issuance.bank_shares",
-     "a table of name = share (shares >= 0, summing to 1)"),
+     "a table of name = share (shares in [0, 1], summing to 1)"),
     ("[churn.removals_per_year]\nabducted = 0.1\n", "churn.removals_per_year.abducted",
      "a removal reason"),
     ("[warp]\nspeed = 9\n", "warp", "a known table"),
@@ -94,3 +94,21 @@ def test_docs_carry_the_schema_table() -> None:
     for table, keys in SCHEMA.items():
         for name in keys:
             assert f"| `{name}` |" in doc, f"{table}.{name} undocumented"
+
+
+def test_every_numeric_key_has_both_bounds() -> None:
+    from sim.scenario.schema import Key
+
+    missing = [f"{t}.{n}" for t, keys in SCHEMA.items() for n, k in keys.items()
+               if isinstance(k, Key) and k.numeric and k.kind != "prob"
+               and (k.lo is None or k.hi is None)]
+    assert missing == []
+
+
+def test_docs_scenario_reference_is_generated_from_the_schema() -> None:
+    from sim.scenario import schema_docs
+
+    doc = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    assert schema_docs.with_table(doc) == doc, (
+        "docs/scenarios.md is out of date: python -m sim.scenario.schema_docs --write")
+    assert schema_docs.main(["--check", str(ROOT / "docs" / "scenarios.md")]) == 0
