@@ -25,6 +25,9 @@ import numpy as np
 
 from sim.outputs import folder, replication_report, stats
 
+#: Student t 0.975 quantiles (df 1..30), kept under their old name for `sim.calibration`
+_T975 = stats.T975
+
 
 def replication_seeds(seed: int, n: int) -> list[int]:
     """The seeds of *n* replications spawned from *seed*."""
