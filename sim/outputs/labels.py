@@ -61,6 +61,11 @@ CATALOGUE: dict[str, Kpi] = {
     # run
     "households": Kpi("Households in the territory", "count", "run"),
     "households_simulated": Kpi("Households simulated", "sim", "run"),
+    "persons": Kpi("Persons in the territory", "count", "run"),
+    "ranked_households": Kpi("Households ranked at the decree (DTKS)", "count", "verification"),
+    "dtks_persons": Kpi("Persons in DTKS at the end", "count", "verification"),
+    "bank_channel_pos_share": Kpi("Bank channel: share of cash-outs taken over by PT Pos",
+                                  "share", "disbursement"),
     "fraction": Kpi("Sampling fraction", "number", "run"),
     "events": Kpi("Simulation events", "sim", "run"),
     "money_conserved": Kpi("Money conserved (credited = redeemed + returned + held)", "flag",
