@@ -22,8 +22,6 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -354,11 +352,15 @@ def section_html(result: Result) -> str:
 
 
 def write(result: Result, out: Path) -> None:
-    """Write backtest.csv, backtest.json and report.html into folder *out*, atomically."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    """Write manifest.json, backtest.csv, backtest.json and report.html into folder *out*,
+    atomically (`sim.outputs.folder`; check the target with `check_target` before running)."""
+    from sim.outputs.folder import BACKTEST_KIND, write_folder
+
+    def fill(tmp: Path) -> None:
+        manifest = {"kind": BACKTEST_KIND, "seeds": list(result.seeds),
+                    "overrides": list(result.overrides)}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
+                                           encoding="utf-8")
         (tmp / "backtest.csv").write_text(csv_text(result), encoding="utf-8")
         (tmp / "backtest.json").write_text(json_text(result), encoding="utf-8")
         doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -367,10 +369,5 @@ def write(result: Result, out: Path) -> None:
                "td{border:1px solid #ccc;padding:2px 8px}</style></head><body>\n"
                "<h1>Backtest</h1>\n" + section_html(result) + "</body></html>\n")
         (tmp / "report.html").write_text(doc, encoding="utf-8")
-        tmp.chmod(0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_folder(Path(out), fill)

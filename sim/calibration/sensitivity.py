@@ -20,9 +20,7 @@ import base64
 import csv
 import html
 import io
-import os
-import shutil
-import tempfile
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,11 +202,15 @@ def _csv(rows: list[list[Any]]) -> str:
 
 
 def write(scr: Screening, out: Path) -> None:
-    """Write the screening's tables, plots and report.html into folder *out*, atomically."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    """Write the screening's manifest, tables, plots and report.html into folder *out*,
+    atomically (`sim.outputs.folder`; check the target with `check_target` before running)."""
+    from sim.outputs.folder import SENSITIVITY_KIND, write_folder
+
+    def fill(tmp: Path) -> None:
+        manifest = {"kind": SENSITIVITY_KIND, "scenario": scr.scenario,
+                    "factors": [f.key for f in scr.factors], "kpis": list(scr.kpis)}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
+                                           encoding="utf-8")
         rows: list[list[Any]] = [["kpi", "parameter", "mu_star", "mu_star_conf", "sigma",
                                   "rank"]]
         for k in scr.kpis:
@@ -234,13 +236,8 @@ def write(scr: Screening, out: Path) -> None:
             imgs.append(f"<h3>{html.escape(k)}</h3><img alt=\"{html.escape(k)}\" "
                         f"src=\"data:image/png;base64,{base64.b64encode(png).decode()}\">")
         (tmp / "report.html").write_text(_report(scr, ranking, imgs), encoding="utf-8")
-        tmp.chmod(0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_folder(Path(out), fill)
 
 
 def _report(scr: Screening, ranking: list[tuple[str, float]], imgs: list[str]) -> str:

@@ -233,11 +233,13 @@ def fidelity(scenario: str, kabkota: str | None, months: int | None, out: str | 
               help="Run the replications on this Dask distributed scheduler.")
 @click.option("--out", type=click.Path(file_okay=False), default="results/backtest",
               show_default=True, help="Folder for backtest.csv, backtest.json, report.html.")
+@click.option("--force", is_flag=True,
+              help="Replace --out even when it holds files this tool did not write.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print backtest.json to stdout instead of the table.")
 def backtest(rows_file: str | None, replications: int, fraction: float | None,
              seed: int | None, sets: tuple[str, ...], workers: int | None,
-             scheduler: str | None, out: str, as_json: bool) -> None:
+             scheduler: str | None, out: str, force: bool, as_json: bool) -> None:
     """Compare the model with the published figures of docs/calibration.md (exit 1 if any row
     is outside its tolerance)."""
     from rich.console import Console
@@ -246,6 +248,9 @@ def backtest(rows_file: str | None, replications: int, fraction: float | None,
 
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
+    from sim.outputs import folder
+
+    folder.check_target(Path(out), force)
     t0 = time.perf_counter()
     result = bt.run_backtest(rows_file, replications=replications, fraction=fraction,
                              sets=list(sets), seed=seed, workers=workers, scheduler=scheduler)
@@ -296,19 +301,28 @@ def _print_backtest(result, console, out: Path, seconds: float) -> None:
               help="Run the evaluations on this Dask distributed scheduler.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Results folder (default: results/sensitivity_<scenario name>).")
+@click.option("--force", is_flag=True,
+              help="Replace --out even when it holds files this tool did not write.")
 def sensitivity(scenario: str, trajectories: int, levels: int, params: tuple[str, ...],
                 fraction: float | None, seed: int | None, sets: tuple[str, ...],
-                workers: int | None, scheduler: str | None, out: str | None) -> None:
+                workers: int | None, scheduler: str | None, out: str | None,
+                force: bool) -> None:
     """Morris screening of every estimate (EST) of SCENARIO on the headline KPIs."""
     from sim.calibration import sensitivity as sa
 
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
+    from sim.outputs import folder
+
+    if out:
+        folder.check_target(Path(out), force)
     t0 = time.perf_counter()
     scr = sa.screen(scenario, trajectories=trajectories, levels=levels,
                     params=list(params) or None, sets=list(sets), fraction=fraction, seed=seed,
                     workers=workers, scheduler=scheduler)
     target = Path(out) if out else Path("results") / f"sensitivity_{scr.scenario}"
+    if not out:
+        folder.check_target(target, force)
     sa.write(scr, target)
     click.echo(f"{len(scr.outputs)} runs of {len(scr.factors)} estimates in "
                f"{time.perf_counter() - t0:.0f} s -> {target}/report.html")

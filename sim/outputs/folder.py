@@ -38,7 +38,9 @@ MANIFEST = "manifest.json"
 RUN_KIND = "kks-sim-results"
 REPLICATIONS_KIND = "kks-sim-replications"
 FIDELITY_KIND = "kks-sim-fidelity"
-KINDS = (RUN_KIND, REPLICATIONS_KIND, FIDELITY_KIND)
+BACKTEST_KIND = "kks-sim-backtest"
+SENSITIVITY_KIND = "kks-sim-sensitivity"
+KINDS = (RUN_KIND, REPLICATIONS_KIND, FIDELITY_KIND, BACKTEST_KIND, SENSITIVITY_KIND)
 _PARTIAL = ".partial-"
 _OLD = ".old-"
 

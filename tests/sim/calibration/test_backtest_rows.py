@@ -80,7 +80,7 @@ def test_json_is_exactly_the_issue_schema(result: bt.Result) -> None:
 def test_write_puts_csv_json_and_report(result: bt.Result, tmp_path: Path) -> None:
     bt.write(result, tmp_path / "bt")
     names = sorted(p.name for p in (tmp_path / "bt").iterdir())
-    assert names == ["backtest.csv", "backtest.json", "report.html"]
+    assert names == ["backtest.csv", "backtest.json", "manifest.json", "report.html"]
     report = (tmp_path / "bt" / "report.html").read_text(encoding="utf-8")
     assert 'id="backtest"' in report and "out-of-sample" in report
 

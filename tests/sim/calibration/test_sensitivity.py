@@ -41,7 +41,7 @@ def test_screening_on_a_local_cluster_equals_in_process(local, tmp_path, missing
     assert remote.indices == local.indices
     sa.write(remote, tmp_path / "sens")
     names = sorted(p.name for p in (tmp_path / "sens").iterdir())
-    assert names == ["evaluations.csv", "plots", "ranking.csv", "report.html",
+    assert names == ["evaluations.csv", "manifest.json", "plots", "ranking.csv", "report.html",
                      "sensitivity.csv"]
     assert sorted(p.name for p in (tmp_path / "sens" / "plots").iterdir()) == sorted(
         f"{k}.png" for k in sa.HEADLINE_KPIS)
