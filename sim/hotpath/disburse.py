@@ -295,6 +295,23 @@ def entitlements(registry: Registry, p: int, rows: np.ndarray, params: Params) -
     return registry["size"][rows].astype(np.int64) * (params.pbi_premium * params.pbi_every)
 
 
+
+def _return_unspent(balance: np.ndarray, unspent: np.ndarray, params: Params,
+                    ledger: DisbursementState) -> None:
+    """§4.2 returns, in place: rows unspent for `return_after_months` give their whole balance
+    back to the treasury (balance and unspent count set to 0, the totals counted)."""
+    after = params.return_after_months
+    if not 0 < after <= 255:
+        return
+    ret = unspent >= after
+    if ret.any():
+        back = int(balance[ret].sum(dtype=np.int64))
+        ledger.stats.returns += int(np.count_nonzero(ret))
+        ledger.stats.returned += back
+        ledger.returned += back
+        balance[ret] = 0
+        unspent[ret] = 0
+
 def _settle(registry: Registry, ledger: DisbursementState, params: Params, period: int, key: int,
             lo: int, hi: int) -> None:
     """Redemptions, unspent months and returns of rows [lo, hi) not yet settled this period.
@@ -342,16 +359,7 @@ def _settle(registry: Registry, ledger: DisbursementState, params: Params, perio
     new_u = np.minimum(old_u, 254)
     new_u += np.uint8(1)
     new_u *= ~spent
-    after = params.return_after_months
-    if 0 < after <= 255:
-        ret = new_u >= after  # never a row that spent (its count is 0)
-        if ret.any():
-            total = int(bp[ret].sum(dtype=np.int64))
-            st.returns += int(np.count_nonzero(ret))
-            st.returned += total
-            ledger.returned += total
-            bp[ret] = 0
-            new_u[ret] = 0
+    _return_unspent(bp, new_u, params, ledger)  # never a row that spent (its count is 0)
     b[pos] = bp
     u[pos] = new_u
 
@@ -517,16 +525,7 @@ def forfeit(registry: Registry, ledger: DisbursementState, params: Params, perio
         st.days = [a - int(c) for a, c in zip(st.days, days.tolist(), strict=True)]
         b = pre_b.copy()
         u = np.minimum(pre_u, 254) + 1
-        after = params.return_after_months
-        if 0 < after <= 255:
-            ret = u >= after
-            if ret.any():
-                back = int(b[ret].sum(dtype=np.int64))
-                st.returns += int(np.count_nonzero(ret))
-                st.returned += back
-                ledger.returned += back
-                b[ret] = 0
-                u[ret] = 0
+        _return_unspent(b, u, params, ledger)
         bal[rows] = b
         uns[rows] = u.astype(np.uint8)
     return finish_period(registry, ledger, period)

@@ -288,6 +288,15 @@ def splitmix(key: int, row: int) -> int:
     return z ^ (z >> 31)
 
 
+
+def _redeemed(h: int, balance: int, params: Params) -> int:
+    """§4.2 for one household that redeems: its whole balance, or the drawn share of it."""
+    if ((h >> 32) & 0xFFFF) % 10_000 < params.full_spend_bp:
+        return balance
+    share = params.partial_min_bp + ((h >> 16) & 0xFFFF) % 10_000 * (
+        10_000 - params.partial_min_bp) // 10_000
+    return balance * share // 10_000
+
 def disburse(registry: Registry, ledger: DisbursementState, params: Params, period: int,
              seed: int, *, stop_after_rows: int | None = None,
              payable: np.ndarray | None = None) -> DisburseResult:
@@ -346,12 +355,7 @@ def disburse(registry: Registry, ledger: DisbursementState, params: Params, peri
         if b > 0:
             h = splitmix(key, i)
             if (h >> 48) % 10_000 < params.redeem_bp:
-                if ((h >> 32) & 0xFFFF) % 10_000 < params.full_spend_bp:
-                    spent = b
-                else:
-                    share = params.partial_min_bp + ((h >> 16) & 0xFFFF) % 10_000 * (
-                        10_000 - params.partial_min_bp) // 10_000
-                    spent = b * share // 10_000
+                spent = _redeemed(h, b, params)
                 if spent:
                     st.redeemers += 1
                     st.redeemed += spent
@@ -396,12 +400,7 @@ def forfeit(registry: Registry, ledger: DisbursementState, params: Params, perio
         h = splitmix(key, i)
         spent = 0
         if b > 0 and (h >> 48) % 10_000 < params.redeem_bp:
-            if ((h >> 32) & 0xFFFF) % 10_000 < params.full_spend_bp:
-                spent = b
-            else:
-                share = params.partial_min_bp + ((h >> 16) & 0xFFFF) % 10_000 * (
-                    10_000 - params.partial_min_bp) // 10_000
-                spent = b * share // 10_000
+            spent = _redeemed(h, b, params)
         if (spent == 0 or int(registry["balance"][i]) != b - spent
                 or int(ledger.last_settled[i]) != period):
             raise InputError(f"forfeit: some rows did not redeem in period {period}")
