@@ -1,4 +1,4 @@
-"""Effect accounting: what each override (``--set``, ``extends``) changed in the built model.
+"""Effect accounting: what each override (``--set``, ``extends``, ``[[events]]``) changed.
 
 A scenario answers a question only if its changes reach the model. For every layer of overrides
 (the ``--set`` values, the keys a file sets over the file it extends) this module builds the
@@ -15,12 +15,23 @@ quotas in total and per province, amounts and rules. Each key gets
   a province factor), when that item moved far less than the key's ratio (less than half of it
   on a log scale: say a minimum of one agent per unit clamps it).
 
+Dated events (``[[events]]``) are accounted from their date: the model is built as the run
+starts (the starting recipients, every ``--set`` and ``extends`` value), then every event is
+applied in timeline order exactly as the run applies it on its date (`sim.model.timeline.apply`),
+one key at a time, and each key's effect is the change of the inventory it makes over the state
+left by every earlier event (its *base* is the value in force the day before). The same
+warnings hold, naming the event and its date: a value already in force, a setting the channel in
+force at that date does not use, a target item moved far less than the key's ratio. E-warong
+re-counted by an event are counted for the starting BPNT recipients (the run counts those of the
+event's day: the two differ by the recipients that changed in between).
+
 Keys of ``[scenario]`` and ``[territory]`` define the run itself and are not accounted.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -160,10 +171,12 @@ def _get(data: dict, dotted: str) -> Any:
     return data.get(t, {}).get(k)
 
 
-def inert_reason(key: str, value: Any, base: Any, data: dict) -> str | None:
-    """Why *key* cannot change the built model under *data*, or None."""
+def inert_reason(key: str, value: Any, base: Any, data: dict,
+                 base_name: str = "the base") -> str | None:
+    """Why *key* cannot change the built model under *data*, or None (*base_name*: what *base*
+    is, for the message)."""
     if value == base:
-        return f"same value as the base ({_plain(base)!r})"
+        return f"same value as {base_name} ({_plain(base)!r})"
     channel = data["disbursement"]["channel"]
     if key in CHANNELS and channel not in CHANNELS[key]:
         return (f"not used with disbursement.channel = {channel!r} (only with "
@@ -240,9 +253,13 @@ def _ratio_check(key: str, value: Any, base: Any, before: dict, after: dict,
 
 
 def account(scen: Scenario, ctx: Context) -> list[Effect]:
-    """The effect of every overridden key of *scen* on the model *ctx* was built from."""
+    """The effect of every overridden key of *scen* on the model *ctx* was built from (a run's
+    context is fine: with dated events, whose values a run leaves in *ctx*, the model is built
+    afresh), then of every key of its dated events from their dates (`account_events`)."""
     from sim.model.run import build
 
+    if scen.events:
+        ctx = build(scen)
     after = inventory(ctx)
     out: list[Effect] = []
 
@@ -284,6 +301,46 @@ def account(scen: Scenario, ctx: Context) -> list[Effect]:
                 eff.warning = ("changes nothing in the built model's resources, quotas, "
                                "amounts or rules (it may still change behaviour)") if (
                     k in TARGETS or k == "programmes.province_quota") else None
+            out.append(eff)
+    return out + account_events(scen, ctx)
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {item: [before.get(item), after.get(item)]
+            for item in sorted(set(before) | set(after)) if before.get(item) != after.get(item)}
+
+
+def account_events(scen: Scenario, ctx: Context) -> list[Effect]:
+    """The effect of every key of *scen*'s dated events, from their dates (module docstring).
+
+    *ctx* must be the model as built, nothing run (`sim.model.run.build`); the events are
+    applied to it, so it is spent afterwards.
+    """
+    from sim.model import timeline
+
+    out: list[Effect] = []
+    for ev in scen.events:  # timeline order (date, then position)
+        source = f"{ev.label} ({ev.date.isoformat()})"
+        for k in ev.dotted_keys():
+            table, name = k.split(".", 1)
+            value = ev.changes[table][name]
+            base = copy.deepcopy(ctx.p[table].get(name))
+            before = inventory(ctx)
+            timeline.apply(ctx, dataclasses.replace(ev, changes={table: {name: value}},
+                                                    decree=False))
+            after = inventory(ctx)
+            eff = Effect(key=k, source=source, value=value, base=base,
+                         changed=_diff(before, after))
+            eff.warning = inert_reason(k, value, base, ctx.p,
+                                       base_name="the value in force before the event")
+            expected, warn = _ratio_check(k, value, base, before, after, ctx.p)
+            eff.expected = expected
+            if eff.warning is None:
+                eff.warning = warn
+            if eff.warning is None and not eff.changed and (
+                    k in TARGETS or k == "programmes.province_quota"):
+                eff.warning = ("changes nothing in the built model's resources, quotas, "
+                               "amounts or rules (it may still change behaviour)")
             out.append(eff)
     return out
 
@@ -330,7 +387,8 @@ def section(effects: list[dict]):
                     f"<td>{warn}</td></tr>")
     body = ("<p>Each override's effect on the built model (resources per stage scaled to the "
             "territory, quotas, amounts, rules), against the same run with that layer of "
-            "overrides put back.</p>\n<table><caption>Overrides and what they changed"
+            "overrides put back; each dated event's keys from the event's date, against the "
+            "model as it stood the day before.</p>\n<table><caption>Overrides and what they changed"
             '</caption><thead><tr><th scope="col">from</th><th scope="col">key</th>'
             '<th scope="col">base &rarr; value</th><th scope="col">changed in the built model'
             '</th><th scope="col">warning</th></tr></thead><tbody>'

@@ -84,10 +84,11 @@ def resource_counts(ctx: Context, province: int | None = None) -> dict[str, int]
     k_scale = units["kecamatan"] / n_kec if n_kec else 0.0
     agents = int(ag.per_kec[kec].sum())
     pos = int(ag.pos_servers_kec[kec].sum())
+    channel = p["disbursement"]["channel"]  # a dated event may have switched it
     out["resources_ewarong_agents"] = (round(agents * k_scale * scale)
-                                       if ag.channel == "ewarong" else 0)
+                                       if channel == "ewarong" else 0)
     out["resources_pos_officers"] = (round(pos * k_scale)
-                                     if ag.channel in ("pos", "bank") else 0)
+                                     if channel in ("pos", "bank") else 0)
     return out
 
 

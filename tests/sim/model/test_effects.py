@@ -78,3 +78,68 @@ def test_the_report_and_summary_name_the_inert_key(small, tmp_path) -> None:
     assert by_key["capacity.pos_officers_per_kecamatan"]["warning"]
     assert by_key["capacity.pos_officers_per_kecamatan"]["changed"] == {}  # its own effect only
     assert by_key["capacity.ewarong_kpm_ratio"]["warning"] is None
+
+
+def _event_scenario(tmp_path, body: str, *extra: str):
+    """A scenario extending the baseline with the dated events in *body* (TOML)."""
+    f = tmp_path / "events.toml"
+    f.write_text(f'extends = "{(SCENARIOS / "baseline.toml").as_posix()}"\n'
+                 '[scenario]\nname = "events"\n' + body, encoding="utf-8")
+    return load(f, [*SMALL, *extra])
+
+
+def _event_effects(scen):
+    return {(e.source.split(" (")[0], e.key): e for e in effects.account(scen, build(scen))}
+
+
+def test_an_event_halving_agents_is_reported_from_its_date_and_not_flagged(small,
+                                                                            tmp_path) -> None:
+    scen = _event_scenario(tmp_path, '[[events]]\nname = "half agents"\nmonth = "2025-04"\n'
+                           "[events.capacity]\newarong_kpm_ratio = 780\n")
+    e = _event_effects(scen)[('events[0] "half agents"', "capacity.ewarong_kpm_ratio")]
+    assert e.warning is None and e.source == 'events[0] "half agents" (2025-04-01)'
+    assert e.base == 390 and e.value == 780
+    before, after = e.changed["resources_ewarong_agents"]
+    assert abs(after - before / 2) <= 3 and e.expected == {"resources_ewarong_agents": 0.5}
+
+
+def test_an_inert_event_override_is_flagged_naming_the_event_and_key(small, tmp_path) -> None:
+    scen = _event_scenario(
+        tmp_path,
+        '[[events]]\nname = "more PT Pos staff"\nmonth = "2025-03"\n'
+        "[events.capacity]\npos_officers_per_kecamatan = 6\n"
+        '[[events]]\nname = "agents clamped"\nmonth = "2025-05"\n'
+        "[events.capacity]\newarong_kpm_ratio = 100000\nverval_per_desa = 1\n")
+    found = _event_effects(scen)
+    pos = found[('events[0] "more PT Pos staff"', "capacity.pos_officers_per_kecamatan")]
+    assert pos.warning and "disbursement.channel = 'ewarong'" in pos.warning
+    assert pos.changed == {}
+    clamp = found[('events[1] "agents clamped"', "capacity.ewarong_kpm_ratio")]
+    assert clamp.warning and "far less than its ratio" in clamp.warning
+    same = found[('events[1] "agents clamped"', "capacity.verval_per_desa")]
+    assert same.warning and "in force before the event" in same.warning
+    lines = effects.warnings(list(found.values()))
+    assert ('warning: events[0] "more PT Pos staff" (2025-03-01) '
+            "capacity.pos_officers_per_kecamatan: ") in "\n".join(lines)
+
+
+def test_an_event_after_a_channel_switch_sees_the_channel_of_its_date(small, tmp_path) -> None:
+    scen = _event_scenario(
+        tmp_path,
+        '[[events]]\nname = "PT Pos pays"\nmonth = "2025-03"\n'
+        '[events.disbursement]\nchannel = "pos"\n'
+        '[[events]]\nname = "more PT Pos staff"\nmonth = "2025-06"\n'
+        "[events.capacity]\npos_officers_per_kecamatan = 6\n",
+        "capacity.verval_per_desa=2")
+    found = _event_effects(scen)
+    switch = found[('events[0] "PT Pos pays"', "disbursement.channel")]
+    assert switch.changed["rule_channel"] == ["ewarong", "pos"]
+    assert switch.changed["resources_ewarong_agents"][1] == 0
+    pos = found[('events[1] "more PT Pos staff"', "capacity.pos_officers_per_kecamatan")]
+    assert pos.warning is None and pos.base == 3
+    assert pos.expected == {"resources_pos_officers": 2.0}
+    b, a = pos.changed["resources_pos_officers"]
+    assert a == 2 * b > 0
+    # the --set layer is accounted against the model as built, not as the events left it
+    verval = found[("--set", "capacity.verval_per_desa")]
+    assert verval.warning is None and "rule_channel" not in verval.changed
