@@ -236,6 +236,9 @@ class Context:
     pbi_exits: list = field(default_factory=list)
     #: periods in which a dated event calls for a decree whatever the cadence
     forced_decrees: set[int] = field(default_factory=set)
+    #: the register ranks the whole population (from the start, or since the population
+    #: enumeration of a dated switch to ``register.ranking = "population"``: `enumeration`)
+    enumerated: bool = False
     #: the one-off programmes' ledger (`sim.model.oneoff`)
     oneoff: Any = None
     #: an event opens self-registration that the scenario starts with closed

@@ -51,7 +51,9 @@ class OneOffLedger:
 
 
 def recipients(ctx: Context, share: float, max_desil: int) -> np.ndarray:
-    """Rows of a one-off round: DTKS deciles 1..*max_desil*, poorest first, per kab/kota quota."""
+    """Rows of a one-off round: deciles 1..*max_desil* of the register, poorest first, per
+    kab/kota quota. The register's deciles are the population's once it ranks the population
+    (DTSEN: `sim.model.enumeration`), as the BLTS 2025 deciles were [BLTS-2025][DESIL-METHOD]."""
     reg = ctx.registry
     n = len(reg)
     kab = reg["kabkota"].astype(np.int64)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.hotpath import changes as ch
-from sim.model import churn, issuance, redemption, targeting
+from sim.model import churn, enumeration, issuance, redemption, targeting
 from sim.model import engine as _engine
 from sim.model.context import Context, S
 from sim.registry import regions
@@ -35,9 +35,13 @@ def period_of(year: int, month: int) -> int:
     return 12 * (year - 2000) + month - 1
 
 
-def _batch(ctx: Context, proposals: list[int], updates: list, removes: list) -> ch.ChangeBatch:
+def _batch(ctx: Context, proposals: list[int], updates: list, removes: list,
+           enumerated: tuple[np.ndarray, np.ndarray] | None = None) -> ch.ChangeBatch:
     reg = ctx.registry
     rows_p = np.array([ctx.props.row[i] for i in proposals], dtype=np.int64)
+    n_props = len(rows_p)
+    if enumerated is not None:  # a population enumeration: more PROPOSE records (`enumeration`)
+        rows_p = np.concatenate([rows_p, enumerated[0]])
     rows_u = np.array([u[0] for u in updates], dtype=np.int64)
     rows_r = np.array([r[0] for r in removes], dtype=np.int64)
     rows = np.concatenate([rows_p, rows_u, rows_r])
@@ -50,7 +54,9 @@ def _batch(ctx: Context, proposals: list[int], updates: list, removes: list) -> 
         vals = np.zeros(len(rows), dtype=reg[name].dtype)
         vals[: len(data_rows)] = reg[name][data_rows]
         cols[name] = vals
-    for j, row in enumerate(rows_p.tolist()):
+    if enumerated is not None:
+        cols["pmt_score"][n_props:len(rows_p)] = enumerated[1]
+    for j, row in enumerate(rows_p[:n_props].tolist()):
         if row in ctx.assessed:
             cols["pmt_score"][j] = ctx.assessed.pop(row)
         if row in ctx.dukcapil_fixed:
@@ -107,7 +113,13 @@ def decrees(ctx: Context):
             updates += churn.rerank_updates(ctx, period)
             ctx.engine.invalidate()  # the full decree path: every row re-checked and re-ranked
             ctx.mon.count("reranks")
-        batch = _batch(ctx, proposals, updates, removes)
+        entered = None
+        if enumeration.due(ctx):  # DTKS -> DTSEN: every household enters the register
+            entered, refreshed = enumeration.enumerate_rows(
+                ctx, period, np.array([ctx.props.row[i] for i in proposals], dtype=np.int64))
+            updates += refreshed
+            ctx.engine.invalidate()
+        batch = _batch(ctx, proposals, updates, removes, entered)
         before = ctx.registry["programmes"].copy()
         # the PBI-JK person quota in this decree's households; the built quota is kept as the
         # model's (what `sim.outputs.effects` compares)

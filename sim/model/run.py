@@ -58,6 +58,7 @@ def build(scen: Scenario) -> Context:
                   registry=registry, frame=fr, props=Proposals(env))
     n = len(registry)
     ctx.card_active = np.zeros(n, dtype=bool)
+    ctx.enumerated = p["register"]["ranking"] == "population"
     ctx.log_c = np.log(np.maximum(registry["consumption"].astype(np.float64), 1.0))
     ctx.pass_log_c = float(np.quantile(ctx.log_c, p["verification"]["pass_quantile"]))
     sd = float(ctx.log_c.std()) or 1.0

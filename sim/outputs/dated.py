@@ -3,8 +3,9 @@
 `dated_kpis` turns a finished run into flat ``name -> value`` pairs (territory totals: simulated
 counts times 1 / fraction, as the KPIs), named by month so a backtest row can ask for a figure at
 a date: ``2023-04.recipients_bpnt`` (BPNT KPM credited on the credit day of April 2023),
-``2025-10.recipients_pkh``, ``oneoff_recipients`` (KPM of every one-off round),
-``2026-02.pbi_exits_desil_persons`` (persons who lost PBI-JK because of their decile at the
+``2025-10.recipients_pkh``, ``2025-10.decreed_bpnt`` (BPNT KPM of the decree of October 2025:
+the tranche's allocation, paid or still pending), ``oneoff_recipients`` (KPM of every one-off
+round), ``2026-02.pbi_exits_desil_persons`` (persons who lost PBI-JK because of their decile at the
 decree of February 2026).
 """
 
@@ -26,6 +27,11 @@ def dated_kpis(ctx: Context) -> dict[str, Any]:
         out[f"{month}.recipients_pbi"] = round(m["pbi_credits"] * w)
         out[f"{month}.bpnt_rp"] = round(m["bpnt_rp"] * w)
         out[f"{month}.pkh_rp"] = round(m["pkh_rp"] * w)
+    for period, res in ctx.decree_results:
+        month = f"{2000 + period // 12:04d}-{period % 12 + 1:02d}"
+        for prog in ("bpnt", "pkh", "pbi"):
+            if prog in res.recipients:
+                out[f"{month}.decreed_{prog}"] = round(res.recipients[prog] * w)
     for e in ctx.pbi_exits:
         month = e["date"][:7]
         out[f"{month}.pbi_exits_desil_households"] = round(e["households"] * w)

@@ -63,6 +63,10 @@ FIXED_KEYS: dict[str, str] = {
     "churn.pbi_lapse_per_1000": "KIS lapses are drawn once for the horizon",
     "churn.pbi_window_months": "KIS lapses are drawn once for the horizon",
     "status.checks_per_proposal_month": "status checks are drawn once for the horizon",
+    "register.initial_share": "the starting register is drawn once",
+    "register.dtks_noise_sd": "the starting register is drawn once",
+    "register.stale_score_sd": "the starting register is drawn once",
+    "register.unranked_share": "the starting register is drawn once",
 }
 
 

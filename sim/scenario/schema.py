@@ -347,7 +347,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "register": {
         "ranking": Key("str", "what the deciles rank: 'register' = the households in the "
                        "register (DTKS era), 'population' = every household (DTSEN: the whole "
-                       "population is enumerated and ranked)", default="register",
+                       "population is enumerated and ranked; an event switching to it enters "
+                       "every household at the next decree)", default="register",
                        choices=("register", "population")),
         "initial_share": Key("prob", "share of households in the register at the start (DTKS "
                              "era; ignored when ranking = 'population')", default=0.40),

@@ -48,6 +48,7 @@ STREAM_KEYS: dict[str, int] = {
     "rerank": 72,            # DTSEN re-ranking: fresh data collected per DTKS household
     "graduation.report": 73,  # whether a household whose welfare improved reports it
     "register.age": 3,       # drift of the starting register's old PMT scores (frame.age_scores)
+    "register.enumerate": 4,  # fresh scores of a DTKS -> DTSEN population enumeration
 }
 
 #: sub-keys for the four proposal sources, so each source has its own per-entity draws.

@@ -28,8 +28,6 @@ KNOWN_GAPS = {
     "PKH inclusion share, DTKS era (out-of-sample)",
     "PKH inclusion share, DTSEN era (out-of-sample)",
     "PKH exclusion share, DTSEN era (out-of-sample)",
-    "PKH families credited, April 2023 (2023-2026 timeline) (out-of-sample)",
-    "BLTS 2025 KPM (2023-2026 timeline)",
     "PBI-JK deactivated for deciles 6-10, February 2026 (2023-2026 timeline) (out-of-sample)",
 }
 SCHEMA = ["figure", "published", "unit", "source", "model", "ci_low", "ci_high", "tolerance",

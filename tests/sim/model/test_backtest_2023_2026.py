@@ -91,3 +91,43 @@ def test_dated_figures_of_the_period() -> None:
     assert d["2026-02.pbi_exits_desil_households"] > 0
     assert d["2026-02.pbi_exits_desil_persons"] >= d["2026-02.pbi_exits_desil_households"]
     assert all(e["households"] == 0 for e in res.ctx.pbi_exits if e["period"] < 313)
+
+
+def test_the_dtsen_switch_enumerates_the_population_at_its_first_decree() -> None:
+    """From the first DTSEN decree (April 2025) the register holds every household whose NIK
+    Dukcapil matches, so its deciles are population deciles; before, it held the DTKS register."""
+    res = _res()
+    results = dict(res.ctx.decree_results)
+    n = len(res.ctx.registry)
+    assert results[300].dtks < 0.6 * n          # January 2025: the DTKS register (~47%)
+    # April 2025: the population, less desil 0 (no Dukcapil match) and the households removed
+    assert results[303].dtks > 0.9 * n
+    assert results[303].accepted["propose"] >= res.ctx.mon.counts["enumerated"] * 0.95
+    assert res.ctx.mon.counts["enumerated"] > 0.3 * n
+    assert res.ctx.enumerated
+
+
+def test_blts_goes_to_population_deciles_1_to_4() -> None:
+    from sim.outputs.dated import dated_kpis
+
+    res = _res()
+    n = len(res.ctx.registry)
+    got = res.ctx.oneoff.rounds[0]["recipients"]
+    # share 0.372 of households binds inside population deciles 1-4 (40%), not the register's
+    assert got >= 0.35 * n
+    assert dated_kpis(res.ctx)["oneoff_recipients"] == round(got * res.ctx.frame.weight)
+
+
+def test_an_event_cannot_change_the_starting_register(tmp_path) -> None:
+    import pytest
+
+    from kks_emulator.errors import ConfigError
+
+    path = tmp_path / "bad.toml"
+    path.write_text(f'extends = "{SCENARIOS / "baseline.toml"}"\n[[events]]\nname = "x"\n'
+                    'month = "2025-03"\n[events.register]\ninitial_share = 0.5\n',
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load(path)
+    assert 'events[0] "x".register.initial_share' in str(exc.value)
+    assert str(path) in str(exc.value)
