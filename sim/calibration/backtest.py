@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from kks_emulator.errors import ConfigError, InputError
+from sim.calibration import targets as target_groups
+from sim.calibration.targets import TargetGroup
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ROWS = Path(__file__).resolve().with_name("backtest_rows.toml")
@@ -41,6 +43,15 @@ SAMPLES = ("in", "out")
 ENGINE_ERA = "engine"
 #: households of the generated registry measuring the engine-alone (Alatas) rows
 ALATAS_HOUSEHOLDS = 200_000
+#: ``kemensos:`` measures: a Kemensos share of a programme against the row's target group
+KEMENSOS_MEASURES = tuple(f"{kind}:{prog}" for kind in ("inclusion", "exclusion")
+                          for prog in ("bpnt", "pkh", "pbi"))
+
+
+def target_key(row_measure: str, target: TargetGroup) -> str:
+    """The KPI name a worker returns for a ``kemensos:KIND:PROG`` measure against *target*."""
+    kind, prog = row_measure.split(":")[1:]
+    return f"kemensos_{kind}_share_{prog}@{target.label()}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,8 @@ class Row:
     low: float | None = None
     high: float | None = None
     note: str = ""
+    #: the target group of a ``kemensos:`` measure (`sim.calibration.targets`)
+    target: TargetGroup | None = None
 
     def band(self) -> tuple[float, float]:
         """The interval the model mean must fall in."""
@@ -160,6 +173,8 @@ def load_rows(path: Path | str | None = None) -> tuple[dict[str, Era], list[Row]
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(where, "(file)", f"valid TOML ({exc})") from None
     eras: dict[str, Era] = {}
+    if not isinstance(data.get("era") or {}, dict):
+        raise ConfigError(where, "era", "[era.NAME] tables")
     for name, spec in (data.get("era") or {}).items():
         if not isinstance(spec, dict):
             raise ConfigError(where, f"era.{name}", "a table with scenario = PATH")
@@ -185,20 +200,30 @@ def load_rows(path: Path | str | None = None) -> tuple[dict[str, Era], list[Row]
         if text["era"] != ENGINE_ERA and text["era"] not in eras:
             raise ConfigError(where, f"{at}.era", f"'{ENGINE_ERA}' or an [era.NAME] of the file")
         kind, _, name = text["measure"].partition(":")
-        if kind not in ("kpi", "national", "alatas") or not name or (
-                (kind == "alatas") != (text["era"] == ENGINE_ERA)):
-            raise ConfigError(where, f"{at}.measure", "kpi:NAME or national:NAME (scenario "
-                              "eras), alatas:inclusion|exclusion|mistargeting (era 'engine')")
+        if kind not in ("kpi", "national", "alatas", "kemensos") or not name or (
+                (kind == "alatas") != (text["era"] == ENGINE_ERA)) or (
+                kind == "kemensos" and name not in KEMENSOS_MEASURES):
+            raise ConfigError(where, f"{at}.measure", "kpi:NAME or national:NAME or "
+                              "kemensos:inclusion|exclusion:bpnt|pkh|pbi (scenario eras), "
+                              "alatas:inclusion|exclusion|mistargeting (era 'engine')")
+        target = None
+        if "target" in r:
+            target = target_groups.parse(where, f"{at}.target", r["target"])
+        if (kind == "kemensos") != (target is not None):
+            raise ConfigError(where, f"{at}.target", "a target table exactly when the measure "
+                              "is kemensos:...")
         num = (int, float)
         if text["tolerance"] == "range":
             low = float(_need(where, r, "published_low", num, f"{at}.published_low: a number"))
             high = float(_need(where, r, "published_high", num, f"{at}.published_high: a number"))
             if low > high:
                 raise ConfigError(where, f"{at}.published_low", "<= published_high")
-            rows.append(Row(**text, low=low, high=high, note=str(r.get("note", ""))))
+            rows.append(Row(**text, low=low, high=high, note=str(r.get("note", "")),
+                            target=target))
         else:
             pub = float(_need(where, r, "published", num, f"{at}.published: a number"))
-            rows.append(Row(**text, published=pub, note=str(r.get("note", ""))))
+            rows.append(Row(**text, published=pub, note=str(r.get("note", "")),
+                            target=target))
     return eras, rows
 
 
@@ -207,6 +232,9 @@ def measure(row: Row, kpis: dict[str, Any]) -> float:
     kind, _, name = row.measure.partition(":")
     if kind == "alatas":
         return float(kpis.get(f"alatas_{name}", float("nan")))
+    if kind == "kemensos":
+        value = kpis.get(target_key(row.measure, row.target))
+        return float("nan") if value is None else float(value)
     value = kpis.get(name)
     if value is None:
         return float("nan")
@@ -216,18 +244,32 @@ def measure(row: Row, kpis: dict[str, Any]) -> float:
     return float(value)
 
 
-def era_kpis(job: tuple[str, list[str], int]) -> dict[str, Any]:
-    """Run one replication ``(scenario path, overrides, seed)`` and return its KPIs, with the
-    run's dated figures (`sim.outputs.dated`: ``2023-04.recipients_bpnt``, ...) for dated rows."""
+def era_kpis(job: tuple) -> dict[str, Any]:
+    """Run one replication ``(scenario path, overrides, seed[, target groups])`` and return its
+    KPIs, with the run's dated figures (`sim.outputs.dated`: ``2023-04.recipients_bpnt``, ...)
+    for dated rows and the Kemensos shares against each target group (`target_shares`)."""
     from sim.model.run import run
     from sim.outputs import results as outputs
     from sim.outputs.dated import dated_kpis
     from sim.scenario.loader import load
 
-    path, overrides, seed = job
+    path, overrides, seed, *rest = job
     scen = load(path, [*overrides, f"scenario.seed={seed}"])
     res = run(scen)
-    return {**outputs.kpis(res), **dated_kpis(res.ctx)}
+    return {**outputs.kpis(res), **dated_kpis(res.ctx),
+            **target_shares(res.ctx, rest[0] if rest else ())}
+
+
+def target_shares(ctx, groups) -> dict[str, float]:
+    """Kemensos shares of every programme against each target group of *groups*, at the end of
+    the run, keyed ``kemensos_<kind>_share_<prog>@<group label>`` (`target_key`)."""
+    reg = ctx.registry
+    out: dict[str, float] = {}
+    for group in groups:
+        mask = target_groups.mask(group, reg, ctx.log_c, ctx.frame.pmt_error)
+        for name, value in target_groups.shares(reg["programmes"], mask).items():
+            out[f"{name}@{group.label()}"] = value
+    return out
 
 
 def engine_kpis(job: tuple[int, int]) -> dict[str, Any]:
@@ -280,7 +322,10 @@ def run_backtest(rows_path: Path | str | None = None, *, replications: int = 3,
         seed = (load(eras[first].scenario, overrides)["scenario"]["seed"] if first
                 else 20250101)
     seeds = replication_seeds(seed, replications)
-    jobs = [(str(eras[name].scenario), [*overrides, *eras[name].sets], s)
+    groups = {name: tuple(dict.fromkeys(r.target for r in rows
+                                        if r.era == name and r.target is not None))
+              for name in needed}
+    jobs = [(str(eras[name].scenario), [*overrides, *eras[name].sets], s, groups[name])
             for name in needed for s in seeds]
     results = map_jobs(era_kpis, jobs, workers, scheduler)
     by_era = {name: results[k * replications:(k + 1) * replications]
@@ -297,14 +342,15 @@ def csv_text(result: Result) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["figure", "published", "unit", "source", "model", "ci_low", "ci_high",
-                "tolerance", "within", "era", "measure", "sample", "replications"])
+                "tolerance", "within", "era", "measure", "target", "sample", "replications"])
     for row, t, vals in zip(result.rows, result.table(), result.values, strict=True):
         pub = t["published"]
         w.writerow([t["figure"], f"{pub[0]:g}-{pub[1]:g}" if isinstance(pub, list) else f"{pub:g}",
                     t["unit"], t["source"], "" if t["model"] is None else t["model"],
                     "" if t["ci_low"] is None else t["ci_low"],
                     "" if t["ci_high"] is None else t["ci_high"], t["tolerance"],
-                    "yes" if t["within"] else "no", row.era, row.measure, row.sample,
+                    "yes" if t["within"] else "no", row.era, row.measure,
+                    row.target.label() if row.target else "", row.sample,
                     " ".join(f"{v:.6g}" for v in vals)])
     return buf.getvalue()
 
@@ -336,8 +382,11 @@ def section_html(result: Result) -> str:
         f"<td>{html.escape(t['tolerance'])}</td>"
         f"<td style=\"color:{'#2a7' if t['within'] else '#c33'}\">"
         f"{'yes' if t['within'] else 'NO'}</td></tr>" for t in result.table())
-    notes = "\n".join(f"<li>{html.escape(r.figure)}: {html.escape(r.note)}</li>"
-                      for r in result.rows if r.note)
+    notes = "\n".join(
+        f"<li>{html.escape(r.figure)}: "
+        + html.escape("; ".join(x for x in (f"target group: {r.target.label()}" if r.target
+                                            else "", r.note) if x)) + "</li>"
+        for r in result.rows if r.note or r.target)
     n_out = sum(r.sample == "out" for r in result.rows)
     within = sum(t["within"] for t in result.table())
     eras = ", ".join(f"{html.escape(e.name)} = {html.escape(e.scenario.name)}"

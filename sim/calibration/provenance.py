@@ -224,10 +224,13 @@ ESTIMATES: dict[str, Estimate] = {
     "register.unranked_share": _E("share of families not yet ranked (desil 0) not published",
                                   0.0, 0.05, when="register.ranking=population"),
     "register.dtks_noise_sd": _E("how far DTKS entry departs from the PMT order not measured",
-                                 0.5, 6.0, tuned_to="KEMENSOS-ERR-2026",
+                                 0.5, 8.0, tuned_to="KEMENSOS-ERR-2026",
                                  when="register.ranking=register"),
     "register.stale_score_sd": _E("how far old DTKS data drifted from welfare not measured",
-                                  0.0, 4.0, tuned_to="KEMENSOS-ERR-2026"),
+                                  0.0, 5.0, tuned_to="KEMENSOS-ERR-2026"),
+    "register.umr_intercept": _E("share of households with a member earning the UMR not "
+                                 "found (Sakernas wages by household welfare would pin it)",
+                                 -2.0, -0.5, tuned_to="KEMENSOS-ERR-2026"),
     "targeting.kemensos_target_share": _E("which households Kemensos counted as the target "
                                           "group is not published", 0.3, 0.5),
     "programmes.bpnt_max_desil": _E("DTKS-era deciles of the register holding the quota; "

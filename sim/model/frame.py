@@ -40,6 +40,9 @@ class Frame:
     n_vkec: int
     vkab: np.ndarray           # int32 per registry row: virtual kab/kota
     n_vkab: int
+    #: float32 per row: the PMT error of the generated score (score - log consumption), before
+    #: the DTKS-era drift; the DTSEN ranking of the backtest's target groups (sim.calibration)
+    pmt_error: np.ndarray | None = None
 
 
 def _codes(scen: Scenario) -> list[str] | None:
@@ -76,6 +79,8 @@ def build(scen: Scenario) -> tuple[Frame, Registry]:
                                       spawn_key=(2,)).generate_state(1, np.uint64)[0] >> 1)
     registry = population.generate(households, seed, params=register_params(scen),
                                    territory=_codes(scen))
+    pmt_error = (registry["pmt_score"].astype(np.float64) - np.log(
+        np.maximum(registry["consumption"].astype(np.float64), 1.0))).astype(np.float32)
     age_scores(registry, scen["register"]["stale_score_sd"], scen["scenario"]["seed"])
     desa = registry["desa"].astype(np.int64)
     prov = registry["province"].astype(np.int64)
@@ -94,7 +99,8 @@ def build(scen: Scenario) -> tuple[Frame, Registry]:
                   fraction=households / real, weight=real / households,
                   national_share=households / (int(regs.kabkota_population.sum())
                                                / t["household_size"]),
-                  vdesa=vdesa, n_vdesa=n_vdesa, vkec=vkec, n_vkec=n_vkec, vkab=vkab, n_vkab=n_vkab)
+                  vdesa=vdesa, n_vdesa=n_vdesa, vkec=vkec, n_vkec=n_vkec, vkab=vkab, n_vkab=n_vkab,
+                  pmt_error=pmt_error)
     return frame, registry
 
 
@@ -131,7 +137,8 @@ def age_scores(registry: Registry, sd: float, seed: int) -> None:
 def register_params(scen: Scenario) -> population.PopulationParams:
     """The registry generator's parameters for *scen* (who is in the starting register)."""
     return population.PopulationParams(dtks_share=register_share(scen),
-                                       dtks_noise_sd=scen["register"]["dtks_noise_sd"])
+                                       dtks_noise_sd=scen["register"]["dtks_noise_sd"],
+                                       umr_intercept=scen["register"]["umr_intercept"])
 
 
 def rows_of(parent_of_unit: np.ndarray, kab_rows: np.ndarray) -> int:

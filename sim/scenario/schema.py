@@ -361,6 +361,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "stale_score_sd": Key("float", "sd of the drift of the starting register's PMT scores "
                               "from welfare (old data; 0 = scores as fresh as the PMT)",
                               default=0.0, lo=0, hi=5),
+        "umr_intercept": Key("float", "logit intercept a of the chance that a household with a "
+                             "working-age adult has a member earning at least the regional "
+                             "minimum wage, logistic(a + 2 z) (z = welfare draw); such a "
+                             "household is not eligible", default=-0.5, lo=-4, hi=2),
     },
     "targeting": {
         "kemensos_target_share": Key("prob", "target group of the Kemensos error shares: the "
