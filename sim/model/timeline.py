@@ -81,8 +81,11 @@ def apply(ctx: Context, ev: Event) -> None:
         ctx.start_restocking()
     if ev.decree:
         ctx.forced_decrees.add(_decree_period(ctx))
-    ctx.mon.timeline.append({"date": ev.date.isoformat(), "day": int(ctx.env.now),
-                             "name": ev.name, "source": ev.source, "changes": ev.describe()})
+    entry = {"date": ev.date.isoformat(), "day": int(ctx.env.now), "name": ev.name,
+             "source": ev.source, "changes": ev.describe()}
+    if ev.decree_number is not None:  # anchored to a decree: say which
+        entry["decree_number"] = ev.decree_number
+    ctx.mon.timeline.append(entry)
 
 
 def _decree_period(ctx: Context) -> int:

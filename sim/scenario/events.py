@@ -4,7 +4,8 @@ An event is a TOML table in the ``[[events]]`` array::
 
     [[events]]
     name = "DTSEN replaces DTKS"          # required: shown in the report's timeline
-    date = 2025-02-01                     # or: month = "2025-02" (its first day)
+    date = 2025-02-01                     # or: month = "2025-02" (its first day),
+                                          # or: decree_number = 3 (the 3rd decree's day)
     source = "docs/calibration.md §3"     # where the date and values come from
     decree = false                        # true: a decree on the next decree day, any cadence
     [events.penetapan]
@@ -18,12 +19,20 @@ events changing the same key on the same day is one `ConfigError` naming the fil
 and the key. How each kind of key takes effect in the model is in `sim.model.timeline` and
 docs/scenarios.md.
 
+An event anchored to a decree (``decree_number = k``: from the *k*-th penetapan of the run on) is
+resolved before anything runs into a dated event on that decree's day that holds the decree
+whatever the cadence (`sim.scenario.decree_calendar`); a number beyond the decrees the run holds
+is one `ConfigError` too. Anchored events are resolved in order of their number, each against the
+dated events and the anchored events of lower numbers (an anchored event may change the cadence
+of the decrees after it).
+
 A scenario that ``extends`` another gets the parent's events first, then its own. An empty
 events list is the same as no ``events`` key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import re
 from collections.abc import Callable
@@ -34,7 +43,7 @@ from kks_emulator.errors import ConfigError
 from sim.scenario.schema import SCHEMA, Key, is_date
 
 #: fields of an event that are not scenario tables
-EVENT_FIELDS = ("name", "date", "month", "source", "decree")
+EVENT_FIELDS = ("name", "date", "month", "decree_number", "source", "decree")
 
 #: tables no event may change, and why (printed in the error)
 FIXED_TABLES: dict[str, str] = {
@@ -81,6 +90,8 @@ class Event:
     origin: str           # the file the event came from
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     decree: bool = False  # hold a decree on the next decree day whatever the cadence
+    #: anchored to this decree of the run (its date is that decree's day), or None
+    decree_number: int | None = None
 
     @property
     def label(self) -> str:
@@ -98,8 +109,10 @@ class Event:
 
     def canonical(self) -> dict[str, Any]:
         """The event as plain JSON values (for manifest.json and summary.json)."""
-        return {"name": self.name, "date": self.date.isoformat(), "source": self.source,
-                "decree": self.decree,
+        out: dict[str, Any] = {"name": self.name, "date": self.date.isoformat()}
+        if self.decree_number is not None:  # absent otherwise: dated runs keep their bytes
+            out["decree_number"] = self.decree_number
+        return {**out, "source": self.source, "decree": self.decree,
                 "changes": {f"{t}.{k}": _plain(v) for t in sorted(self.changes)
                             for k, v in sorted(self.changes[t].items())}}
 
@@ -121,12 +134,19 @@ def _show(v: Any) -> str:
     return repr(v) if isinstance(v, str) else str(v)
 
 
-def _date_of(raw: dict, where: str, label: str) -> _dt.date:
-    has_date, has_month = "date" in raw, "month" in raw
-    if has_date == has_month:
+def _date_of(raw: dict, where: str, label: str) -> _dt.date | int:
+    """The event's date, or its decree number (an int) when anchored to a decree."""
+    given = [k for k in ("date", "month", "decree_number") if k in raw]
+    if len(given) != 1:
         raise ConfigError(where, f"{label}.date", "exactly one of date = YYYY-MM-DD or "
-                          'month = "YYYY-MM"')
-    if has_date:
+                          'month = "YYYY-MM" or decree_number = N')
+    if given == ["decree_number"]:
+        k = raw["decree_number"]
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(where, f"{label}.decree_number",
+                              "an integer >= 1 (the k-th decree of the run)")
+        return k
+    if given == ["date"]:
         if not is_date(raw["date"]):
             raise ConfigError(where, f"{label}.date", "a date (YYYY-MM-DD)")
         return raw["date"]
@@ -138,16 +158,21 @@ def _date_of(raw: dict, where: str, label: str) -> _dt.date:
 
 
 def parse(raw_events: Any, origins: list[str], start: _dt.date, end: _dt.date,
-          check: Callable[[str, str, Key, Any], Any]) -> list[Event]:
+          check: Callable[[str, str, Key, Any], Any],
+          decree_date: Callable[[list[Event], int], tuple[_dt.date | None, int]] | None = None,
+          ) -> list[Event]:
     """Validate the raw ``events`` list; return the events in timeline order (date, index).
 
     *origins* names the file of each raw event; *end* is the first day after the horizon;
-    *check* is the loader's per-value checker ``check(file, dotted_key, Key, value)``.
+    *check* is the loader's per-value checker ``check(file, dotted_key, Key, value)``;
+    *decree_date* ``(dated events in timeline order, k) -> (date of the k-th decree or None,
+    decrees held)`` resolves events anchored to a decree number (none allowed without it).
     """
     if not isinstance(raw_events, list):
         raise ConfigError(origins[0] if origins else "<scenario>", "events",
                           "an array of tables ([[events]])")
     events: list[Event] = []
+    anchored: list[Event] = []
     for i, raw in enumerate(raw_events):
         where = origins[i] if i < len(origins) else "<scenario>"
         if not isinstance(raw, dict):
@@ -157,7 +182,13 @@ def parse(raw_events: Any, origins: list[str], start: _dt.date, end: _dt.date,
             raise ConfigError(where, f"events[{i}].name", "a non-empty string (required)")
         label = f'events[{i}] "{name}"'
         date = _date_of(raw, where, label)
-        if not start < date < end:
+        number = None
+        if isinstance(date, int):
+            if decree_date is None:
+                raise ConfigError(where, f"{label}.decree_number", "date or month (decree "
+                                  "numbers are resolved by the scenario loader)")
+            number, date = date, start
+        elif not start < date < end:
             raise ConfigError(where, f"{label}.date",
                               f"a date after scenario.start {start.isoformat()} and before the "
                               f"end of the horizon {end.isoformat()}")
@@ -194,8 +225,18 @@ def parse(raw_events: Any, origins: list[str], start: _dt.date, end: _dt.date,
                                                            SCHEMA[table][key], value)
         if not changes:
             raise ConfigError(where, label, "at least one scenario key to change")
-        events.append(Event(index=i, name=name, date=date, source=source, origin=where,
-                            changes=changes, decree=decree))
+        ev = Event(index=i, name=name, date=date, source=source, origin=where,
+                   changes=changes, decree=decree, decree_number=number)
+        (events if number is None else anchored).append(ev)
+    for ev in sorted(anchored, key=lambda e: (e.decree_number, e.index)):
+        assert decree_date is not None and ev.decree_number is not None
+        when, held = decree_date(sorted(events, key=lambda e: (e.date, e.index)),
+                                 ev.decree_number)
+        if when is None:
+            raise ConfigError(ev.origin, f"{ev.label}.decree_number",
+                              f"a decree of the run: 1 to {held} (the decrees it holds under "
+                              "its cadence and the events before)")
+        events.append(dataclasses.replace(ev, date=when, decree=True))
     seen: dict[tuple[_dt.date, str], Event] = {}
     for ev in events:
         for dotted in ev.dotted_keys():

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from kks_emulator.errors import ConfigError
+from sim.scenario import calendar as _calendar
+from sim.scenario import decree_calendar
 from sim.scenario import events as _events
 from sim.scenario.calendar import horizon_days
 from sim.scenario.schema import REGION_SCHEMA, SCHEMA, Key, is_date
@@ -364,7 +366,13 @@ def _check_events(scen: Scenario, raw_events: Any) -> None:
                for i in range(len(raw_events) if isinstance(raw_events, list) else 0)]
     start = scen.data["scenario"]["start"]
     end = start + _dt.timedelta(days=horizon_days(start, scen.data["scenario"]["months"]))
-    scen.events = _events.parse(raw_events, origins, start, end, _check_value)
+    cal = _calendar.build(start, (end - start).days, scen.data["calendar"]["weekend"],
+                          scen.data["calendar"]["holidays"])
+
+    def decree_date(dated: list, number: int):
+        return decree_calendar.decree_date(cal, scen.data["penetapan"], dated, number)
+
+    scen.events = _events.parse(raw_events, origins, start, end, _check_value, decree_date)
     for _, group, state in _events.states(scen.data, scen.events):
         try:
             _cross_checks(Scenario(path=scen.path, data=state), lambda d: str(scen.path))
