@@ -185,6 +185,9 @@ ESTIMATES: dict[str, Estimate] = {
                                                 "measured", 1.0, 5.0,
                                                 tuned_to="CHANNEL-Q4-2025",
                                                 when="disbursement.channel=bank"),
+    "capacity.atm_per_kecamatan": _E("HIMBARA ATMs and cash points per kecamatan used by KPM "
+                                     "not found", 2, 15),
+    "disbursement.atm_service_minutes": _E("time of one ATM cash-out not found", 1.5, 6),
     "disbursement.patience_minutes_median": _E("queue patience at agents not measured", 20,
                                                 180),
     "disbursement.patience_sigma": _E("spread of patience not measured", 0.3, 1.5),

@@ -66,10 +66,13 @@ def _pick(shares: dict[str, float], u: np.ndarray) -> np.ndarray:
 def bank_of(ctx: Context, rows: np.ndarray) -> np.ndarray:
     """The HIMBARA bank (int8 index into BANKS) that opens the accounts of *rows* today.
 
-    Each household's own uniform draw picks from the shares in force: its province's row of
-    ``issuance.bank_shares_by_province`` if there is one (in Aceh only the syariah bank BSI
-    pays), else the national ``issuance.bank_shares``. Read when the account is opened, so a
-    dated event changing the shares moves only accounts opened from its date on.
+    Each household's own uniform draw picks from the shares in force: its kab/kota's or else
+    its province's ``[regions."PP[.KK]"] issuance.bank_shares`` if the scenario gives one
+    (`sim.model.regional`), else its province's row of ``issuance.bank_shares_by_province`` if
+    there is one (in Aceh only the syariah bank BSI pays), else the national
+    ``issuance.bank_shares``. Read when the account is opened, so a dated event changing the
+    shares moves only accounts opened from its date on. Only the split moves: every household
+    keeps its draw, so outside a region with its own shares every bank is the same (CRN).
     """
     iss = ctx.p["issuance"]
     u = ctx.row_draws.bank_u[rows]
@@ -82,6 +85,19 @@ def bank_of(ctx: Context, rows: np.ndarray) -> np.ndarray:
             here = np.flatnonzero(codes[prov] == int(code))
             if len(here):
                 out[here] = _pick(regional[code], u[here])
+    own = {code: body["issuance"]["bank_shares"]
+           for code, body in (ctx.p.get("regions") or {}).items()
+           if "bank_shares" in body.get("issuance", {})}
+    if own:
+        kab = ctx.kabkota_codes[ctx.registry["kabkota"][rows]]
+        for code in sorted(own, key=lambda c: (len(c), c)):  # provinces, then kab/kota
+            if "." in code:
+                pp, kk = code.split(".")
+                here = np.flatnonzero(kab == int(pp) * 100 + int(kk))
+            else:
+                here = np.flatnonzero(kab // 100 == int(code))
+            if len(here):
+                out[here] = _pick(own[code], u[here])
     return out.astype(np.int8)
 
 

@@ -10,11 +10,12 @@ Channels (``disbursement.channel``):
 * ``ewarong``: BPNT households at e-warong agents placed by the catchment rule below, each a
   SimPy `Resource` with opening hours, service times and a stock of staple food packages
   restocked every ``restock_every`` working days; a KPM who finds no stock comes back after the
-  next restock. PKH-only households cash out at an ATM (not queued);
+  next restock. PKH-only households cash out at an ATM (`sim.model.atm`);
 * ``pos``: PT Pos pays cash at community points on ``pos_pay_days`` scheduled days, by paying
   officers per (virtual) kecamatan;
-* ``bank``: cash-out at ATM or branch; a KPM who has not collected within ``bank_collect_days``
-  is paid by PT Pos instead (Kemensos 2023 rule).
+* ``bank``: cash-out at an ATM (`sim.model.atm`: queued, with give-ups); a KPM who has not
+  collected within ``bank_collect_days`` (never tried, or gave up at the ATM until then) is paid
+  by PT Pos instead (Kemensos 2023 rule).
 
 **Catchment** (docs/scenarios.md, "E-warong catchment"): a (virtual) kecamatan with K BPNT KPM
 has ``ceil(K / ewarong_kpm_ratio)`` e-warong, so the ratio means what it says (no minimum of one
@@ -31,7 +32,8 @@ closing time if still queued. It comes back on a later working day, up to ``max_
 within ``visit_window_days`` of the credit; a KPM who never gets served does not collect this
 month. Those redemptions are forfeited in the engine (`sim.model.engine.Engine.forfeit`,
 docs/monthly.md §4.5): the money stays on the card, the month counts as unspent and feeds the
-return to the treasury. ATM cash-outs are not queued and never give up.
+return to the treasury. ATM cash-outs queue and give up the same way (`sim.model.atm`, which
+says what happens to the money of a bank-channel KPM who gives up at the ATM).
 
 Money is the engine's: the flow model times and queues the redemptions it decided and reports
 back the ones people gave up on.
@@ -44,6 +46,7 @@ import math
 import numpy as np
 import simpy
 
+from sim.model import atm as _atm
 from sim.model.context import Context, S
 
 _MIN_PER_DAY = 1440.0
@@ -157,14 +160,20 @@ class Agents:
         self.channel = d["channel"]
         self.ewarong: dict[tuple[int, int], Agent] = {}
         self.pos: dict[int, Agent] = {}
+        self.atm: dict[int, Agent] = {}
+        #: waits (days) of served ATM cash-outs
+        self.atm_waits: list[float] = []
         #: BPNT KPM per e-warong, per virtual kecamatan (a regional override may change it)
         self.ratio_kec = np.full(fr.n_vkec, c["ewarong_kpm_ratio"], dtype=np.int64)
         self.pos_servers_kec = np.full(fr.n_vkec, c["pos_officers_per_kecamatan"],
                                        dtype=np.int64)
+        self.atm_servers_kec = np.full(fr.n_vkec, c["atm_per_kecamatan"], dtype=np.int64)
         if ctx.regional is not None and ctx.regional.active:
             reg = ctx.regional
             self.ratio_kec = reg.values("capacity", "ewarong_kpm_ratio", "kec").astype(np.int64)
             self.pos_servers_kec = reg.values("capacity", "pos_officers_per_kecamatan",
+                                              "kec").astype(np.int64)
+            self.atm_servers_kec = reg.values("capacity", "atm_per_kecamatan",
                                               "kec").astype(np.int64)
         self.per_kec = np.ones(fr.n_vkec, dtype=np.int64)
         self.agent_of_row, self.hops_of_row = catchments(fr.vkec, fr.vdesa, fr.n_vkec,
@@ -216,6 +225,25 @@ class Agents:
             ag = self.pos[kec] = Agent(self.ctx.env, servers, mean_service=self._pos_svc)
             self.ctx.mon.servers["redeem"] += servers
         return ag
+
+
+    def atm_of(self, row: int) -> Agent:
+        """The ATMs of household *row*'s (virtual) kecamatan (one queue, `sim.model.atm`)."""
+        kec = int(self.ctx.frame.vkec[row])
+        ag = self.atm.get(kec)
+        if ag is None:
+            d = self.ctx.p["disbursement"]
+            ag = self.atm[kec] = Agent(self.ctx.env, int(self.atm_servers_kec[kec]),
+                                       mean_service=d["atm_service_minutes"] / _MIN_PER_DAY)
+        return ag
+
+    def resize_atm(self, servers: int) -> None:
+        """Set every kecamatan's ATMs to *servers* (a dated event's national value)."""
+        for key in sorted(self.atm):
+            res = self.atm[key].res
+            res._capacity = servers  # as `resize_pos`
+            res._trigger_put(None)
+        self.atm_servers_kec[:] = servers
 
 
 def restocking(ctx: Context):
@@ -279,7 +307,8 @@ def _visits(ctx: Context, v: tuple):
 
 
 def _dispatch(ctx: Context, visits: list[tuple]):
-    """Process: start each KPM's visits at its arrival time, in time order.
+    """Process: start each KPM's visits at its arrival time, in time order (ATM cash-outs,
+    whose tuples carry a 12th item, by `sim.model.atm.visits`).
 
     One dispatcher per credit day instead of one sleeping process per visit keeps only the KPM
     actually at an agent alive, which spares the garbage collector scanning a month of pending
@@ -290,7 +319,7 @@ def _dispatch(ctx: Context, visits: list[tuple]):
         t = v[0]
         if t > env.now:
             yield env.timeout(t - env.now)
-        env.process(_visits(ctx, v))
+        env.process(_visits(ctx, v) if len(v) == 11 else _atm.visits(ctx, v))
 
 
 def _first_redemption(ctx: Context, i: int) -> bool:
@@ -351,6 +380,7 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
         pre_balance = pre_unspent = np.zeros(len(rows), dtype=np.int64)
     bpnt = (reg["programmes"][rows] & 1) > 0
     hop_min = d["travel_minutes_per_desa"]
+    atm_scale = d["atm_service_minutes"] / d["service_minutes"]  # rescales each KPM's draw
     channel = d["channel"]  # read per credit day: dated events may switch it
     day0 = math.floor(t_credit)
     deadline = t_credit + d["visit_window_days"]
@@ -375,13 +405,19 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
             agent.demand += 1
             svc = float(service_min[j]) / _MIN_PER_DAY
             hops = int(agents.hops_of_row[row])
-        else:  # ATM / bank cash-out: not queued
-            ctx.mon.count("atm_cashouts")
-            i = first_rows.get(row, -1)
-            if i >= 0 and _first_redemption(ctx, i):
-                ctx.props.t_redeem[i] = t_credit + day
-                ctx.props.advance(i, S["redeemed"])
-                first_rows.pop(row, None)
+        else:  # ATM cash-out (every day; the bank channel's PT Pos takes over after)
+            t = float(day0 + day) + float(tod[j])
+            atm = agents.atm_of(row)
+            svc = float(service_min[j]) * atm_scale / _MIN_PER_DAY
+            hops = int(agents.pos_hops[row])
+            if channel == "bank":
+                then = (agents.pos_of(row), agents._pos_svc, deadline)
+                atm_deadline = t_credit + d["bank_collect_days"]
+            else:
+                then, atm_deadline = None, deadline
+            ctx.mon.travel_min.append(float(travel[j]) + hops * hop_min)
+            visits.append((t, j, row, svc, atm, row in first_rows, patience[j], return_tod[j],
+                           atm_deadline, period, (row, pb[j], pu[j]), then))
             continue
         ctx.mon.travel_min.append(float(travel[j]) + hops * hop_min)
         visits.append((t, j, row, svc, agent, row in first_rows, patience[j], return_tod[j],

@@ -71,6 +71,8 @@ def apply(ctx: Context, ev: Event) -> None:
             _resize(ctx, stage, cap[key])
     if "pos_officers_per_kecamatan" in cap:
         ctx.agents.resize_pos(cap["pos_officers_per_kecamatan"])
+    if "atm_per_kecamatan" in cap:
+        ctx.agents.resize_atm(cap["atm_per_kecamatan"])
     if "ewarong_kpm_ratio" in cap:  # a national value replaces regional ones
         ctx.agents.ratio_kec[:] = cap["ewarong_kpm_ratio"]
         ctx.agents.size_ewarong(np.flatnonzero((ctx.registry["programmes"] & 1) != 0))

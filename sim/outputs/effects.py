@@ -52,6 +52,7 @@ TARGETS: dict[str, tuple[str, int]] = {
     "capacity.printer_cards_per_day": ("resources_printer_cards_per_day", 1),
     "capacity.ewarong_kpm_ratio": ("resources_ewarong_agents", -1),
     "capacity.pos_officers_per_kecamatan": ("resources_pos_officers", 1),
+    "capacity.atm_per_kecamatan": ("resources_atms", 1),
     "programmes.bpnt_share": ("quota_bpnt", 1),
     "programmes.pkh_share": ("quota_pkh", 1),
     "programmes.pbi_share": ("quota_pbi", 1),
@@ -69,6 +70,8 @@ CHANNELS: dict[str, tuple[str, ...]] = {
     "capacity.pos_officers_per_kecamatan": ("pos", "bank"),
     "disbursement.pos_pay_days": ("pos", "bank"),
     "disbursement.bank_collect_days": ("bank",),
+    "capacity.atm_per_kecamatan": ("ewarong", "bank"),
+    "disbursement.atm_service_minutes": ("ewarong", "bank"),
 }
 _SELF_KEYS = ("registration.self_per_1000", "registration.self_targeting")
 _RUN_TABLES = ("scenario", "territory")
@@ -137,7 +140,31 @@ def inventory(ctx: Context) -> dict[str, Any]:
     out["rule_return_after_months"] = int(prm.return_after_months)
     out["rule_eligible_desil"] = ",".join(
         "".join("1" if x else "0" for x in m) for m in prm.eligible_desil)
+    out.update(bank_rules(ctx))
     return out
+
+
+def bank_rules(ctx: Context) -> dict[str, str]:
+    """``rule_bank_shares.<PP>``: the bank shares new accounts follow in each province of the
+    territory (its kab/kota's own, else its own ``[regions]`` shares, else its row of
+    ``bank_shares_by_province``, else the national ones; several kab/kota rules joined by
+    `` | ``), as `sim.model.issuance.bank_of` picks them."""
+    from sim.registry import regions
+
+    regs = regions.load()
+    iss = ctx.p["issuance"]
+    own = {code: body["issuance"]["bank_shares"]
+           for code, body in (ctx.p.get("regions") or {}).items()
+           if "bank_shares" in body.get("issuance", {})}
+    per: dict[str, set[str]] = {}
+    for row in ctx.frame.kab_rows.tolist():
+        code = int(regs.kabkota_code[row])
+        pp, kk = f"{code // 100:02d}", f"{code % 100:02d}"
+        shares = (own.get(f"{pp}.{kk}") or own.get(pp)
+                  or iss["bank_shares_by_province"].get(pp) or iss["bank_shares"])
+        per.setdefault(pp, set()).add(",".join(f"{b}={float(v):g}"
+                                                for b, v in sorted(shares.items()) if v))
+    return {f"rule_bank_shares.{pp}": " | ".join(sorted(v)) for pp, v in sorted(per.items())}
 
 
 def _layers(scen: Scenario) -> list[tuple[str, list[str], dict[str, dict[str, Any]]]]:
@@ -206,7 +233,7 @@ def _region_checks(code: str, value: dict, base: dict, data: dict) -> list[tuple
             old = base.get(table, {}).get(key)
             if old is None:
                 old = 1.0 if key == "quota_factor" else data[table][key]
-            if old <= 0 or new <= 0 or new == old:
+            if not isinstance(new, int | float) or old <= 0 or new <= 0 or new == old:
                 continue
             if key == "quota_factor":
                 out += [(f"quota_{prog}.{code}", new / old) for prog in ("bpnt", "pkh", "pbi")]
@@ -300,7 +327,8 @@ def account(scen: Scenario, ctx: Context) -> list[Effect]:
             if eff.warning is None and not changed:
                 eff.warning = ("changes nothing in the built model's resources, quotas, "
                                "amounts or rules (it may still change behaviour)") if (
-                    k in TARGETS or k == "programmes.province_quota") else None
+                    k in TARGETS or k == "programmes.province_quota"
+                    or k.startswith("regions.")) else None
             out.append(eff)
     return out + account_events(scen, ctx)
 

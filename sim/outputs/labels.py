@@ -132,6 +132,11 @@ CATALOGUE: dict[str, Kpi] = {
     "giveups_too_late": Kpi("Give-ups after the next credit (redemption stands)", "count",
                             "disbursement"),
     "forfeited_rp": Kpi("Left on cards by give-ups", "rp", "money"),
+    "atm_gave_up": Kpi("KPM who gave up collecting after starting at an ATM", "count",
+                       "disbursement"),
+    "atm_to_pos": Kpi("Bank channel: KPM who gave up at the ATM, paid by PT Pos", "count",
+                      "disbursement"),
+    "atm_wait_p90_min": Kpi("Wait at the ATM, 90th percentile", "minutes", "disbursement"),
     "targeting_snapshots": Kpi("Targeting snapshots (decrees) averaged over", "sim",
                                "targeting"),
     # targeting

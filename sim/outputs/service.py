@@ -21,14 +21,19 @@ def completion_kpis(ctx: Context) -> dict[str, Any]:
     * ``gave_up``: KPM who drew a redemption but were never served in its period (their
       redemption was forfeited: money stayed on the card);
     * ``balked``, ``reneged``, ``sent_home_at_closing``, ``repeat_visits``: visits behind them;
-    * ``forfeited_rp``: rupiah that stayed on cards because of give-ups.
+    * ``forfeited_rp``: rupiah that stayed on cards because of give-ups;
+    * ``atm_gave_up``: of ``gave_up``, KPM whose cash-out began at an ATM (`sim.model.atm`);
+      ``atm_to_pos``: bank-channel KPM who gave up at the ATM and were sent to PT Pos;
+      ``atm_wait_p90_min``: 90th percentile wait of served ATM cash-outs.
     """
     w = ctx.frame.weight
     months = ctx.mon.months
     credited = sum(m.get("kpm_credited", 0) for m in months)
     collected = sum(m.get("collected", 0) for m in months)
-    agents = [*ctx.agents.ewarong.values(), *ctx.agents.pos.values()]
+    agents = [*ctx.agents.ewarong.values(), *ctx.agents.pos.values(),
+              *ctx.agents.atm.values()]
     c = ctx.mon.counts
+    atm_waits = np.asarray(ctx.agents.atm_waits) * 1440.0
     return {
         "payout_completion": collected / credited if credited else None,
         "gave_up": round(c.get("gave_up", 0) * w),
@@ -38,6 +43,10 @@ def completion_kpis(ctx: Context) -> dict[str, Any]:
         "repeat_visits": round(c.get("repeat_visits", 0) * w),
         "giveups_too_late": round(c.get("giveups_too_late", 0) * w),
         "forfeited_rp": round(ctx.mon.counts.get("forfeited_rp", 0) * w),
+        "atm_gave_up": round(c.get("atm_gave_up", 0) * w),
+        "atm_to_pos": round(c.get("atm_to_pos", 0) * w),
+        "atm_wait_p90_min": (float(np.quantile(atm_waits, 0.9))
+                             if len(atm_waits) else 0.0),
     }
 
 
@@ -89,6 +98,8 @@ def resource_counts(ctx: Context, province: int | None = None) -> dict[str, int]
                                        if channel == "ewarong" else 0)
     out["resources_pos_officers"] = (round(pos * k_scale)
                                      if channel in ("pos", "bank") else 0)
+    atms = int(ag.atm_servers_kec[kec].sum())
+    out["resources_atms"] = round(atms * k_scale) if channel in ("ewarong", "bank") else 0
     return out
 
 

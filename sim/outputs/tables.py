@@ -186,6 +186,8 @@ TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
            "rule)"),
         _c("resources_pos_officers", "int64", "officers", "territory", "PT Pos paying "
            "officers"),
+        _c("resources_atms", "int64", "ATMs", "territory", "ATMs KPM cash out at "
+           "(capacity.atm_per_kecamatan per kecamatan)"),
     )),
 }
 

@@ -424,6 +424,11 @@ def _check_regions(scen: Scenario, where) -> None:
                                       + ", ".join(REGION_SCHEMA[table]))
                 body[table][key] = _check_value(src, f"{dotted}.{table}.{key}", spec,
                                                 body[table][key])
+                if (table, key) == ("issuance", "bank_shares"):
+                    for bank in body[table][key]:
+                        if bank not in BANKS:
+                            raise ConfigError(src, f"{dotted}.{table}.{key}.{bank}",
+                                              "a HIMBARA bank (" + ", ".join(BANKS) + ")")
 
 
 def _cross_checks(scen: Scenario, where) -> None:

@@ -184,6 +184,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                        lo=1, hi=100_000),
         "pos_officers_per_kecamatan": Key("int", "PT Pos paying officers per kecamatan",
                                           lo=1, hi=10_000),
+        "atm_per_kecamatan": Key("int", "ATMs a KPM of a kecamatan cashes out at (one queue; "
+                                 "PKH in the e-warong channel, every KPM in the bank channel)",
+                                 default=6, lo=1, hi=10_000),
     },
     "issuance": {
         "bank_shares": Key("shares", "share of new accounts per HIMBARA bank", lo=0, hi=1),
@@ -247,6 +250,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                 "is not active or the tranche is paused) paid with the next "
                                 "tranche, at most this many (0 = withheld tranches are lost)",
                                 default=0, lo=0, hi=255),
+        "atm_service_minutes": Key("float", "mean minutes of one ATM cash-out (the KPM's "
+                                   "service-time draw rescaled)", default=3.0, lo=0.01, hi=1440),
         "bank_cashout_median_days": Key("float", "bank channel: median days from the credit to "
                                         "the cash-out (days geometric; 0 = uniform over "
                                         "redeem_days)", default=0.0, lo=0, hi=28),
@@ -380,9 +385,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
 REGION_SCHEMA: dict[str, dict[str, Key]] = {
     "capacity": {k: SCHEMA["capacity"][k] for k in (
         "verval_per_desa", "siks_per_desa", "dinsos_per_kabkota", "burekol_per_branch_day",
-        "ewarong_kpm_ratio", "pos_officers_per_kecamatan")},
+        "ewarong_kpm_ratio", "pos_officers_per_kecamatan", "atm_per_kecamatan")},
     "programmes": {"quota_factor": Key("float", "multiplier of the region's programme quotas "
                                        "(on top of programmes.province_quota)", lo=0, hi=100)},
+    "issuance": {"bank_shares": Key("shares", "share of the region's new accounts per HIMBARA "
+                                    "bank, replacing issuance.bank_shares_by_province and "
+                                    "issuance.bank_shares there (a dated event changing the "
+                                    "national shares leaves it alone)", lo=0, hi=1)},
 }
 
 #: tables a scenario may omit entirely when every key has a default.

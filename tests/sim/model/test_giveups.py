@@ -40,3 +40,31 @@ def test_halving_agents_by_ratio_halves_them(small, kpis_of) -> None:
     assert abs(half["resources_ewarong_agents"] - base["resources_ewarong_agents"] / 2) <= 3
     assert half["agent_wait_p90_min"] > base["agent_wait_p90_min"]
     assert half["gave_up"] > base["gave_up"]
+
+
+BANK = ('disbursement.channel="bank"', "disbursement.bank_cashout_median_days=2.0",
+        "scenario.months=6")
+
+
+def test_a_queue_at_the_atm_sends_bank_kpm_to_pt_pos_and_moves_money(small, kpis_of) -> None:
+    """Bank channel (sim/model/atm.py): one ATM per kecamatan and impatient KPM. Those who give
+    up at the ATM until bank_collect_days are paid by PT Pos; those who give up there too
+    forfeit the month, and the money they did not take reappears as unspent or returned."""
+    base = kpis_of(small("baseline", *BANK))
+    few = kpis_of(small("baseline", *BANK, "capacity.atm_per_kecamatan=1",
+                        "disbursement.patience_minutes_median=10.0"))
+    assert few["disbursed_rp"] == base["disbursed_rp"]  # credits are the same (CRN)
+    assert base["atm_gave_up"] == 0 and base["atm_to_pos"] == 0  # ample ATMs: no give-ups
+    assert base["resources_atms"] == 6 * few["resources_atms"] > 0
+    assert few["atm_wait_p90_min"] > base["atm_wait_p90_min"]
+    # the PT Pos take-over absorbs most who give up at the ATM: its share rises
+    # (measured: 0 -> 23,034 sent to PT Pos; PT Pos share 0.088 -> 0.585)
+    assert few["atm_to_pos"] > 1000
+    assert few["bank_channel_pos_share"] > base["bank_channel_pos_share"] + 0.3
+    assert few["atm_gave_up"] > 0 and few["gave_up"] >= few["atm_gave_up"]
+    assert few["payout_completion"] < base["payout_completion"]
+    drop = base["redeemed_rp"] - few["redeemed_rp"]
+    kept = (few["unspent_rp"] + few["returned_rp"]) - (base["unspent_rp"] + base["returned_rp"])
+    assert drop > 0 and kept == drop  # money conserved to the rupiah
+    assert drop <= few["forfeited_rp"] - base["forfeited_rp"]
+    assert few["money_conserved"] == 1

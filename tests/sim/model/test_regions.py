@@ -14,8 +14,18 @@ from tests.sim.model.conftest import SCENARIOS
 NATIONAL = ('territory.scope="national"', "territory.fraction=0.0005", "scenario.months=3")
 
 
+_RUNS: dict[tuple[str, ...], object] = {}
+
+
+def _national(*extra: str):
+    """The small national run with *extra* overrides (cached: the baseline serves two tests)."""
+    if extra not in _RUNS:
+        _RUNS[extra] = run(load(SCENARIOS / "baseline.toml", [*NATIONAL, *extra]))
+    return _RUNS[extra]
+
+
 def test_a_one_province_override_changes_only_that_province() -> None:
-    base = run(load(SCENARIOS / "baseline.toml", NATIONAL))
+    base = _national()
     # at this tiny fraction NTT is one virtual kecamatan of ~900 households, so only a ratio
     # below its ~175 BPNT KPM can change its agents (effect accounting would flag 780 as inert)
     ntt = run(load(SCENARIOS / "baseline.toml",
@@ -102,3 +112,43 @@ def test_a_region_in_its_national_context_gets_national_quotas_and_lines() -> No
 def test_national_context_needs_a_smaller_territory() -> None:
     with pytest.raises(ConfigError, match=r"territory\.context"):
         load(SCENARIOS / "baseline.toml", ['territory.context="national"'])
+
+
+def test_a_province_and_a_kabkota_bank_share_change_only_their_accounts() -> None:
+    """``[regions."53"] issuance.bank_shares`` inside a national run: NTT's accounts follow
+    its own shares (Kota Kupang's own win there), Aceh keeps BSI (bank_shares_by_province), and
+    every household outside NTT is the same, bank included (CRN: each keeps its draw)."""
+    base = _national()
+    own = _national("regions.53.issuance.bank_shares={BNI = 1.0}",
+                    "regions.53.71.issuance.bank_shares={BRI = 1.0}")
+    key = privacy.load_key("households", allow_synthetic=True)
+    a = tables.households(base.ctx, key).to_pylist()
+    b = tables.households(own.ctx, key).to_pylist()
+    assert len(a) == len(b)
+    assert all(x == y for x, y in zip(a, b, strict=True) if x["province"] != "53")
+    ntt = [(x, y) for x, y in zip(a, b, strict=True) if x["province"] == "53" and y["bank"]]
+    kupang = [y["bank"] for _, y in ntt if y["kabkota"] == "53.71"]
+    rest = [y["bank"] for _, y in ntt if y["kabkota"] != "53.71"]
+    assert rest and set(rest) == {"BNI"} and set(kupang) <= {"BRI"}
+    assert len({x["bank"] for x, _ in ntt}) > 1  # the baseline's NTT had the national mix
+    aceh = {y["bank"] for y in b if y["province"] == "11" and y["bank"]}
+    assert aceh == {"BSI"}
+    # effect accounting names the province's rule
+    from sim.outputs import effects
+
+    found = {e.key: e for e in effects.account(own.scenario, own.ctx)}
+    e = found["regions.53"]
+    assert e.warning is None and found["regions.53.71"].warning is None
+    assert e.changed["rule_bank_shares.53"][1] == "BNI=1 | BRI=1"
+    assert "rule_bank_shares.11" not in e.changed
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("regions.53.issuance.bank_shares={XYZ = 1.0}", "regions.53.issuance.bank_shares.XYZ"),
+    ("regions.53.issuance.bank_shares={BNI = 0.5}", "regions.53.issuance.bank_shares"),
+    ("regions.53.issuance.burekol_fail=0.1", "regions.53.issuance.burekol_fail"),
+])
+def test_bad_region_bank_shares_are_one_line_naming_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load(SCENARIOS / "baseline.toml", [override])
+    assert key in str(exc.value) and "\n" not in str(exc.value)
