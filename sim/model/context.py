@@ -241,6 +241,8 @@ class Context:
     enumerated: bool = False
     #: the one-off programmes' ledger (`sim.model.oneoff`)
     oneoff: Any = None
+    #: the budget ceilings' book (`sim.model.ceiling.Book`)
+    ceilings: Any = None
     #: an event opens self-registration that the scenario starts with closed
     self_registration_opens: bool = False
     #: kab/kota code (int PPKK) per registry kab/kota index (`sim.registry.regions`)

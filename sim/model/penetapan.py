@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.hotpath import changes as ch
-from sim.model import churn, enumeration, issuance, redemption, targeting
+from sim.model import ceiling, churn, enumeration, issuance, redemption, targeting
 from sim.model import engine as _engine
 from sim.model.context import Context, S
 from sim.registry import regions
@@ -77,9 +77,14 @@ def initial_decree(ctx: Context, period: int) -> None:
     """Rank the starting DTKS and pick the stock of recipients, who already hold active KKS."""
     # the stock is set up by one decree whatever the scenario's cadence
     cadence = ctx.engine.params.cadence_months
+    built = ctx.engine.params.quota
     ctx.engine.with_params(cadence_months=1)
     res = ctx.engine.decree(ch.ChangeBatch.empty(), period)
-    ctx.engine.with_params(cadence_months=cadence)
+    if ceiling.any_set(ctx.p):  # the stock too is what the first year's budget lines can pay:
+        ceiling.cap_quotas(ctx, period + 1, True)  # costed on the stock just picked
+        if ctx.engine.params.quota is not built:
+            res = ctx.engine.decree(ch.ChangeBatch.empty(), period)
+    ctx.engine.with_params(cadence_months=cadence, quota=built)
     reg = ctx.registry
     kpm = np.flatnonzero((reg["programmes"] & _KPM) != 0)
     reg["bank"][kpm] = issuance.bank_of(ctx, kpm)
@@ -126,6 +131,9 @@ def decrees(ctx: Context):
         built = ctx.engine.params.quota
         _engine.refresh_pbi_quota(ctx.engine, ctx.p, regions.load().province_code, ctx.nation,
                                   ctx.frame.fraction)
+        if ceiling.any_set(ctx.p):  # budget lines: admit only what the year can pay
+            ceiling.cap_quotas(ctx, period, cal.working_day_of_month(
+                y, m, ctx.p["disbursement"]["credit_working_day"]) + 0.25 > env.now)
         if period % cadence:  # outside the cadence: the engine decrees this once
             ctx.engine.with_params(cadence_months=1)
             res = ctx.engine.decree(batch, period)
@@ -193,7 +201,15 @@ def credits(ctx: Context):
         yield env.timeout(max(0.0, day + 0.25 - env.now))
         period = period_of(y, m)
         settle_giveups(ctx)
-        cr = ctx.engine.disburse(period, ctx.card_active)
+        if ceiling.any_set(ctx.p):  # a tranche the budget line cannot pay is withheld
+            ceiling.note_month(ctx, f"{y:04d}-{m:02d}")
+            paused = ctx.engine.params.paused
+            ctx.engine.with_params(paused=paused | ceiling.paused_for_budget(
+                ctx, period, ctx.card_active))
+            cr = ctx.engine.disburse(period, ctx.card_active)
+            ctx.engine.with_params(paused=paused)
+        else:
+            cr = ctx.engine.disburse(period, ctx.card_active)
         ctx.last_credited = cr.credited_rows
         props = ctx.props
         for row in cr.credited_rows.tolist():

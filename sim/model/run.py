@@ -10,6 +10,7 @@ import numpy as np
 import simpy
 
 from sim.model import (
+    ceiling,
     churn,
     frame,
     issuance,
@@ -82,6 +83,7 @@ def build(scen: Scenario) -> Context:
     quota = quotas(p, registry, regions.load().province_code, ctx.nation, fr.fraction)
     engine_seed = int(ctx.streams.get("penetapan").integers(0, 2**62))
     ctx.engine = Engine(registry, params_from(p, quota), engine_seed)
+    ctx.ceilings = ceiling.Book()
     penetapan.initial_decree(ctx, penetapan.period_of(start.year, start.month) - 1)
     timeline.schedule(ctx, scen.events)  # before every process: an event goes first on its day
     oneoff.schedule(ctx, scen.events)

@@ -7,6 +7,9 @@ Money is in simulated rupiah of the territory; ``weight`` (1 / fraction) turns i
 territory's real total, as in the KPIs. ``conserved`` is 1 when the month's money adds up: for
 the regular programmes the engine checks funded = credited per programme every period (a failure
 stops the run), for a one-off the ledger's budget = paid + returned + outstanding.
+``ytd_rp`` is the programme's money of the fiscal year (January to December) up to and including
+the month, and ``ceiling_rp`` the programme's budget line for the year in force that month (0 =
+none; `sim.model.ceiling`), so the use can be read against the ceiling month by month.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sim.model import oneoff
 from sim.model.context import Context
 
 _COLUMNS = ("month", "programme", "credited_rp", "kpm", "withheld_tranches", "arrears_tranches",
-            "decreed_rp", "returned_rp", "conserved")
+            "decreed_rp", "returned_rp", "conserved", "ytd_rp", "ceiling_rp")
 
 
 def rows(ctx: Context) -> list[dict]:
@@ -41,7 +44,61 @@ def rows(ctx: Context) -> list[dict]:
                     "decreed_rp": r["decreed"], "returned_rp": r["returned"],
                     "conserved": int(led.budget == led.paid + led.returned + led.outstanding)})
     out.sort(key=lambda r: (r["month"], r["programme"]))
+    book = getattr(ctx, "ceilings", None)
+    caps = book.month_ceiling if book is not None else {}
+    ytd: dict[tuple[str, str], int] = {}
+    for r in out:
+        key = (r["programme"], r["month"][:4])
+        ytd[key] = ytd.get(key, 0) + r["credited_rp"]
+        r["ytd_rp"] = ytd[key]
+        r["ceiling_rp"] = caps.get((r["programme"], r["month"]), 0)
     return out
+
+
+def ceiling_rows(ctx: Context) -> list[dict]:
+    """Per regular programme and fiscal year with a ceiling: the line, the money used, the KPM
+    cap of the year's last decree, decrees capped and tranches withheld for lack of budget
+    (territory totals: simulated rupiah times the weight)."""
+    book = getattr(ctx, "ceilings", None)
+    if book is None or not book.years:
+        return []
+    w = ctx.frame.weight
+    used: dict[tuple[str, int], int] = {}
+    for r in rows(ctx):
+        key = (r["programme"], int(r["month"][:4]))
+        used[key] = used.get(key, 0) + r["credited_rp"]
+    return [{"programme": e["programme"], "year": e["year"],
+             "ceiling_rp": round(e["ceiling_rp"] * w),
+             "used_rp": round(used.get((e["programme"], e["year"]), 0) * w),
+             "within": int(used.get((e["programme"], e["year"]), 0) <= e["ceiling_rp"]),
+             "cap_kpm": round(e["cap_kpm"] * w) if e["cap_kpm"] >= 0 else None,
+             "capped_decrees": e["capped_decrees"], "withheld_periods": e["withheld_periods"]}
+            for e in book.rows()]
+
+
+def ceiling_section(ctx: Context):
+    """The report's "Budget ceilings" section, or None when no programme has one."""
+    from sim.outputs.html import table
+    from sim.outputs.section import Section
+
+    rs = ceiling_rows(ctx)
+    if not rs:
+        return None
+    body = table("Budget use against each programme's ceiling per fiscal year (territory, "
+                 "rupiah)", ("programme", "year", "ceiling", "used", "used / ceiling",
+                             "KPM cap (last decree)", "decrees capped",
+                             "tranches withheld for budget"),
+                 [(r["programme"], str(r["year"]), f"{r['ceiling_rp']:,}", f"{r['used_rp']:,}",
+                   f"{r['used_rp'] / r['ceiling_rp']:.1%}" if r["ceiling_rp"] else "-",
+                   "-" if r["cap_kpm"] is None else f"{r['cap_kpm']:,}",
+                   str(r["capped_decrees"]), str(r["withheld_periods"])) for r in rs],
+                 numeric=(False, True, True, True, True, True, True, True))
+    return Section("budget-ceilings", "Budget ceilings", "<p>Each regular programme with a "
+                   "budget line (<code>programmes.*_budget_rp</code>) admits at each decree only "
+                   "the KPM the rest of its fiscal year can pay, poorest first, and withholds a "
+                   "tranche the line cannot pay (paid later as arrears). Month by month in "
+                   "<code>budget.csv</code> (<code>ytd_rp</code> against "
+                   "<code>ceiling_rp</code>).</p>" + body)
 
 
 def table(ctx: Context) -> pa.Table:

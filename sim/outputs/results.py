@@ -359,6 +359,9 @@ def write(res: ModelResult, out: Path, sections: Sequence[Section] = (), *,
                                  "outstanding_rp": round(led.outstanding * w),
                                  "conserved": int(led.budget == led.paid + led.returned
                                                   + led.outstanding)}
+        ceilings = budget.ceiling_rows(res.ctx)
+        if ceilings:  # absent without a budget ceiling
+            summary["budget_ceilings"] = ceilings
         (tmp / "summary.json").write_text(_dump(summary), encoding="utf-8")
         buf = io.StringIO()
         wr = csv.writer(buf, lineterminator="\n")
@@ -375,6 +378,9 @@ def write(res: ModelResult, out: Path, sections: Sequence[Section] = (), *,
                             ("budget", budget.table(res.ctx))):
             tables.write(name, table, tmp, fmt)
         extra = ([effects.section(summary["effects"])] if res.effects else []) + list(sections)
+        ceiling_section = budget.ceiling_section(res.ctx)
+        if ceiling_section is not None:
+            extra.append(ceiling_section)
         for section in extra:
             for rel, data in section.files.items():
                 target = tmp / rel

@@ -149,6 +149,10 @@ TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
         _c("decreed_rp", "int64", "rupiah", "sample", "one-off budget decreed in the month"),
         _c("returned_rp", "int64", "rupiah", "sample", "one-off money not collected, returned"),
         _c("conserved", "int64", "-", "-", "1 when the programme's money adds up"),
+        _c("ytd_rp", "int64", "rupiah", "sample", "the programme's money of the fiscal year "
+           "(January to December) up to and including the month"),
+        _c("ceiling_rp", "int64", "rupiah", "sample", "the programme's budget line for the "
+           "year in force that month (0 = none; sim/model/ceiling.py)"),
     )),
     "queues": ("one stage on one working day at midday", (
         _c("day", "int32", "days", "-", "day since the scenario start"),

@@ -326,6 +326,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                 hi=20),
         "pbi_premium": Key("int", "PBI-JK premium, rupiah per person per month", default=42_000,
                            lo=0, hi=100_000_000),
+        "bpnt_budget_rp": Key("int", "BPNT budget line per fiscal year (Jan-Dec), national "
+                              "rupiah; 0 = no ceiling (sim/model/ceiling.py)", default=0,
+                              lo=0, hi=10**16),
+        "pkh_budget_rp": Key("int", "PKH budget line per fiscal year, national rupiah; 0 = no "
+                             "ceiling", default=0, lo=0, hi=10**16),
+        "pbi_budget_rp": Key("int", "PBI-JK premium budget line per fiscal year, national "
+                             "rupiah; 0 = no ceiling (acts at admission only)", default=0,
+                             lo=0, hi=10**16),
     },
     "fidelity": {
         "kabkota": Key("str", "kab/kota code ('33.71') mirrored at card fidelity by "
