@@ -191,6 +191,8 @@ ESTIMATES: dict[str, Estimate] = {
     "disbursement.atm_service_minutes": _E("time of one ATM cash-out not found", 1.5, 6),
     "disbursement.patience_minutes_median": _E("queue patience at agents not measured", 20,
                                                 180),
+    "disbursement.travel_patience_factor": _E("how travel cost weighs against waiting not "
+                                              "measured", 0.0, 2.0),
     "disbursement.patience_sigma": _E("spread of patience not measured", 0.3, 1.5),
     "disbursement.max_visits": _E("visits before not collecting this month not measured", 1, 5),
     "disbursement.visit_window_days": _E("days to come back after giving up not measured",

@@ -14,9 +14,10 @@ When: ATMs work every day and never close, so a KPM's day is a calendar day (the
 Pos keep working days); KPM arrive between ``open_hour`` and ``close_hour`` as at agents.
 
 People who give up: the same patience as at agents (``patience_minutes_median``,
-``patience_sigma``): a KPM balks when the queue ahead would outlast it and reneges when its wait
-reaches it (no closing time); it comes back the next day at its own return time, up to
-``max_visits`` visits. What happens to its money:
+``patience_sigma``, plus ``travel_patience_factor`` times the round trip to the ATMs): a KPM
+balks when the queue ahead would outlast it and reneges when its wait reaches it (no closing
+time); it comes back the next day at its own return time, up to ``max_visits`` visits.
+What happens to its money:
 
 * ``ewarong`` channel (PKH at the ATM): a KPM never served within ``visit_window_days`` of the
   credit does not collect this month, exactly as at an e-warong: its redemption is forfeited in

@@ -26,9 +26,12 @@ household. A KPM's travel is the log-normal trip of ``travel_minutes_median`` pl
 stand for neighbours). PT Pos pays at one point per kecamatan, placed the same way.
 
 **People who give up** (e-warong and PT Pos queues): each visit has a patience (log-normal,
-median ``patience_minutes_median``). A KPM *balks* (leaves at once) when the queue ahead would
-take longer than its patience, *reneges* when its wait reaches its patience, and is sent home at
-closing time if still queued. It comes back on a later working day, up to ``max_visits`` visits
+median ``patience_minutes_median``), lengthened by the cost of coming back: a KPM weighs waiting
+against going home and returning, so it waits up to its patience plus ``travel_patience_factor``
+times its round trip (twice its travel to the agent, catchment rule above): KPM far from their
+agent give up less per visit. A KPM *balks* (leaves at once) when the queue ahead would take
+longer than that, *reneges* when its wait reaches it, and is sent home at closing time if still
+queued. It comes back on a later working day, up to ``max_visits`` visits
 within ``visit_window_days`` of the credit; a KPM who never gets served does not collect this
 month. Those redemptions are forfeited in the engine (`sim.model.engine.Engine.forfeit`,
 docs/monthly.md §4.5): the money stays on the card, the month counts as unspent and feeds the
@@ -381,6 +384,8 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     bpnt = (reg["programmes"][rows] & 1) > 0
     hop_min = d["travel_minutes_per_desa"]
     atm_scale = d["atm_service_minutes"] / d["service_minutes"]  # rescales each KPM's draw
+    # travel cost: waiting longer is weighed against going home and coming back (the round trip)
+    stay = 2.0 * d["travel_patience_factor"] / _MIN_PER_DAY
     channel = d["channel"]  # read per credit day: dated events may switch it
     day0 = math.floor(t_credit)
     deadline = t_credit + d["visit_window_days"]
@@ -415,12 +420,16 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
                 atm_deadline = t_credit + d["bank_collect_days"]
             else:
                 then, atm_deadline = None, deadline
-            ctx.mon.travel_min.append(float(travel[j]) + hops * hop_min)
-            visits.append((t, j, row, svc, atm, row in first_rows, patience[j], return_tod[j],
+            trip = float(travel[j]) + hops * hop_min
+            ctx.mon.travel_min.append(trip)
+            visits.append((t, j, row, svc, atm, row in first_rows, patience[j] + trip * stay,
+                           return_tod[j],
                            atm_deadline, period, (row, pb[j], pu[j]), then))
             continue
-        ctx.mon.travel_min.append(float(travel[j]) + hops * hop_min)
-        visits.append((t, j, row, svc, agent, row in first_rows, patience[j], return_tod[j],
+        trip = float(travel[j]) + hops * hop_min
+        ctx.mon.travel_min.append(trip)
+        visits.append((t, j, row, svc, agent, row in first_rows, patience[j] + trip * stay,
+                       return_tod[j],
                        deadline, period, (row, pb[j], pu[j])))
     visits.sort(key=lambda v: (v[0], v[1]))
     env.process(_dispatch(ctx, visits))

@@ -246,6 +246,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "travel_minutes_per_desa": Key("float", "extra travel minutes per desa between a KPM's "
                                        "desa and its agent's (catchment rule)", default=12.0,
                                        lo=0, hi=600),
+        "travel_patience_factor": Key("float", "a KPM waits up to its patience plus this times "
+                                      "its round trip to the agent (the cost of coming back; "
+                                      "0 = travel does not matter)", default=1.0, lo=0, hi=10),
         "arrears_tranches": Key("int", "rapel: owed BPNT/PKH tranches (withheld while the KKS "
                                 "is not active or the tranche is paused) paid with the next "
                                 "tranche, at most this many (0 = withheld tranches are lost)",

@@ -7,7 +7,9 @@ to the rupiah, as unspent or returned money.
 
 from __future__ import annotations
 
-IMPATIENT = ("disbursement.patience_minutes_median=2.0", "disbursement.max_visits=1")
+#: two minutes' patience, one visit, and travel that does not make anyone wait longer
+IMPATIENT = ("disbursement.patience_minutes_median=2.0", "disbursement.max_visits=1",
+             "disbursement.travel_patience_factor=0")
 
 
 def test_giving_up_moves_redeemed_money_to_unspent_and_returned(small, kpis_of) -> None:
@@ -58,7 +60,7 @@ def test_a_queue_at_the_atm_sends_bank_kpm_to_pt_pos_and_moves_money(small, kpis
     assert base["resources_atms"] == 6 * few["resources_atms"] > 0
     assert few["atm_wait_p90_min"] > base["atm_wait_p90_min"]
     # the PT Pos take-over absorbs most who give up at the ATM: its share rises
-    # (measured: 0 -> 23,034 sent to PT Pos; PT Pos share 0.088 -> 0.585)
+    # (measured: 0 -> 21,171 sent to PT Pos; PT Pos share 0.088 -> 0.545)
     assert few["atm_to_pos"] > 1000
     assert few["bank_channel_pos_share"] > base["bank_channel_pos_share"] + 0.3
     assert few["atm_gave_up"] > 0 and few["gave_up"] >= few["atm_gave_up"]
@@ -68,3 +70,15 @@ def test_a_queue_at_the_atm_sends_bank_kpm_to_pt_pos_and_moves_money(small, kpis
     assert drop > 0 and kept == drop  # money conserved to the rupiah
     assert drop <= few["forfeited_rp"] - base["forfeited_rp"]
     assert few["money_conserved"] == 1
+
+
+def test_the_cost_of_coming_back_makes_kpm_wait_longer(small, kpis_of) -> None:
+    """A KPM waits up to its patience plus its round trip (travel_patience_factor = 1): with
+    travel left out (0) more visits balk and more KPM forfeit a month, and waits served are
+    shorter (those who would have waited longest left)."""
+    base = kpis_of(small("baseline"))
+    blind = kpis_of(small("baseline", "disbursement.travel_patience_factor=0"))
+    assert blind["balked"] > base["balked"] and blind["gave_up"] > base["gave_up"]
+    assert blind["forfeited_rp"] > base["forfeited_rp"]
+    assert blind["agent_wait_p90_min"] < base["agent_wait_p90_min"]
+    assert blind["travel_p50_min"] == base["travel_p50_min"]  # the trips are the same (CRN)
