@@ -32,6 +32,10 @@ What happens to its money:
   forfeited month is mostly taken the next month: the horizon's redeemed money moves less
   than the forfeits).
 
+ATMs are counted in their own KPIs (``resources_atms``, ``atm_wait_p90_min``, ``atm_gave_up``,
+``atm_to_pos``; their balking and reneging in ``balked`` and ``reneged``), not in the queues
+table's ``redeem`` stage (e-warong and PT Pos counters).
+
 Nothing here touches the hot path: give-ups are reported as `sim.model.context.Context.giveups`
 and forfeited by the engine like every other.
 """

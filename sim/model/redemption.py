@@ -240,6 +240,13 @@ class Agents:
                                        mean_service=d["atm_service_minutes"] / _MIN_PER_DAY)
         return ag
 
+    def refresh_atm_service(self) -> None:
+        """Recompute the ATMs' mean withdrawal time (what balking KPM expect) from today's
+        ``atm_service_minutes``."""
+        mean = self.ctx.p["disbursement"]["atm_service_minutes"] / _MIN_PER_DAY
+        for key in sorted(self.atm):
+            self.atm[key].mean_service = mean
+
     def resize_atm(self, servers: int) -> None:
         """Set every kecamatan's ATMs to *servers* (a dated event's national value)."""
         for key in sorted(self.atm):

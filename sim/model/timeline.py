@@ -79,6 +79,8 @@ def apply(ctx: Context, ev: Event) -> None:
     disb = ev.changes.get("disbursement", {})
     if "pos_kpm_per_officer_day" in cap or "open_hour" in disb or "close_hour" in disb:
         ctx.agents.refresh_pos_service()
+    if "atm_service_minutes" in disb:
+        ctx.agents.refresh_atm_service()
     if ev.changes.get("disbursement", {}).get("channel") == "ewarong":
         ctx.start_restocking()
     if ev.decree:

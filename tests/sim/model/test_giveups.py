@@ -82,3 +82,24 @@ def test_the_cost_of_coming_back_makes_kpm_wait_longer(small, kpis_of) -> None:
     assert blind["forfeited_rp"] > base["forfeited_rp"]
     assert blind["agent_wait_p90_min"] < base["agent_wait_p90_min"]
     assert blind["travel_p50_min"] == base["travel_p50_min"]  # the trips are the same (CRN)
+
+
+def test_an_event_slowing_atms_reaches_the_atms_that_exist(small, kpis_of) -> None:
+    """A dated event on atm_service_minutes changes the ATMs already created: their expected
+    withdrawal time (what a balking KPM weighs) as well as the service drawn from then on."""
+    import datetime as dt
+
+    from sim.model import timeline
+    from sim.model.run import build
+    from sim.scenario.events import Event
+    from sim.scenario.loader import load
+    from tests.sim.model.conftest import SCENARIOS, SMALL
+
+    ctx = build(load(SCENARIOS / "baseline.toml", [*SMALL, *BANK]))
+    atm = ctx.agents.atm_of(0)
+    ev = Event(index=0, name="slow", date=dt.date(2025, 3, 1), source="", origin="t",
+               changes={"disbursement": {"atm_service_minutes": 12.0},
+                        "capacity": {"atm_per_kecamatan": 2}})
+    timeline.apply(ctx, ev)
+    assert atm.mean_service == 12.0 / 1440.0 and atm.res.capacity == 2
+    assert ctx.agents.atm_of(0) is atm and int(ctx.agents.atm_servers_kec.max()) == 2
