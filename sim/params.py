@@ -97,6 +97,11 @@ class Params:
     #: programme bits (BPNT 1, PKH 2) whose due tranche is withheld from everybody this period
     #: (a tranche paid late: budget or data not ready); PBI premiums are never paused
     paused: int = 0
+    #: programme bits (BPNT 1, PKH 2, PBI 4) whose recipient list stands at this decree (the
+    #: programme has its own decree schedule and this is not one of its decrees): its holders
+    #: keep it while they are in the register, nobody enters, nobody leaves for eligibility or
+    #: quota (docs/monthly.md §2.8)
+    standing: int = 0
 
     def __post_init__(self) -> None:
         ints = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -114,6 +119,8 @@ class Params:
             raise ConfigError("params", "paused", "a bit mask of BPNT (1) and PKH (2): 0..3")
         if self.arrears_tranches > 255:
             raise ConfigError("params", "arrears_tranches", "an integer 0..255")
+        if self.standing > 7:
+            raise ConfigError("params", "standing", "a programme bit mask 0..7")
         if self.umr_excludes > 7:
             raise ConfigError("params", "umr_excludes", "a programme bit mask 0..7")
         if len(self.eligible_desil) != 3 or any(len(m) != 11 or m[0] for m in self.eligible_desil):

@@ -426,8 +426,15 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
     lut3 = np.zeros(256, dtype=np.uint8)
     for p, bit in enumerate(PROG_BITS):
         lut3[:11] |= np.where(params.eligible_desil[p], bit, 0).astype(np.uint8)
-    umr_mask = np.uint8(params.umr_excludes & 7)
-    umr_hits = [bool(params.umr_excludes & bit) for bit in PROG_BITS]
+    # a standing list (its programme not decreed now): every register row (desil 1..10) is
+    # "eligible", no rule clears it, and no row is a candidate
+    stand = np.uint8(params.standing & 7)
+    lut3[1:11] |= stand
+    umr_mask = np.uint8(params.umr_excludes & 7 & ~params.standing)
+    umr_hits = [bool(params.umr_excludes & bit) and not params.standing & bit
+                for bit in PROG_BITS]
+    qual_keep = np.uint8(0xFD | (stand & 2))
+    not_stand = np.uint8(~stand & 0xFF)
     # kept bits -> three 21-bit counters in one uint64, so one reduceat counts all programmes
     pack = np.zeros(8, dtype=np.uint64)
     for v in range(8):
@@ -448,7 +455,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
         e = np.take(lut3, desil[lo:hi])
         if umr_mask:
             e &= ~(earn[lo:hi].view(np.uint8) * umr_mask)
-        e &= (qual[lo:hi].view(np.uint8) << np.uint8(1)) | np.uint8(0xFD)
+        e &= (qual[lo:hi].view(np.uint8) << np.uint8(1)) | qual_keep
         keep = pr & e
         new_prog[lo:hi] = keep
         kbits = [keep & np.uint8(bit) for bit in PROG_BITS]
@@ -477,7 +484,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
             dtype=pay_acc))
         # uint8 persons of at most BLOCK rows: a uint32 accumulator is exact and faster
         sums[2] += int((size[lo:hi] * (keep >> np.uint8(2))).sum(dtype=np.uint32))
-        cand = e & ~pr
+        cand = e & ~pr & not_stand
         c_idx = np.flatnonzero(cand != 0)  # nonzero of a bool array: much faster than uint8
         if len(c_idx):
             cb = cand[c_idx]
@@ -501,7 +508,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
         q = quota[p]
         n_k = kept_k[p]
         over = n_k > q
-        if over.any():
+        if over.any() and not params.standing & bit:  # a standing list has no quota now
             rows = _kept_rows(registry, st, params, p, over)
             rows = _poverty_order(registry, rows, kab[rows])
             rank_k = _grouped_cumcount(np.ones(len(rows), dtype=bool), kab[rows])

@@ -237,11 +237,16 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params,
         name = PROGRAMMES[p]
         keep: dict[int, list[int]] = {}
         cand: dict[int, list[int]] = {}
+        standing = bool(params.standing & bit)  # not decreed now: the list stands
         for i in range(n):
             held = bool(prev_prog[i] & bit)
             reason = 0
             if status[i] != STATUS_IN_DTKS:
                 reason = ch.EXIT_REMOVED
+            elif standing:
+                if held:
+                    new_prog[i] |= bit
+                continue
             elif col["earns_umr"][i] and params.umr_excludes & bit:
                 reason = ch.EXIT_UMR
             elif p == 1 and sum(col[m][i] for m in members) == 0:

@@ -21,7 +21,15 @@ from __future__ import annotations
 import numpy as np
 
 from sim.hotpath import changes as ch
-from sim.model import ceiling, churn, enumeration, issuance, redemption, targeting
+from sim.model import (
+    ceiling,
+    churn,
+    enumeration,
+    issuance,
+    programme_decrees,
+    redemption,
+    targeting,
+)
 from sim.model import engine as _engine
 from sim.model.context import Context, S
 from sim.registry import regions
@@ -134,6 +142,9 @@ def decrees(ctx: Context):
         if ceiling.any_set(ctx.p):  # budget lines: admit only what the year can pay
             ceiling.cap_quotas(ctx, period, cal.working_day_of_month(
                 y, m, ctx.p["disbursement"]["credit_working_day"]) + 0.25 > env.now)
+        own = programme_decrees.any_set(ctx.p)
+        if own:  # programmes with their own schedule: their lists stand outside it
+            ctx.engine.with_params(standing=programme_decrees.standing(ctx.p, period))
         if period % cadence:  # outside the cadence: the engine decrees this once
             ctx.engine.with_params(cadence_months=1)
             res = ctx.engine.decree(batch, period)
@@ -142,6 +153,8 @@ def decrees(ctx: Context):
         else:
             res = ctx.engine.decree(batch, period)
         ctx.engine.with_params(quota=built)
+        if own:
+            ctx.engine.with_params(standing=0)
         ctx.decree_results.append((period, res))
         _log_pbi_exits(ctx, period, before)
         _after_decree(ctx, proposals, before)

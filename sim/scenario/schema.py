@@ -337,6 +337,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "pbi_budget_rp": Key("int", "PBI-JK premium budget line per fiscal year, national "
                              "rupiah; 0 = no ceiling (acts at admission only)", default=0,
                              lo=0, hi=10**16),
+        "bpnt_decree_months": Key("ints", "months (1-12) whose decree re-decrees BPNT's "
+                                  "recipients; at other decrees its list stands; [] = every "
+                                  "decree (sim/model/programme_decrees.py)", default=[], lo=1,
+                                  hi=12, max_items=12),
+        "pkh_decree_months": Key("ints", "months (1-12) whose decree re-decrees PKH's "
+                                 "recipients; [] = every decree", default=[], lo=1, hi=12,
+                                 max_items=12),
+        "pbi_decree_months": Key("ints", "months (1-12) whose decree re-decrees PBI-JK's "
+                                 "members; [] = every decree", default=[], lo=1, hi=12,
+                                 max_items=12),
     },
     "fidelity": {
         "kabkota": Key("str", "kab/kota code ('33.71') mirrored at card fidelity by "
