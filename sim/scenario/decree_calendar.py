@@ -16,7 +16,9 @@ values and its dated events:
 
 An event anchored to decree *k* applies at 00:00 of the *k*-th decree's day and holds that decree
 whatever the cadence (as ``decree = true`` does), so the *k*-th decree is the first with its
-values. `tests/sim/model/test_decree_events.py` checks that these days are the run's own.
+values. With ``decree_of = "pkh"`` (or "bpnt", "pbi") *k* counts only the decrees that re-decree
+that programme (its own schedule, ``programmes.pkh_decree_months``; every decree without one).
+`tests/sim/model/test_decree_events.py` checks that these days are the run's own.
 """
 
 from __future__ import annotations
@@ -35,13 +37,21 @@ def period_of(year: int, month: int) -> int:
     return 12 * (year - 2000) + month - 1
 
 
-def decree_days(cal: WorkCalendar, penetapan: dict[str, Any], events: list) -> list[int]:
+def decree_days(cal: WorkCalendar, penetapan: dict[str, Any], events: list,
+                programme: str | None = None,
+                programmes: dict[str, Any] | None = None) -> list[int]:
     """Clock days of the decrees the run holds, in order.
 
     *penetapan*: the scenario's ``[penetapan]`` values at the start; *events*: dated events
-    (objects with ``date``, ``changes`` and ``decree``) in timeline order.
+    (objects with ``date``, ``changes`` and ``decree``) in timeline order. With a *programme*
+    ("bpnt", "pkh", "pbi"), only the decrees that re-decree it: those held in a month of its
+    ``programmes.<programme>_decree_months`` in force (*programmes*: the scenario's
+    ``[programmes]`` values at the start; an empty list is every decree;
+    `sim.model.programme_decrees`).
     """
     state = dict(penetapan)
+    key = f"{programme}_decree_months" if programme else None
+    months_of = {key: list((programmes or {}).get(key, []))} if key else {}
     forced: set[int] = set()
     timed = sorted(((cal.day_of(ev.date), k, ev) for k, ev in enumerate(events)),
                    key=lambda x: (x[0], x[1]))
@@ -52,6 +62,8 @@ def decree_days(cal: WorkCalendar, penetapan: dict[str, Any], events: list) -> l
         while nxt < len(timed) and timed[nxt][0] <= t:
             day, _, ev = timed[nxt]
             state.update(ev.changes.get("penetapan", {}))
+            if key and key in ev.changes.get("programmes", {}):
+                months_of[key] = list(ev.changes["programmes"][key])
             if ev.decree:
                 forced.add(_next_decree_period(cal, day, state["decree_working_day"]))
             nxt += 1
@@ -67,7 +79,8 @@ def decree_days(cal: WorkCalendar, penetapan: dict[str, Any], events: list) -> l
         apply_until(now)
         period = period_of(y, m)
         cadence = 3 if state["cadence"] == "quarterly" else 1
-        if period % cadence == 0 or period in forced:
+        held = period % cadence == 0 or period in forced
+        if held and (not key or not months_of[key] or m in months_of[key]):
             out.append(day)
     return out
 
@@ -81,9 +94,11 @@ def _next_decree_period(cal: WorkCalendar, t: int, nth: int) -> int:
 
 
 def decree_date(cal: WorkCalendar, penetapan: dict[str, Any], events: list,
-                number: int) -> tuple[_dt.date | None, int]:
-    """``(date of the *number*-th decree or None, decrees held)`` given the *events* in force."""
-    days = decree_days(cal, penetapan, events)
+                number: int, programme: str | None = None,
+                programmes: dict[str, Any] | None = None) -> tuple[_dt.date | None, int]:
+    """``(date of the *number*-th decree or None, decrees held)`` given the *events* in force
+    (of *programme*'s decrees when given, see `decree_days`)."""
+    days = decree_days(cal, penetapan, events, programme, programmes)
     if 1 <= number <= len(days):
         return cal.date(days[number - 1]), len(days)
     return None, len(days)

@@ -5,7 +5,8 @@ An event is a TOML table in the ``[[events]]`` array::
     [[events]]
     name = "DTSEN replaces DTKS"          # required: shown in the report's timeline
     date = 2025-02-01                     # or: month = "2025-02" (its first day),
-                                          # or: decree_number = 3 (the 3rd decree's day)
+                                          # or: decree_number = 3 (the 3rd decree's day;
+                                          # decree_of = "pkh": of PKH's own decrees)
     source = "docs/calibration.md §3"     # where the date and values come from
     decree = false                        # true: a decree on the next decree day, any cadence
     [events.penetapan]
@@ -43,7 +44,9 @@ from kks_emulator.errors import ConfigError
 from sim.scenario.schema import SCHEMA, Key, is_date
 
 #: fields of an event that are not scenario tables
-EVENT_FIELDS = ("name", "date", "month", "decree_number", "source", "decree")
+EVENT_FIELDS = ("name", "date", "month", "decree_number", "decree_of", "source", "decree")
+#: programmes whose own decrees an event may count (``decree_of``)
+DECREE_OF = ("bpnt", "pkh", "pbi")
 
 #: tables no event may change, and why (printed in the error)
 FIXED_TABLES: dict[str, str] = {
@@ -92,6 +95,8 @@ class Event:
     decree: bool = False  # hold a decree on the next decree day whatever the cadence
     #: anchored to this decree of the run (its date is that decree's day), or None
     decree_number: int | None = None
+    #: the programme whose own decrees *decree_number* counts, or None (every decree)
+    decree_of: str | None = None
 
     @property
     def label(self) -> str:
@@ -112,6 +117,8 @@ class Event:
         out: dict[str, Any] = {"name": self.name, "date": self.date.isoformat()}
         if self.decree_number is not None:  # absent otherwise: dated runs keep their bytes
             out["decree_number"] = self.decree_number
+        if self.decree_of is not None:
+            out["decree_of"] = self.decree_of
         return {**out, "source": self.source, "decree": self.decree,
                 "changes": {f"{t}.{k}": _plain(v) for t in sorted(self.changes)
                             for k, v in sorted(self.changes[t].items())}}
@@ -159,14 +166,16 @@ def _date_of(raw: dict, where: str, label: str) -> _dt.date | int:
 
 def parse(raw_events: Any, origins: list[str], start: _dt.date, end: _dt.date,
           check: Callable[[str, str, Key, Any], Any],
-          decree_date: Callable[[list[Event], int], tuple[_dt.date | None, int]] | None = None,
+          decree_date: Callable[[list[Event], int, str | None],
+                                 tuple[_dt.date | None, int]] | None = None,
           ) -> list[Event]:
     """Validate the raw ``events`` list; return the events in timeline order (date, index).
 
     *origins* names the file of each raw event; *end* is the first day after the horizon;
     *check* is the loader's per-value checker ``check(file, dotted_key, Key, value)``;
-    *decree_date* ``(dated events in timeline order, k) -> (date of the k-th decree or None,
-    decrees held)`` resolves events anchored to a decree number (none allowed without it).
+    *decree_date* ``(dated events in timeline order, k, programme or None) -> (date of the k-th
+    decree (of that programme) or None, decrees held)`` resolves events anchored to a decree
+    number (none allowed without it).
     """
     if not isinstance(raw_events, list):
         raise ConfigError(origins[0] if origins else "<scenario>", "events",
@@ -183,6 +192,11 @@ def parse(raw_events: Any, origins: list[str], start: _dt.date, end: _dt.date,
         label = f'events[{i}] "{name}"'
         date = _date_of(raw, where, label)
         number = None
+        decree_of = raw.get("decree_of")
+        if decree_of is not None and (decree_of not in DECREE_OF or "decree_number" not in raw):
+            raise ConfigError(where, f"{label}.decree_of", "one of " + ", ".join(
+                repr(p) for p in DECREE_OF) + ", with decree_number (count that programme's "
+                "own decrees)")
         if isinstance(date, int):
             if decree_date is None:
                 raise ConfigError(where, f"{label}.decree_number", "date or month (decree "
@@ -226,16 +240,17 @@ def parse(raw_events: Any, origins: list[str], start: _dt.date, end: _dt.date,
         if not changes:
             raise ConfigError(where, label, "at least one scenario key to change")
         ev = Event(index=i, name=name, date=date, source=source, origin=where,
-                   changes=changes, decree=decree, decree_number=number)
+                   changes=changes, decree=decree, decree_number=number, decree_of=decree_of)
         (events if number is None else anchored).append(ev)
     for ev in sorted(anchored, key=lambda e: (e.decree_number, e.index)):
         assert decree_date is not None and ev.decree_number is not None
         when, held = decree_date(sorted(events, key=lambda e: (e.date, e.index)),
-                                 ev.decree_number)
+                                 ev.decree_number, ev.decree_of)
         if when is None:
+            whose = f"of {ev.decree_of.upper()} " if ev.decree_of else ""
             raise ConfigError(ev.origin, f"{ev.label}.decree_number",
-                              f"a decree of the run: 1 to {held} (the decrees it holds under "
-                              "its cadence and the events before)")
+                              f"a decree {whose}of the run: 1 to {held} (the decrees it holds "
+                              "under its cadence and the events before)")
         events.append(dataclasses.replace(ev, date=when, decree=True))
     seen: dict[tuple[_dt.date, str], Event] = {}
     for ev in events:

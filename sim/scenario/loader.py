@@ -369,8 +369,9 @@ def _check_events(scen: Scenario, raw_events: Any) -> None:
     cal = _calendar.build(start, (end - start).days, scen.data["calendar"]["weekend"],
                           scen.data["calendar"]["holidays"])
 
-    def decree_date(dated: list, number: int):
-        return decree_calendar.decree_date(cal, scen.data["penetapan"], dated, number)
+    def decree_date(dated: list, number: int, programme: str | None):
+        return decree_calendar.decree_date(cal, scen.data["penetapan"], dated, number,
+                                           programme, scen.data["programmes"])
 
     scen.events = _events.parse(raw_events, origins, start, end, _check_value, decree_date)
     for _, group, state in _events.states(scen.data, scen.events):

@@ -115,3 +115,27 @@ def test_an_anchored_event_is_the_dated_event_on_that_decree_day(tmp_path: Path)
     assert ra.ctx.mon.months == rd.ctx.mon.months
     assert anchored.canonical()["events"][0]["decree_number"] == 2
     assert "decree_number" not in dated.canonical()["events"][0]
+
+
+def test_an_event_anchored_to_a_programmes_own_decree(tmp_path: Path) -> None:
+    """``decree_of = "pkh"``: the k-th decree that re-decrees PKH (its own months), not the
+    k-th decree of the run; PKH's new deciles act there and not at any decree before."""
+    body = ('[programmes]\npkh_decree_months = [1, 4]\n[[events]]\nname = "PKH deciles"\n'
+            'decree_number = 2\ndecree_of = "pkh"\n[events.programmes]\npkh_max_desil = 2\n')
+    scen = load(_write(tmp_path, body, "pkh.toml"), TINY)
+    ev = scen.events[0]
+    assert (ev.date.year, ev.date.month) == (2025, 4)  # PKH's 2nd decree; the run's 4th
+    assert scen.canonical()["events"][0]["decree_of"] == "pkh"
+    res = run(scen)
+    by = dict(res.ctx.decree_results)
+    assert [by[p].left["pkh"]["desil"] for p in (300, 301, 302)] == [0, 0, 0]
+    assert by[303].left["pkh"]["desil"] > 0
+    from sim.scenario import calendar as _calendar
+    from sim.scenario.calendar import horizon_days
+    from sim.scenario.decree_calendar import decree_days
+
+    p = scen.data
+    cal = _calendar.build(p["scenario"]["start"], horizon_days(p["scenario"]["start"], 6),
+                          p["calendar"]["weekend"], p["calendar"]["holidays"])
+    days = decree_days(cal, p["penetapan"], [], "pkh", p["programmes"])
+    assert [cal.date(d).month for d in days] == [1, 4]
