@@ -28,12 +28,10 @@ MAX_PERIOD = 32766
 #: national recipient targets, each in its source's unit, and the national household count they
 #: refer to: BPNT Q4 2025 18,277,083 KPM (families) [BPNT-Q4-2025]; PKH Q4 2025 9,407,384 KPM
 #: (families) [PKH-Q4-2025]; PBI-JK 96.7 M persons [PROG-2022]; households: 94.2 M families in
-#: DTSEN, 31 Jul 2025 [DTSEN-2025-07]. `default_quotas` turns the PBI-JK persons into households
-#: at 4.71 persons per poor household [POVERTY-2024] (EST: the engine's quota counts households).
+#: DTSEN, 31 Jul 2025 [DTSEN-2025-07]. Each quota stays in its source's unit: the engine fills
+#: the PBI-JK quota in persons (a household weighs its size, docs/monthly.md §2.9).
 NATIONAL_TARGETS = (18_277_083, 9_407_384, 96_700_000)
 NATIONAL_TARGET_UNITS = ("families", "families", "persons")
-#: persons per poor household, BPS September 2024 [POVERTY-2024]
-POOR_HOUSEHOLD_SIZE = 4.71
 NATIONAL_HOUSEHOLDS = 94_200_000
 
 
@@ -55,8 +53,9 @@ class Params:
         _desil_mask(1, 5), _desil_mask(1, 4), _desil_mask(1, 5))
     #: programmes lost by a household with a member earning >= the regional minimum wage (bits)
     umr_excludes: int = 7
-    #: recipient quota per programme and kab/kota, shape (3, 514) int64; None = no quota set
-    #: (the engines refuse to run); see `default_quotas`
+    #: recipient quota per programme and kab/kota, shape (3, 514) int64, in households (KPM) for
+    #: BPNT and PKH and in persons for PBI-JK; None = no quota set (the engines refuse to run);
+    #: see `default_quotas`
     quota: np.ndarray | None = field(default=None, compare=False, repr=False)
     #: BPNT / Program Sembako: Rp 200,000 per month since 2021 [BPNT-AMOUNT], every `bpnt_every`
     #: months as one lump (1 = monthly e-voucher era; 3 = the 2023-25 quarterly tahap)
@@ -173,8 +172,6 @@ def default_quotas(kabkota: np.ndarray, in_dtks: np.ndarray,
     total = max(int(dtks_k.sum()), 1)
     out = np.zeros((3, N_KABKOTA), dtype=np.int64)
     for p, target in enumerate(NATIONAL_TARGETS):
-        if NATIONAL_TARGET_UNITS[p] == "persons":
-            target = round(target / POOR_HOUSEHOLD_SIZE)
         national = target * n // NATIONAL_HOUSEHOLDS
         out[p] = dtks_k * national // total
     return out

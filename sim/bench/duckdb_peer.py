@@ -328,7 +328,7 @@ class DuckPeer:
                         for p, bit in enumerate(PROG_BITS))
         ex(f"""CREATE OR REPLACE TEMP TABLE e AS
                SELECT row, kabkota, pmt_score, programmes AS prev, ({eb})::UTINYINT AS eb,
-                      status = 1 AS ins, earns_umr, qual
+                      status = 1 AS ins, earns_umr, qual, size::BIGINT AS size
                FROM hh WHERE status = 1 OR programmes <> 0""")
         aggs = []
         for p, bit in enumerate(PROG_BITS):
@@ -341,6 +341,9 @@ class DuckPeer:
                      f"count(*) FILTER (WHERE {lost} AND ins AND {umr})",
                      f"count(*) FILTER (WHERE {lost} AND ins AND NOT {umr} AND {nq})",
                      f"count(*) FILTER (WHERE {lost} AND ins AND NOT {umr} AND NOT {nq})"]
+        # PBI-JK's quota counts persons [PROG-2022]: kept and candidate persons per kab/kota
+        aggs += ["coalesce(sum(size) FILTER (WHERE prev & 4 <> 0 AND eb & 4 <> 0), 0)",
+                 "coalesce(sum(size) FILTER (WHERE prev & 4 = 0 AND eb & 4 <> 0), 0)"]
         per_kab = q(f"SELECT kabkota, {', '.join(aggs)} FROM e GROUP BY kabkota")
         quota = params.require_quota()
         n_kab = quota.shape[1]
@@ -354,6 +357,13 @@ class DuckPeer:
         for p, bit in enumerate(PROG_BITS):
             pname = PROGRAMMES[p]
             kept, cand = agg[:, 6 * p], agg[:, 6 * p + 1]
+            persons = p == 2
+            if persons:  # quota, vacancies and candidates in persons
+                kept, cand = agg[:, 18], agg[:, 19]
+            # the running total of a kab/kota's rows in poverty order: rows or persons
+            run = ("sum(e.size) OVER (PARTITION BY e.kabkota ORDER BY e.pmt_score, e.row "
+                   "ROWS UNBOUNDED PRECEDING)" if persons else
+                   "row_number() OVER (PARTITION BY e.kabkota ORDER BY e.pmt_score, e.row)")
             left = res.left[pname]
             left["removed"], left["umr"], left["no_qualifying_member"], left["desil"] = (
                 int(x) for x in agg[:, 6 * p + 2:6 * p + 6].sum(axis=0))
@@ -367,16 +377,16 @@ class DuckPeer:
                                  "take_all": take_all, "part": part, "vac": vac})
             tbl = plans[p]  # noqa: F841
             ex(f"CREATE OR REPLACE TEMP TABLE plan{p} AS SELECT * FROM tbl")
-            res.recipients[pname] = int(np.minimum(kept, qp).sum()
-                                        + np.where(vac > 0, np.minimum(vac, cand), 0).sum())
-            res.entered[pname] = int(np.where(vac > 0, np.minimum(vac, cand), 0).sum())
-            left["quota"] = int((kept - np.minimum(kept, qp)).sum())
+            if not persons:  # PBI-JK's household counts are read after the update
+                res.recipients[pname] = int(np.minimum(kept, qp).sum()
+                                            + np.where(vac > 0, np.minimum(vac, cand), 0).sum())
+                res.entered[pname] = int(np.where(vac > 0, np.minimum(vac, cand), 0).sum())
+                left["quota"] = int((kept - np.minimum(kept, qp)).sum())
             held, el = f"prev & {bit} <> 0", f"eb & {bit} <> 0"
             if over.any():
                 changes.append(f"""
                   SELECT row, 0, {bit} FROM (
-                    SELECT e.row, row_number() OVER (PARTITION BY e.kabkota
-                                                     ORDER BY e.pmt_score, e.row) AS rk, pl.q
+                    SELECT e.row, {run} AS rk, pl.q
                     FROM e JOIN plan{p} pl ON pl.k = e.kabkota AND pl.over
                     WHERE {held} AND {el}) WHERE rk > q""")
             if take_all.any():
@@ -386,8 +396,7 @@ class DuckPeer:
             if part.any():
                 changes.append(f"""
                   SELECT row, {bit}, 0 FROM (
-                    SELECT e.row, row_number() OVER (PARTITION BY e.kabkota
-                                                     ORDER BY e.pmt_score, e.row) AS rk, pl.vac
+                    SELECT e.row, {run} AS rk, pl.vac
                     FROM e JOIN plan{p} pl ON pl.k = e.kabkota AND pl.part
                     WHERE NOT ({held}) AND {el}) WHERE rk <= vac""")
         ex(f"""CREATE OR REPLACE TEMP TABLE chg AS
@@ -395,6 +404,12 @@ class DuckPeer:
                FROM ({' UNION ALL '.join(changes)}) GROUP BY row""")
         ex("""UPDATE hh SET programmes = (programmes & (7 - chg.c)) | chg.s
               FROM chg WHERE hh.row = chg.row""")
+        pbi = res.left["pbi"]
+        pbi["quota"], res.entered["pbi"] = (int(x or 0) for x in q(
+            """SELECT count(*) FILTER (WHERE chg.c & 4 <> 0 AND e.eb & 4 <> 0),
+                      count(*) FILTER (WHERE chg.s & 4 <> 0)
+               FROM chg JOIN e ON e.row = chg.row""")[0])
+        res.recipients["pbi"] = int(q("SELECT count(*) FROM hh WHERE programmes & 4 <> 0")[0][0])
         tot = q("""SELECT count(*) FILTER (WHERE programmes & 1 <> 0),
                           sum(pkh_pay) FILTER (WHERE programmes & 2 <> 0),
                           sum(size) FILTER (WHERE programmes & 4 <> 0)

@@ -25,7 +25,7 @@ from sim.hotpath import changes as ch
 from sim.hotpath.keyindex import KeyIndex
 from sim.hotpath.members import member_stats
 from sim.hotpath.validity import records_valid
-from sim.params import PKH, PROG_BITS, PROGRAMMES, Params
+from sim.params import PBI, PKH, PROG_BITS, PROGRAMMES, Params
 from sim.registry.nik import nik_reasons
 from sim.registry.table import STATUS_IN_DTKS, STATUS_REMOVED, Registry
 
@@ -507,23 +507,41 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
         pname = PROGRAMMES[p]
         q = quota[p]
         n_k = kept_k[p]
-        over = n_k > q
+        # PBI-JK's quota counts persons (its source's unit, [PROG-2022]): a household weighs its
+        # size, the others one each; households are still counted alongside (recipients)
+        persons = p == PBI
+        if persons:
+            held = np.flatnonzero(new_prog & np.uint8(bit))
+            w_k = np.bincount(kab[held], weights=size[held],
+                              minlength=n_kab).astype(np.int64)
+        else:
+            w_k = n_k
+        over = w_k > q
         if over.any() and not params.standing & bit:  # a standing list has no quota now
             rows = _kept_rows(registry, st, params, p, over)
             rows = _poverty_order(registry, rows, kab[rows])
-            rank_k = _grouped_cumcount(np.ones(len(rows), dtype=bool), kab[rows])
+            weight = size[rows] if persons else np.ones(len(rows), dtype=bool)
+            rank_k = _grouped_cumcount(weight, kab[rows])
             drop = rows[rank_k > q[kab[rows]]]
             new_prog[drop] &= np.uint8(~bit & 0xFF)
             res.left[pname]["quota"] = len(drop)
             sums[p] -= _amount(p, drop, size, pkh_pay)
-            n_k = np.minimum(n_k, q)
-        vac = q - n_k
+            if persons:
+                n_k = n_k - np.bincount(kab[drop], minlength=n_kab)
+                w_k = w_k - np.bincount(kab[drop], weights=size[drop],
+                                        minlength=n_kab).astype(np.int64)
+            else:
+                n_k = w_k = np.minimum(n_k, q)
+        # a kab/kota over its quota only drops holders: nobody enters it at this decree
+        vac = np.where(over, 0, q - w_k)
         # candidates as int32 rows and int16 kab/kota: on a first decree they are most of the
         # eligible rows, so no int64 copies of them
         cand = np.concatenate(cands[p]) if cands[p] else np.zeros(0, dtype=np.int32)
         cands[p] = []
         ck = kab[cand]
-        if runs is not None:  # rows of one kab/kota are runs: count candidates per run
+        if persons:
+            c_k = np.bincount(ck, weights=size[cand], minlength=n_kab).astype(np.int64)
+        elif runs is not None:  # rows of one kab/kota are runs: count candidates per run
             c_k = np.zeros(n_kab, dtype=np.int64)
             np.add.at(c_k, kab[runs].astype(np.int64),
                       np.diff(np.searchsorted(cand, np.append(runs, n))))
@@ -533,10 +551,13 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
         enter = [cand[take_all[ck]]]
         part = (vac > 0) & ~take_all
         if part.any():
+            # the poorest candidates whose total (households, or persons for PBI-JK) fits the
+            # vacancy: whole coarse score bins below the threshold bin, then a prefix of it
             sel = part[ck]
             pc, pk = cand[sel], ck[sel].astype(np.int64)
             cb = (st.bins[pc] >> COARSE_SHIFT).astype(np.int64)
-            h2 = np.bincount(pk * N_COARSE + cb, minlength=n_kab * N_COARSE)
+            h2 = np.bincount(pk * N_COARSE + cb, weights=size[pc] if persons else None,
+                             minlength=n_kab * N_COARSE).astype(np.int64)
             cum2 = np.cumsum(h2.reshape(n_kab, N_COARSE), axis=1)
             t = np.argmax(cum2 >= vac[:, None], axis=1)
             below = np.where(t > 0, cum2[np.arange(n_kab), np.maximum(t - 1, 0)], 0)
@@ -545,7 +566,8 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
             border = pc[cb == tk]
             border = _poverty_order(registry, border, kab[border])
             kb = kab[border]
-            r = _grouped_cumcount(np.ones(len(border), dtype=bool), kb)
+            r = _grouped_cumcount(size[border] if persons
+                                  else np.ones(len(border), dtype=bool), kb)
             enter.append(border[r <= (vac - below)[kb]])
         entering = np.concatenate(enter)
         new_prog[entering] |= np.uint8(bit)

@@ -258,13 +258,17 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params,
                     res.left[name][ch.EXIT_REASONS[reason]] += 1
                 continue
             (keep if held else cand).setdefault(col["kabkota"][i], []).append(i)
+        # PBI-JK's quota counts persons [PROG-2022]: a household weighs its size
+        weight = (lambda i: int(col["size"][i])) if p == 2 else (lambda i: 1)
         for k in set(keep) | set(cand):
             q = quota[p][k]
             kk_ = sorted(keep.get(k, []), key=lambda i: (col["pmt_score"][i], i))
             cc = sorted(cand.get(k, []), key=lambda i: (col["pmt_score"][i], i))
-            chosen = kk_[:q]
+            chosen = _prefix(kk_, weight, q)
             res.left[name]["quota"] += len(kk_) - len(chosen)
-            entering = cc[:max(q - len(kk_), 0)]
+            # a kab/kota over its quota only drops holders: nobody enters it at this decree
+            over = sum(weight(i) for i in kk_) > q
+            entering = [] if over else _prefix(cc, weight, q - sum(weight(i) for i in chosen))
             res.entered[name] += len(entering)
             for i in chosen + entering:
                 new_prog[i] |= bit
@@ -283,6 +287,17 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params,
     registry["programmes"][:] = new_prog
     res.timings["total"] = time.perf_counter() - t0
     return res
+
+
+def _prefix(rows: list[int], weight, room: int) -> list[int]:
+    """The longest prefix of `rows` whose total weight is at most `room`."""
+    out, used = [], 0
+    for i in rows:
+        used += weight(i)
+        if used > room:
+            break
+        out.append(i)
+    return out
 
 
 def splitmix(key: int, row: int) -> int:

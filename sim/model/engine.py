@@ -42,19 +42,18 @@ def _mask(hi: int) -> tuple[bool, ...]:
 
 def quotas(p: dict, registry: Registry, province_code: np.ndarray, national=None,
            fraction: float = 1.0) -> np.ndarray:
-    """Recipient quota (3, 514) in households, each from its source's unit, split by kab/kota
-    DTKS size.
+    """Recipient quota (3, 514), each in its source's unit, split by kab/kota DTKS size.
 
-    BPNT and PKH quotas are shares of families (KPM) [BPNT-Q4-2025] [PKH-Q4-2025]. The PBI-JK
-    quota is a share of **persons** [PROG-2022]: a kab/kota's person quota is converted to
-    households at the mean size of the households PBI-JK draws there (`pbi_household_size`),
-    since the engine's quota counts households; PBI-JK is then counted and budgeted in persons
-    (`recipients_pbi_persons`, `pbi_premium_rp`). Quotas are rounded to the nearest household
-    (flooring lost up to one household per kab/kota: half a million nationally at a 0.05%
-    sample). A province listed in ``programmes.province_quota`` has its quotas multiplied by its
-    factor, and a region's ``programmes.quota_factor`` (`sim.model.regional`) multiplies on top.
-    With a *national* context (`sim.model.nation`) each kab/kota gets its part of the national
-    quota at the territory's *fraction* instead of a share of the territory's own households.
+    BPNT and PKH quotas count families (KPM) [BPNT-Q4-2025] [PKH-Q4-2025]; the PBI-JK quota counts
+    **persons** [PROG-2022], and the engine fills it in persons (a household weighs its size,
+    docs/monthly.md §2.9), with households counted alongside (`recipients_pbi` and
+    `recipients_pbi_persons`; the premium is budgeted per person, `pbi_premium_rp`). Quotas are
+    rounded to the nearest household or person (flooring lost up to one household per kab/kota:
+    half a million nationally at a 0.05% sample). A province listed in
+    ``programmes.province_quota`` has its quotas multiplied by its factor, and a region's
+    ``programmes.quota_factor`` (`sim.model.regional`) multiplies on top. With a *national*
+    context (`sim.model.nation`) each kab/kota gets its part of the national quota at the
+    territory's *fraction* instead of a share of the territory's own households.
     """
     prog = p["programmes"]
     n = len(registry)
@@ -72,54 +71,26 @@ def quotas(p: dict, registry: Registry, province_code: np.ndarray, national=None
     from sim.model.regional import kab_values
 
     mult = mult * kab_values(p, "programmes", "quota_factor")
-    size = registry["size"].astype(np.float64)
     if national is not None:
         from sim.model import nation
 
         out = nation.quotas(national, p, fraction, mult)
-        persons_k = nation.pbi_persons(national, p, fraction, mult)
-        out[2] = np.rint(persons_k / pbi_household_size(registry, prog["pbi_max_desil"],
-                                                        float(persons_k.sum())))
+        out[2] = np.rint(nation.pbi_persons(national, p, fraction, mult)).astype(np.int64)
         return out
-    persons = float(size.sum())
+    persons = float(registry["size"].astype(np.float64).sum())
     out = np.zeros((3, N_KABKOTA), dtype=np.int64)
     for j, share in enumerate((prog["bpnt_share"], prog["pkh_share"])):
         out[j] = np.rint(dtks_k / total * share * n * mult).astype(np.int64)
-    pbi_persons = dtks_k / total * prog["pbi_share"] * persons * mult
-    out[2] = np.rint(pbi_persons / pbi_household_size(registry, prog["pbi_max_desil"],
-                                                      float(pbi_persons.sum())))
+    out[2] = np.rint(dtks_k / total * prog["pbi_share"] * persons * mult).astype(np.int64)
     return out
-
-
-def pbi_household_size(registry: Registry, max_desil: int, persons: float) -> np.ndarray:
-    """Mean size per kab/kota (514) of the households PBI-JK draws for *persons* persons.
-
-    PBI-JK takes the register's households in deciles 1..*max_desil* poorest first by PMT score,
-    and the poorer households are larger: the pool is the poorest share of the register that
-    holds *persons* at the register's mean size (at most the eligible deciles). The national mean
-    where a kab/kota has none.
-    """
-    kab = registry["kabkota"].astype(np.int64)
-    dtks = np.flatnonzero(registry["status"] == STATUS_IN_DTKS)
-    size = registry["size"].astype(np.float64)
-    if len(dtks) == 0:
-        return np.full(N_KABKOTA, max(float(size.mean()) if len(size) else 1.0, 1.0))
-    score = registry["pmt_score"][dtks]
-    share = persons / float(size[dtks].mean()) / len(dtks)
-    cut = np.quantile(score, min(max(share, 0.0), min(max_desil, 10) / 10.0, 1.0))
-    pool = dtks[score <= cut]
-    cnt = np.bincount(kab[pool], minlength=N_KABKOTA).astype(np.float64)
-    tot = np.bincount(kab[pool], weights=size[pool], minlength=N_KABKOTA)
-    national = float(size[pool].mean()) if len(pool) else 1.0
-    return np.where(cnt > 0, tot / np.maximum(cnt, 1.0), national)
 
 
 def refresh_pbi_quota(engine: Engine, p: dict, province_code: np.ndarray, national=None,
                       fraction: float = 1.0) -> None:
-    """Re-derive the PBI-JK household quota from its person quota before a decree.
+    """Re-split the PBI-JK person quota over kab/kota by the register of this decree.
 
-    The person quota is fixed; the households that hold it change as the register does (new
-    entrants are poorer and larger), so its household count is recomputed for each decree.
+    The national person quota is fixed; its split follows each kab/kota's DTKS size, which
+    changes as the register does, so it is recomputed before each decree.
     """
     quota = engine.params.require_quota().copy()
     quota[2] = quotas(p, engine.registry, province_code, national, fraction)[2]

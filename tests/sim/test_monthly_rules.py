@@ -281,3 +281,24 @@ def test_same_seed_same_bytes() -> None:
 
     assert run(1) == run(1)
     assert run(1) != run(2)
+
+
+def test_pbi_quota_counts_persons_and_households_alongside(engine) -> None:
+    """§2.9: PBI-JK's quota is in persons [PROG-2022]: the poorest households enter while their
+    persons fit; a kab/kota over its person quota drops its richest holders and takes nobody."""
+    reg = make([1.0, 2.0, 3.0, 4.0], size=[3, 5, 2, 1])
+    pbi = lambda: ((reg["programmes"] & 4) != 0).tolist()  # noqa: E731
+    res = engine(reg, ch.ChangeBatch.empty(), dataclasses.replace(PARAMS, quota=quota(pbi=7)))
+    assert pbi() == [True, False, False, False]  # 3 persons; the next 5 would make 8 > 7
+    assert res.recipients["pbi"] == 1 and res.recipients["bpnt"] == 4
+    per_person = PARAMS.pbi_premium * PARAMS.pbi_every
+    assert res.entitlement_total["pbi"] == 3 * per_person
+    res = engine(reg, ch.ChangeBatch.empty(), dataclasses.replace(PARAMS, quota=quota(pbi=10)),
+                 1)
+    assert pbi() == [True, True, True, False] and res.entered["pbi"] == 2  # 3 + 5 + 2 = 10
+    assert res.entitlement_total["pbi"] == 10 * per_person
+    res = engine(reg, ch.ChangeBatch.empty(), dataclasses.replace(PARAMS, quota=quota(pbi=8)),
+                 2)
+    assert pbi() == [True, True, False, False]  # 10 > 8: the richest holder (2 persons) leaves
+    assert res.left["pbi"]["quota"] == 1 and res.entered["pbi"] == 0
+    assert res.recipients["pbi"] == 2 and res.entitlement_total["pbi"] == 8 * per_person

@@ -28,20 +28,23 @@ def _ctx(name: str, *extra: str):
 
 
 def test_pbi_quota_is_counted_in_persons() -> None:
-    """The PBI-JK quota is a share of persons: the households it buys hold that many persons."""
+    """The PBI-JK quota is a share of persons and the engine fills it in persons: in every
+    kab/kota the holders' persons reach the quota to within one household, never above it."""
+    from sim.params import N_KABKOTA
+
     ctx = _ctx("dtsen_2025")
     reg, p = ctx.registry, ctx.p
     size = reg["size"].astype(np.int64)
     quota = engine.quotas(p, reg, np.zeros(1, dtype=np.int64))
-    target = p["programmes"]["pbi_share"] * size.sum()
-    avg = engine.pbi_household_size(reg, p["programmes"]["pbi_max_desil"], float(target))
-    persons_quota = float((quota[2] * avg).sum())
-    assert persons_quota == pytest.approx(p["programmes"]["pbi_share"] * size.sum(), rel=0.01)
-    # households would be a different, smaller number: the old unit error
-    assert quota[2].sum() < 0.95 * p["programmes"]["pbi_share"] * len(reg)
+    assert quota[2].sum() == pytest.approx(p["programmes"]["pbi_share"] * size.sum(), abs=300)
     pbi = (reg["programmes"] & PROG_PBI) != 0
-    got = size[pbi].sum() / size.sum()
-    assert got == pytest.approx(p["programmes"]["pbi_share"], abs=0.03)
+    kab = reg["kabkota"].astype(np.int64)
+    held = np.bincount(kab[pbi], weights=size[pbi], minlength=N_KABKOTA)
+    live = ctx.engine.params.require_quota()[2]
+    assert (held <= live).all()
+    assert (live - held)[live > 0].max() < size.max()
+    # households are counted alongside: fewer than the persons, more than persons / 15
+    assert size.sum() / 15 < pbi.sum() < held.sum()
 
 
 def test_pbi_kpis_report_persons_alongside_households() -> None:
