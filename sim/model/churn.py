@@ -44,17 +44,20 @@ REASONS: dict[str, tuple[int, int]] = {
 _KPM = int(PROG_BPNT | PROG_PKH)
 
 
-def monthly_changes(ctx: Context, period: int, months: int) -> tuple[list, list]:
-    """Removal requests and data updates accumulated over *months* before a decree.
+def region_changes(ctx: Context, period: int, months: int, row0: int) -> dict[str, np.ndarray]:
+    """Removal requests and data updates of one region accumulated over *months* before a decree.
 
-    Returns ``(removes, updates)``: lists of ``(row, reason)`` and ``(row, column, value)``; rows
-    are drawn in row order from the ``churn``/``graduation`` streams keyed by *period*.
+    Returns global rows (``row0`` + local row) per category: each removal reason of `REASONS`
+    (PKH families without a qualifying member only among PKH holders), ``graduation`` (DTKS
+    households reporting a welfare improvement: the national stage writes their new score) and
+    ``sanggah`` (upheld objections). Rows are drawn in row order from the region's
+    ``churn``/``graduation`` streams keyed by *period*; the national stage concatenates the
+    regions in region order, category by category (`sim.model.national`).
     """
     reg = ctx.registry
     c = ctx.p["churn"]
     dtks = np.flatnonzero(reg["status"] == STATUS_IN_DTKS)
-    removes: list[tuple[int, int]] = []
-    updates: list[tuple[int, str, object]] = []
+    out: dict[str, np.ndarray] = {}
     rng = ctx.streams.get("churn", period)
     names = sorted(REASONS)
     u = rng.random((len(names), len(dtks)))
@@ -62,14 +65,9 @@ def monthly_changes(ctx: Context, period: int, months: int) -> tuple[list, list]
         rate = c["removals_per_year"].get(name, 0.0)
         p = 1.0 - (1.0 - rate) ** (months / 12.0)
         hit = dtks[u[k] < p]
-        _, reason = REASONS[name]
         if name == "pkh_no_member":
             hit = hit[(reg["programmes"][hit] & PROG_PKH) > 0]
-            updates += [(int(r), "members", 0) for r in hit]
-        elif name == "earns_umr":
-            updates += [(int(r), "earns_umr", True) for r in hit]
-        else:
-            removes += [(int(r), reason) for r in hit]
+        out[name] = (hit + row0).astype(np.int64)
         ctx.mon.count(f"removal_{name}", len(hit))
     # graduation: welfare improves anywhere; DTKS households report it
     g = ctx.streams.get("graduation", period)
@@ -80,17 +78,45 @@ def monthly_changes(ctx: Context, period: int, months: int) -> tuple[list, list]
         reg["consumption"][grad] = np.minimum(
             reg["consumption"][grad].astype(np.float64) * factor, 2**31 - 1).astype(np.int32)
         ctx.log_c[grad] += math.log(factor)
+        ctx.log_c_changed.extend(grad.tolist())
     reported = grad[reg["status"][grad] == STATUS_IN_DTKS]
     report_prob = c.get("graduation_report_prob", 1.0)
     if report_prob < 1.0 and len(reported):  # only some households report their improvement
         u_rep = ctx.streams.get("graduation.report", period).random(len(reported))
         ctx.mon.count("graduations_unreported", int(np.count_nonzero(u_rep >= report_prob)))
         reported = reported[u_rep < report_prob]
-    updates += [(int(r), "pmt_score", float(reg["pmt_score"][r]) + math.log(factor))
-                for r in reported]
+    out["graduation"] = (reported + row0).astype(np.int64)
     ctx.mon.count("graduations", len(grad))
-    removes += [(r, ch.SANGGAH_UPHELD) for r in ctx.sanggah_upheld]
+    out["sanggah"] = np.asarray(ctx.sanggah_upheld, dtype=np.int64) + row0
     ctx.sanggah_upheld = []
+    return out
+
+
+def batch_lists(regions: list[dict[str, np.ndarray]], pmt_score: np.ndarray,
+                factor: float) -> tuple[list, list]:
+    """The decree's ``(removes, updates)`` from every region's `region_changes`, in region order.
+
+    Removes are ``(row, reason)``, updates ``(row, column, value)``, as `penetapan` batches
+    them: reason by reason in `REASONS` order, then graduation updates (the new score is the
+    national registry's score plus the log of the graduation factor), then upheld sanggah.
+    """
+    removes: list[tuple[int, int]] = []
+    updates: list[tuple[int, str, object]] = []
+    for name in sorted(REASONS):
+        hit = np.concatenate([r[name] for r in regions]) if regions else np.zeros(0, np.int64)
+        _, reason = REASONS[name]
+        if name == "pkh_no_member":
+            updates += [(int(r), "members", 0) for r in hit]
+        elif name == "earns_umr":
+            updates += [(int(r), "earns_umr", True) for r in hit]
+        else:
+            removes += [(int(r), reason) for r in hit]
+    step = math.log(factor)
+    for r in regions:
+        updates += [(int(row), "pmt_score", float(pmt_score[row]) + step)
+                    for row in r["graduation"]]
+    for r in regions:
+        removes += [(int(row), ch.SANGGAH_UPHELD) for row in r["sanggah"]]
     return removes, updates
 
 

@@ -87,6 +87,15 @@ class Proposals:
             self.state[i] = state
             self.transitions.append((i, state, self.env.now if self.env else float("nan")))
 
+    def advance_at(self, i: int, state: int, t: float) -> None:
+        """`advance`, logged at time *t* (a national stage's completion told at a barrier)."""
+        cur = self.state[i]
+        if cur in TERMINAL and cur not in _TERMINAL_PIPELINE:
+            return
+        if state > cur:
+            self.state[i] = state
+            self.transitions.append((i, state, t))
+
     def fail(self, i: int, state: int) -> None:
         """End proposal *i* in failure *state* unless it already reached its first redemption."""
         if self.state[i] != S["redeemed"]:
@@ -201,7 +210,6 @@ class Context:
     signals: dict[str, simpy.Event] = field(default_factory=dict)
     desa_stages: dict[tuple[str, int], Stage] = field(default_factory=dict)
     kab_stages: dict[tuple[str, int], Stage] = field(default_factory=dict)
-    national: dict[str, Stage] = field(default_factory=dict)
     #: per registry row: the household's KKS is active (stock at start, or activated)
     card_active: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     #: open proposal of a row (row -> proposal index) until it ends or first redeems
@@ -212,6 +220,10 @@ class Context:
     #: standardised log consumption at the start (registration targeting weights)
     frame_z: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pending: list[int] = field(default_factory=list)
+    #: rows whose true log consumption changed in this window (reported to the national stage)
+    log_c_changed: list[int] = field(default_factory=list)
+    #: proposals handed to the national Kemensos stage in this window: (time, proposal)
+    kemensos_arrivals: list[tuple[float, int]] = field(default_factory=list)
     #: verval assessments and Dukcapil corrections waiting to go to the engine with a PROPOSE
     assessed: dict[int, float] = field(default_factory=dict)
     dukcapil_fixed: set[int] = field(default_factory=set)
@@ -264,6 +276,7 @@ class Context:
         c = self.registry["consumption"]
         c[row] = max(1, int(c[row] * factor))
         self.log_c[row] = float(np.log(c[row]))
+        self.log_c_changed.append(row)
 
     def signal(self, name: str) -> simpy.Event:
         """The pending event of the next occurrence of a periodic signal (musdes, decree, ...)."""

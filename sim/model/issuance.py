@@ -8,7 +8,8 @@ Started by the decree for every new BPNT/PKH recipient without a KKS account
    burekol) is fixed and retried once after ``burekol_retry_days``, a second failure ends it.
    Once the account is open the registry's ``bank`` is set, so credits can flow;
 2. *printing* in batches every ``print_batch_every`` working days at the national printer's
-   capacity, paused by ``printer_outages``; a card with wrong data is reprinted in a later batch;
+   capacity, paused by ``printer_outages`` (a national stage, `sim.model.national`); a card with
+   wrong data is reprinted in a later batch;
 3. *post* delivery (log-normal days);
 4. *distribution* at the community point every ``distribution_every`` working days, where the
    KPM collects the card and activates it in person (PIN); a KPM may miss a distribution and
@@ -99,68 +100,6 @@ def bank_of(ctx: Context, rows: np.ndarray) -> np.ndarray:
             if len(here):
                 out[here] = _pick(own[code], u[here])
     return out.astype(np.int8)
-
-
-class Printer:
-    """The national KKS printer: cards queue, batches print on schedule, outages pause it."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.queue: list = []
-        iss = ctx.p["issuance"]
-        cal = ctx.cal
-        self.outages = sorted((cal.day_of(o["start"]), cal.day_of(o["end"]) + 1)
-                              for o in iss["printer_outages"])
-        ctx.mon.servers["printing"] += 1
-
-    @property
-    def rate(self) -> float:
-        """Cards printed per working day for this territory (read per batch)."""
-        return self.ctx.p["capacity"]["printer_cards_per_day"] * self.ctx.frame.national_share
-
-    def order(self):
-        """An event that succeeds when this card has been printed."""
-        ev = self.ctx.env.event()
-        self.queue.append((self.ctx.env.now, ev))
-        self.ctx.mon.queued["printing"] += 1
-        return ev
-
-    def _outage_end(self, t: float) -> float | None:
-        for a, b in self.outages:
-            if a <= t < b:
-                return float(b)
-        return None
-
-    def run(self):
-        """Process: print the queued cards every ``print_batch_every`` working days."""
-        ctx, env, cal, mon = self.ctx, self.ctx.env, self.ctx.cal, self.ctx.mon
-        iss = ctx.p["issuance"]
-        t = cal.next_working(0.0)
-        while t < ctx.cal.days:
-            yield env.timeout(t - env.now)
-            end = self._outage_end(env.now)
-            if end is not None:
-                mon.count("printer_outage_batches")
-                yield env.timeout(end - env.now)
-            batch, self.queue = self.queue, []
-            if batch:
-                mon.queued["printing"] -= len(batch)
-                mon.busy["printing"] = len(batch)
-                mon.waits["printing"].extend(env.now - t for t, _ in batch)
-                work = len(batch) / self.rate
-                t_end = cal.add_working(env.now, work)
-                for a, b in self.outages:  # an outage starting mid-batch stops the printer
-                    if env.now < a < t_end:
-                        t_end += b - a
-                yield env.timeout(t_end - env.now)
-                mon.work["printing"] += work
-                mon.busy["printing"] = 0
-                mon.count("cards_printed", len(batch))
-                for _, ev in batch:
-                    ev.succeed()
-            t = cal.add_working(max(env.now, t), iss["print_batch_every"])
-            t = float(math.floor(t)) if t > math.floor(t) else t
-            t = cal.next_working(t)
 
 
 def distributions(ctx: Context):

@@ -10,9 +10,13 @@ the ``oneoff.window_days`` that follow (banks and PT Pos pay a tranche over week
 it cashes out at an ATM (not queued). A KPM who does not collect (``1 - oneoff.collect_prob``)
 leaves the money with the payer, returned to the treasury at the end of the window.
 
-Money is kept apart from the KKS ledger (the cash never touches a KKS balance): per round, the
-budget decreed = paid + returned + still to pay, to the rupiah, checked at every change
-(`OneOffLedger.check`); paid and returned are also booked per calendar month for the budget table.
+The round is decided by the national stage (`sim.model.national`, at the barrier of its date:
+`start_round` picks the recipients and draws their days on the national ``oneoff`` stream) and
+paid in the regions (`pay`: each region queues its own recipients, in the same order). Money is
+kept apart from the KKS ledger (the cash never touches a KKS balance): per round, the budget
+decreed = paid + returned + still to pay, to the rupiah, checked at every change in every region
+and on the merged ledger (`OneOffLedger.check`, `merge`); paid and returned are also booked per
+calendar month for the budget table.
 """
 
 from __future__ import annotations
@@ -71,28 +75,42 @@ def recipients(ctx: Context, share: float, max_desil: int) -> np.ndarray:
     return np.sort(rows[rank < quota[k]])
 
 
-def start_round(ctx: Context, number: int) -> None:
-    """Decree round *number* of the one-off programme now and schedule its payments."""
-    o = ctx.p["oneoff"]
-    led: OneOffLedger = ctx.oneoff
-    rows = recipients(ctx, o["share"], o["max_desil"])
+def start_round(nat, number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, str, float]:
+    """Decree round *number* of the one-off programme now, in the national stage *nat*.
+
+    Books the budget in ``nat.oneoff`` and returns the round for the regions: ``(rows, day,
+    collects, amount, channel, window)`` with global *rows* in row order and each recipient's
+    payment day and whether it collects.
+    """
+    o = nat.p["oneoff"]
+    led: OneOffLedger = nat.oneoff
+    rows = recipients(nat, o["share"], o["max_desil"])
     amount = int(o["amount"])
-    rng = ctx.streams.get("oneoff", number)
+    rng = nat.streams.get("oneoff", number)
     n = len(rows)
     day = rng.uniform(0.0, float(o["window_days"]), n)
     collects = rng.random(n) < o["collect_prob"]
     budget = n * amount
     led.budget += budget
     led.outstanding += budget
-    month = ctx.cal.date(ctx.env.now).isoformat()[:7]
+    month = nat.cal.date(nat.env.now).isoformat()[:7]
     led.by_month[month]["decreed"] += budget
-    led.rounds.append({"round": number, "date": ctx.cal.date(ctx.env.now).isoformat(),
+    led.rounds.append({"round": number, "date": nat.cal.date(nat.env.now).isoformat(),
                        "recipients": n, "amount": amount, "budget_rp": budget,
                        "channel": o["channel"], "window_days": int(o["window_days"])})
     led.check()
-    ctx.mon.count("oneoff_recipients", n)
-    ctx.env.process(_pay(ctx, rows, day, collects, amount, o["channel"],
-                         float(o["window_days"])))
+    nat.mon.count("oneoff_recipients", n)
+    return rows, day, collects, amount, o["channel"], float(o["window_days"])
+
+
+def pay(ctx: Context, rows: np.ndarray, day: np.ndarray, collects: np.ndarray, amount: int,
+        channel: str, window: float) -> None:
+    """A region's part of a round: book its budget in ``ctx.oneoff`` and start paying its
+    recipients *rows* (local rows, in row order) from now."""
+    led: OneOffLedger = ctx.oneoff
+    led.budget += len(rows) * amount
+    led.outstanding += len(rows) * amount
+    ctx.env.process(_pay(ctx, rows, day, collects, amount, channel, window))
 
 
 def _pay(ctx: Context, rows: np.ndarray, day: np.ndarray, collects: np.ndarray, amount: int,
@@ -134,19 +152,44 @@ def _pay(ctx: Context, rows: np.ndarray, day: np.ndarray, collects: np.ndarray, 
     led.check()
 
 
-def schedule(ctx: Context, events) -> None:
-    """Start a round at the start if the scenario pays one, and at every event that sets an
-    amount (call after `timeline.schedule`, so the event's values are in force)."""
-    ctx.oneoff = OneOffLedger()
-    number = 0
-    if ctx.p["oneoff"]["amount"] > 0:
-        start_round(ctx, number)
+def round_numbers(events) -> dict[int, int]:
+    """Event index -> one-off round number of every event that sets an amount (round 0 is the
+    scenario's own, at the start)."""
+    out, number = {}, 0
     for ev in events:
-        amount = ev.changes.get("oneoff", {}).get("amount")
-        if amount:
+        if ev.changes.get("oneoff", {}).get("amount"):
             number += 1
-            timer = ctx.env.timeout(float(ctx.cal.day_of(ev.date)) - ctx.env.now)
-            timer.callbacks.append(lambda _, k=number: start_round(ctx, k))
+            out[ev.index] = number
+    return out
+
+
+def to_plain(led: OneOffLedger) -> dict:
+    """A region's ledger as plain data (picklable: no defaultdict factory)."""
+    return {"budget": led.budget, "paid": led.paid, "returned": led.returned,
+            "outstanding": led.outstanding,
+            "by_month": {m: dict(v) for m, v in sorted(led.by_month.items())}}
+
+
+def merge(national: OneOffLedger, regions: list[dict]) -> OneOffLedger:
+    """The run's ledger: the national rounds and decreed budgets plus every region's payments
+    (`to_plain`), checked: the regions' budgets add up to the decreed budget."""
+    out = OneOffLedger(budget=national.budget, rounds=list(national.rounds))
+    for m, v in national.by_month.items():
+        out.by_month[m]["decreed"] += v["decreed"]
+    budget = 0
+    for r in regions:
+        budget += r["budget"]
+        out.paid += r["paid"]
+        out.returned += r["returned"]
+        out.outstanding += r["outstanding"]
+        for m, v in r["by_month"].items():
+            for k in ("paid", "returned", "payments"):
+                out.by_month[m][k] += v[k]
+    if budget != national.budget:
+        raise LedgerInvariantError(f"one-off: regions' budgets {budget} != decreed "
+                                   f"{national.budget}")
+    out.check()
+    return out
 
 
 def monthly_rows(ctx: Context) -> list[dict]:

@@ -354,18 +354,18 @@ def bank_cashout_days(u: np.ndarray, median: float) -> np.ndarray:
 
 def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.ndarray,
                     period: int = -1, pre_balance: np.ndarray | None = None,
-                    pre_unspent: np.ndarray | None = None) -> None:
+                    pre_unspent: np.ndarray | None = None, month: int = 0) -> None:
     """Start the visits of every redeeming household *rows* on day *days* (1-based) after credit.
 
     *pre_balance* and *pre_unspent* (per row of *rows*) are what the engine needs to forfeit a
-    redemption of *period* the household gives up on.
+    redemption of *period* the household gives up on; *month* numbers the credit day (1, 2, ...)
+    and keys the visits' random streams.
     """
     if len(rows) == 0:
         return
     env, cal = ctx.env, ctx.cal
     d = ctx.p["disbursement"]
     agents: Agents = ctx.agents
-    month = len(ctx.mon.months)
     rng_a = ctx.streams.get("redeem.arrival", month)
     rng_s = ctx.streams.get("redeem.service", month)
     rng_p = ctx.streams.get("redeem.patience", month)

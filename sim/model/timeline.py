@@ -1,9 +1,11 @@
 """Dated events in the flow model: each event's overrides take effect at 00:00 of its date.
 
-`schedule` registers one SimPy timeout per event date before any process is registered, so on
-its day an event is applied before anything else happens that day (SimPy breaks ties between
-events of the same time by scheduling order). `apply` writes the event's values into the run's
-scenario values (``ctx.p``, a copy of the scenario's) and then does what each kind of key needs:
+Every event date is a barrier of the conservative windows (`sim.model.national`): no window
+crosses it, so on its day an event is applied before anything else happens that day, in the
+national stages (`apply_national`) and in every region (`apply`, delivered with the barrier's
+messages before the region runs on). Each writes the event's values into its own copy of the
+scenario values (``p``; the scenario itself is never changed) and then does what each kind of
+key needs:
 
 * keys read when used (probabilities, service times, working days of the month, the decree
   cadence, the credit day, the channel, removal rates, ...) apply to everything that reads them
@@ -14,9 +16,10 @@ scenario values (``ctx.p``, a copy of the scenario's) and then does what each ki
   `Params`: eligibility and quotas change at the next decree, amounts at the next credit day.
   Quotas are recomputed (from the DTKS of the day) only when a share or ``province_quota``
   changes;
-* capacities resize the pools that exist (`Stage.resize`, PT Pos paying points) and size every
-  pool created later; the KKS printer reads its rate per batch; e-warong are re-counted for
-  the BPNT KPM of the day when ``ewarong_kpm_ratio`` changes;
+* capacities resize the pools that exist (`Stage.resize` in the regions, PT Pos paying points,
+  the national Kemensos pool: proposals still queued there are served by the new pool) and
+  size every pool created later; the KKS printer reads its rate per batch; e-warong are
+  re-counted for the BPNT KPM of the day when ``ewarong_kpm_ratio`` changes;
 * ``issuance.bank_shares`` (and the provincial tables) decide the bank of accounts opened from
   the date on (each household keeps its own uniform draw, so only the split moves);
 * a switch of ``disbursement.channel`` to ``ewarong`` starts the restocking process if the run
@@ -25,7 +28,9 @@ scenario values (``ctx.p``, a copy of the scenario's) and then does what each ki
   not passed) whatever the cadence: a rule that must take effect before the next regular decree
   (the PBI-JK deactivation of February 2026 under a quarterly cycle).
 
-Every applied event is logged in ``ctx.mon.timeline`` for the report. Keys that are drawn once for
+``verification.pass_quantile`` is re-applied by the national stage to the territory's true log
+consumption of the day and the new threshold handed to every region. Every applied event is
+logged in the national monitor's ``timeline`` for the report. Keys that are drawn once for
 the horizon cannot be changed by events (`sim.scenario.events.FIXED_KEYS`).
 """
 
@@ -43,28 +48,20 @@ _ENGINE_TABLES = ("programmes", "disbursement", "penetapan")
 #: keys whose change needs the quotas recomputed
 _QUOTA_KEYS = ("programmes.bpnt_share", "programmes.pkh_share", "programmes.pbi_share",
                "programmes.province_quota")
-#: capacity key -> stage name of the pools it sizes
+#: capacity key -> stage name of the regions' pools it sizes
 _STAGE_KEYS = {"verval_per_desa": "verval", "siks_per_desa": "siks",
-               "dinsos_per_kabkota": "dinsos", "kemensos_officers": "kemensos"}
+               "dinsos_per_kabkota": "dinsos"}
 
 
-def schedule(ctx: Context, events: list[Event]) -> None:
-    """Register the events of the run (call before any other process is registered)."""
-    for ev in events:
-        t = float(ctx.cal.day_of(ev.date))
-        timer = ctx.env.timeout(t - ctx.env.now)
-        timer.callbacks.append(lambda _, ev=ev: apply(ctx, ev))
+def apply_values(p: dict, ev: Event) -> None:
+    """Write *ev*'s values into the run's scenario values *p* (a copy of the scenario's)."""
+    for table, values in ev.changes.items():
+        p[table].update(copy.deepcopy(values))
 
 
 def apply(ctx: Context, ev: Event) -> None:
-    """Make *ev*'s overrides hold from now on (see the module docstring for each kind)."""
-    keys = ev.dotted_keys()
-    for table, values in ev.changes.items():
-        ctx.p[table].update(copy.deepcopy(values))
-    if any(k.split(".")[0] in _ENGINE_TABLES for k in keys):
-        _rebuild_engine(ctx, any(k in _QUOTA_KEYS for k in keys))
-    if "verification.pass_quantile" in keys:
-        ctx.pass_log_c = float(np.quantile(ctx.log_c, ctx.p["verification"]["pass_quantile"]))
+    """Make *ev*'s overrides hold from now on in one region's flow model *ctx*."""
+    apply_values(ctx.p, ev)
     cap = ev.changes.get("capacity", {})
     for key, stage in _STAGE_KEYS.items():
         if key in cap:
@@ -81,43 +78,56 @@ def apply(ctx: Context, ev: Event) -> None:
         ctx.agents.refresh_pos_service()
     if "atm_service_minutes" in disb:
         ctx.agents.refresh_atm_service()
-    if ev.changes.get("disbursement", {}).get("channel") == "ewarong":
+    if disb.get("channel") == "ewarong":
         ctx.start_restocking()
+
+
+def apply_national(nat, ev: Event) -> None:
+    """Make *ev*'s overrides hold from now on in the national stages *nat*
+    (`sim.model.national.National`): engine rules and quotas, the verval threshold, the Kemensos
+    pool, a forced decree; the event is logged in ``nat.mon.timeline``."""
+    keys = ev.dotted_keys()
+    apply_values(nat.p, ev)
+    if any(k.split(".")[0] in _ENGINE_TABLES for k in keys):
+        _rebuild_engine(nat, any(k in _QUOTA_KEYS for k in keys))
+    if "verification.pass_quantile" in keys:
+        nat.pass_log_c = float(np.quantile(nat.log_c, nat.p["verification"]["pass_quantile"]))
+    cap = ev.changes.get("capacity", {})
+    if "kemensos_officers" in cap:
+        nat.resize_kemensos(cap["kemensos_officers"])
     if ev.decree:
-        ctx.forced_decrees.add(_decree_period(ctx))
-    entry = {"date": ev.date.isoformat(), "day": int(ctx.env.now), "name": ev.name,
+        nat.forced_decrees.add(_decree_period(nat))
+    entry = {"date": ev.date.isoformat(), "day": int(nat.env.now), "name": ev.name,
              "source": ev.source, "changes": ev.describe()}
     if ev.decree_number is not None:  # anchored to a decree: say which
         entry["decree_number"] = ev.decree_number
-    ctx.mon.timeline.append(entry)
+    nat.mon.timeline.append(entry)
 
 
-def _decree_period(ctx: Context) -> int:
+def _decree_period(nat) -> int:
     """The period of the next decree day (this month's if it has not passed yet)."""
     from sim.model.penetapan import period_of
 
-    d = ctx.cal.date(ctx.env.now)
-    nth = ctx.p["penetapan"]["decree_working_day"]
-    if ctx.cal.working_day_of_month(d.year, d.month, nth) + 0.7 >= ctx.env.now:
+    d = nat.cal.date(nat.env.now)
+    nth = nat.p["penetapan"]["decree_working_day"]
+    if nat.cal.working_day_of_month(d.year, d.month, nth) + 0.7 >= nat.env.now:
         return period_of(d.year, d.month)
     return period_of(d.year, d.month) + 1
 
 
-def _rebuild_engine(ctx: Context, new_quota: bool) -> None:
+def _rebuild_engine(nat, new_quota: bool) -> None:
     from sim.model.engine import params_from, quotas
     from sim.registry import regions
 
-    quota = ctx.engine.params.quota
+    quota = nat.engine.params.quota
     if new_quota:
-        quota = quotas(ctx.p, ctx.registry, regions.load().province_code, ctx.nation,
-                       ctx.frame.fraction)
-    ctx.engine.params = params_from(ctx.p, quota)
+        quota = quotas(nat.p, nat.registry, regions.load().province_code, nat.nation,
+                       nat.frame.fraction)
+    nat.engine.params = params_from(nat.p, quota)
 
 
 def _resize(ctx: Context, stage: str, servers: int) -> None:
     pools = [s for (name, _), s in sorted(ctx.desa_stages.items()) if name == stage]
     pools += [s for (name, _), s in sorted(ctx.kab_stages.items()) if name == stage]
-    if stage in ctx.national:
-        ctx.national[stage].resize(servers, ctx.frame.national_share)
     for s in pools:
         s.resize(servers, 1.0)

@@ -13,7 +13,8 @@ One proposal's journey from the prelist awal to the Minister's decree:
 4. *Dinas Sosial* checks (a pool per kab/kota): a record not matched (padan) with Dukcapil goes
    back for correction once with probability ``dukcapil_fix_prob``, else it is rejected;
 5. waits for the monthly *Bupati/Walikota* sign-off;
-6. *Kemensos* processing (a national pool), then waits for the next *penetapan*.
+6. *Kemensos* processing (a national pool, `sim.model.national`), then waits for the next
+   *penetapan*.
 
 PMKS (online route, flow 4) skip the village: the LKS sponsor's documents are verified by Dinsos
 (``pmks_lks_days``), then the Dinsos check and Kemensos matching; no Bupati batch.
@@ -109,9 +110,9 @@ def proposal(ctx: Context, i: int, d: Draws, s: int):
         props.advance(i, S["bupati"])
         yield ctx.signal("bupati")
     props.advance(i, S["kemensos"])
-    yield from ctx.national["kemensos"].serve(v["kemensos_days"])
-    props.advance(i, S["decree"])
-    ctx.pending.append(i)
+    # handed over to the national Kemensos stage; it tells the region when it is done and the
+    # decree takes it from there (sim.model.national)
+    ctx.kemensos_arrivals.append((env.now, i))
 
 
 def _maybe_appeal(ctx: Context, i: int) -> None:

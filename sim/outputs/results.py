@@ -287,7 +287,8 @@ def manifest(res: ModelResult, key: privacy.PseudonymKey) -> dict[str, Any]:
         "versions": _versions(),
         "inputs": {**scen.input_hashes(), **_data_hashes()},
         "random_streams": {"generator": "numpy PCG64 via SeedSequence(seed, spawn_key=(key, "
-                                        "*sub))", "keys": dict(sorted(STREAM_KEYS.items()))},
+                                        "*sub, region)); national stages without region",
+                           "keys": dict(sorted(STREAM_KEYS.items()))},
         "pseudonym_key": key.describe(),
         "estimates": _estimates(scen),
         "frame": {"households_simulated": res.ctx.frame.households,

@@ -27,7 +27,9 @@ def test_stream_keys_are_unique_and_unknown_names_fail() -> None:
 
 
 def _ctx(name: str):
-    return build(load(SCENARIOS / f"{name}.toml", list(SMALL)))
+    """The context of the first region of *name* on the small territory (built, not run)."""
+    _, parts = build(load(SCENARIOS / f"{name}.toml", list(SMALL)))
+    return parts.parts[0].regions[0].ctx
 
 
 def test_capacity_change_keeps_unrelated_streams() -> None:

@@ -1,0 +1,139 @@
+"""One run's state from its regions and national stages, for `sim.outputs`.
+
+Regions are merged in region order whatever partition simulated them: proposals are numbered
+region by region, lists (waits, travel times) are concatenated region by region, counters are
+summed, midday queue samples are summed per (day, stage). The result is the `Context` the
+outputs read, so a split run writes the same results folder as a run in one process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from sim.model import oneoff
+from sim.model.context import STAGES, Context, Monitor, Proposals
+from sim.model.national import National
+from sim.model.region import RegionResult
+
+
+@dataclass
+class AgentTotals:
+    """One agent's totals (what the outputs read of an agent)."""
+
+    visits: int
+    work: float
+    stockouts: int
+    balked: int
+    reneged: int
+    closed: int
+
+
+@dataclass
+class MergedAgents:
+    """The agents of every region, keyed as in one region (e-warong by (virtual kecamatan,
+    index), PT Pos by virtual kecamatan, numbered over the whole territory), and the catchment
+    counts."""
+
+    channel: str
+    per_kec: np.ndarray          # e-warong per virtual kecamatan (summed over regions)
+    pos_servers_kec: np.ndarray  # PT Pos officers per virtual kecamatan
+    atm_servers_kec: np.ndarray  # ATMs per virtual kecamatan
+    ewarong: dict[tuple[int, int], AgentTotals] = field(default_factory=dict)
+    pos: dict[int, AgentTotals] = field(default_factory=dict)
+    atm: dict[int, AgentTotals] = field(default_factory=dict)
+    #: waits (days) of served ATM cash-outs, region by region
+    atm_waits: list[float] = field(default_factory=list)
+
+
+def merge(nat: National, results: list[RegionResult]) -> Context:
+    """The run's `Context`: the national registry and stages plus every region, in order."""
+    results = sorted(results, key=lambda r: r.region)
+    reg = nat.registry
+    env = simpy.Environment()
+    props = Proposals(env)
+    mon = Monitor()
+    n_kec = nat.frame.n_vkec
+    agents = MergedAgents(channel=nat.p["disbursement"]["channel"],
+                          per_kec=np.zeros(n_kec, dtype=np.int64),
+                          pos_servers_kec=np.zeros(n_kec, dtype=np.int64),
+                          atm_servers_kec=np.zeros(n_kec, dtype=np.int64))
+    off = 0
+    n = len(reg)
+    log_c = np.empty(n)
+    card_active = np.zeros(n, dtype=bool)
+    pbi_quick: list[float] = []
+    samples: dict[tuple[int, str], list[int]] = {}
+    for r in results:
+        lo, hi = r.row0, r.row0 + len(r.log_c)
+        props.row += [row + lo for row in r.props["row"]]
+        for name in ("source", "serial", "state", "t_arrive", "t_dtks", "t_credit", "t_redeem"):
+            getattr(props, name).extend(r.props[name])
+        props.transitions += [(i + off, s, t) for i, s, t in r.transitions]
+        off += len(r.props["row"])
+        for s in STAGES:
+            mon.waits[s] += r.waits[s]
+            mon.work[s] += r.work[s]
+            mon.servers[s] += r.servers[s]
+        for name, v in r.counts.items():
+            mon.count(name, v)
+        mon.redeem_wait_days += r.redeem_wait_days
+        mon.travel_min += r.travel_min
+        pbi_quick += r.pbi_quick_days
+        for kind in ("ewarong", "pos", "atm"):
+            into = getattr(agents, kind)
+            for key, totals in r.agents[kind]:
+                glob = (key[0] + r.vkec0, key[1]) if isinstance(key, tuple) else key + r.vkec0
+                into[glob] = AgentTotals(*totals)
+        kec = r.vkec0 + np.arange(len(r.per_kec))
+        np.add.at(agents.per_kec, kec, r.per_kec)
+        agents.pos_servers_kec[kec] = r.pos_servers_kec
+        agents.atm_servers_kec[kec] = r.atm_servers_kec
+        agents.atm_waits += r.atm_waits
+        for day, s, queued, busy, servers in r.samples:
+            acc = samples.setdefault((day, s), [0, 0, 0])
+            acc[0] += queued
+            acc[1] += busy
+            acc[2] += servers
+        log_c[lo:hi] = r.log_c
+        card_active[lo:hi] = r.card_active
+        reg["consumption"][lo:hi] = r.consumption
+        reg["bank"][lo:hi] = r.bank
+    nm = nat.mon
+    for s in ("kemensos", "printing"):
+        mon.waits[s] += nm.waits[s]
+        mon.work[s] += nm.work[s]
+        mon.servers[s] += nm.servers[s]
+    for name, v in nm.counts.items():
+        mon.count(name, v)
+    mon.counts = dict(sorted(mon.counts.items()))
+    for key, (queued, busy, servers) in nat.samples().items():
+        acc = samples.setdefault(key, [0, 0, 0])
+        acc[0] += queued
+        acc[1] += busy
+        acc[2] = servers
+    order = {s: j for j, s in enumerate(STAGES)}
+    mon.samples = [(day, s, *samples[(day, s)])
+                   for day, s in sorted(samples, key=lambda k: (k[0], order[k[1]]))]
+    mon.months = nm.months
+    mon.targeting = nm.targeting
+    mon.timeline = nm.timeline
+    ctx = Context(env=env, cal=nat.cal, streams=nat.streams, p=nat.p, registry=reg,
+                  frame=nat.frame, props=props, mon=mon)
+    ctx.log_c = log_c
+    ctx.card_active = card_active
+    ctx.pass_log_c = nat.pass_log_c
+    ctx.pbi_quick_days = pbi_quick
+    ctx.agents = agents
+    ctx.engine = nat.engine
+    ctx.decree_results = nat.decree_results
+    ctx.pbi_exits = nat.pbi_exits
+    ctx.forced_decrees = nat.forced_decrees
+    ctx.oneoff = oneoff.merge(nat.oneoff, [r.oneoff for r in results])
+    ctx.province_codes = np.asarray(nat.province_code, dtype=np.int64)
+    from sim.registry import regions
+
+    ctx.kabkota_codes = np.asarray(regions.load().kabkota_code, dtype=np.int64)
+    return ctx
