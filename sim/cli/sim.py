@@ -40,8 +40,14 @@ def sim() -> None:
 @click.option("--replications", type=int, default=1, show_default=True,
               help="Independent replications (seeds spawned from the scenario seed).")
 @click.option("--scheduler", default=None, metavar="ADDR",
-              help="Run replications on this Dask distributed scheduler instead of a local "
-                   "process pool.")
+              help="Use the Dask cluster of this scheduler: one run split into partitions "
+                   "of whole kab/kota on its workers, or, with --replications, the "
+                   "replications.")
+@click.option("--workers", type=int, default=None, metavar="N",
+              help="Split the run into N partitions of whole kab/kota on a local Dask "
+                   "cluster of N worker processes (docs/distributed.md).")
+@click.option("--partitions", type=int, default=None, metavar="P",
+              help="Number of partitions (default: one per worker; without Dask, 1).")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "both"]),
               default="parquet", show_default=True,
               help="Tables as Parquet (with CSV beside the small ones), CSV only, or both.")
@@ -52,12 +58,14 @@ def sim() -> None:
               help="Replace --out even when it holds files this tool did not write (they are "
                    "deleted).")
 def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
-        replications: int, scheduler: str | None, fmt: str, baseline: str | None,
-        force: bool) -> None:
+        replications: int, scheduler: str | None, workers: int | None,
+        partitions: int | None, fmt: str, baseline: str | None, force: bool) -> None:
     """Run SCENARIO and write its results folder (KPIs, tables, plots, report.html).
 
     Everything is checked before the simulation starts: the scenario, --out (a folder that is
-    missing, empty or a results folder; anything else needs --force) and --baseline.
+    missing, empty or a results folder; anything else needs --force) and --baseline. The answer
+    is the same in one process and split over any number of workers (--workers, --scheduler:
+    docs/distributed.md).
     """
     from rich.console import Console
 
@@ -76,7 +84,13 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
         console.print(f"[bold red]warning:[/bold red] {privacy.NOT_PROTECTIVE}",
                       highlight=False, soft_wrap=True)
     t0 = time.perf_counter()
-    if replications > 1 or scheduler:
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    if partitions is not None and partitions < 1:
+        raise InputError(f"--partitions must be >= 1, got {partitions}")
+    if replications > 1 and workers is not None:
+        raise InputError("--workers splits one run; with --replications use --scheduler")
+    if replications > 1:
         from sim.model.replicate import run_replications
 
         rows = run_replications(scenario, list(sets), seed, replications, target, scheduler)
@@ -94,7 +108,12 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
                               f"{labels.spread(name, iv.half)} (95% CI, n={iv.n})",
                               highlight=False)
         return
-    kpi = _run_one(scen, target, console, fmt, Path(baseline) if baseline else None)
+    if workers is not None or scheduler is not None:
+        from sim.model.distributed import quiet_logs
+
+        quiet_logs()
+    kpi = _run_one(scen, target, console, fmt, Path(baseline) if baseline else None,
+                   workers=workers, scheduler=scheduler, partitions=partitions or 1)
     console.print(f"[bold]{scen.name}[/bold] done in {time.perf_counter() - t0:.1f} s "
                   f"({kpi['events']:,} events) -> {target}/report.html")
     from sim.outputs import labels
@@ -114,7 +133,7 @@ MAX_REPLICATIONS = 1000
 
 
 def _run_one(scen, target: Path, console, fmt: str = "parquet",
-             baseline: Path | None = None) -> dict:
+             baseline: Path | None = None, **split) -> dict:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sim.model.run import run as run_model
@@ -128,7 +147,7 @@ def _run_one(scen, target: Path, console, fmt: str = "parquet",
         def progress(done: float, total: float) -> None:
             bar.update(task, completed=done, total=total)
 
-        res = run_model(scen, progress)
+        res = run_model(scen, progress, **split)
         bar.update(task, description="accounting the overrides")
         res.effects = _account(res, console)
         sections = []

@@ -43,6 +43,15 @@ def build(scen: Scenario, partitions: int = 1):
     return nat, LocalPartitions(scen, [[specs[r] for r in g] for g in groups])
 
 
+def built(scen: Scenario) -> Context:
+    """The model of *scen* built (national stages after the initial decree, every region with
+    its processes registered), nothing simulated, merged into one `Context` (for inventories)."""
+    from sim.model.merge import merge
+
+    nat, parts = build(scen)
+    return merge(nat, parts.finish({}))
+
+
 def run(scen: Scenario, progress: Progress | None = None, partitions: int = 1,
         workers: int | None = None, scheduler: str | None = None) -> ModelResult:
     """Build and run *scen* to its horizon, calling *progress* at every window's barrier.

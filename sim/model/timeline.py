@@ -104,6 +104,28 @@ def apply_national(nat, ev: Event) -> None:
     nat.mon.timeline.append(entry)
 
 
+def apply_built(ctx: Context, ev: Event) -> None:
+    """Make *ev*'s overrides hold in a model as built, nothing run, merged into one context
+    (`sim.model.run.built`, for `sim.outputs.effects`): the values, the engine's rules and
+    quotas, and the counts of PT Pos officers, ATMs and e-warong (the catchment rule on the BPNT
+    KPM of the built model), as the regions and national stages would take them."""
+    keys = ev.dotted_keys()
+    apply_values(ctx.p, ev)
+    if any(k.split(".")[0] in _ENGINE_TABLES for k in keys):
+        _rebuild_engine(ctx, any(k in _QUOTA_KEYS for k in keys))
+    cap = ev.changes.get("capacity", {})
+    ag = ctx.agents
+    if "pos_officers_per_kecamatan" in cap:
+        ag.pos_servers_kec[:] = cap["pos_officers_per_kecamatan"]
+    if "atm_per_kecamatan" in cap:
+        ag.atm_servers_kec[:] = cap["atm_per_kecamatan"]
+    if "ewarong_kpm_ratio" in cap:
+        fr = ctx.frame
+        bpnt = np.flatnonzero((ctx.registry["programmes"] & 1) != 0)
+        kpm = np.bincount(fr.vkec[bpnt], minlength=fr.n_vkec)
+        ag.per_kec = -(-kpm // int(cap["ewarong_kpm_ratio"]))
+
+
 def _decree_period(nat) -> int:
     """The period of the next decree day (this month's if it has not passed yet)."""
     from sim.model.penetapan import period_of

@@ -3,7 +3,7 @@
 A scenario answers a question only if its changes reach the model. For every layer of overrides
 (the ``--set`` values, the keys a file sets over the file it extends) this module builds the
 same run with each key put back to its base value (with more than `PER_KEY_BUILDS` keys in a
-layer: the whole layer at once) (`sim.model.run.build`: frame, registry, initial decree; nothing
+layer: the whole layer at once) (`sim.model.run.built`: frame, registry, initial decree; nothing
 is simulated) and compares the two *inventories* of the built
 model: resources per stage (scaled to the real territory) in total and per province, programme
 quotas in total and per province, amounts and rules. Each key gets
@@ -283,10 +283,10 @@ def account(scen: Scenario, ctx: Context) -> list[Effect]:
     """The effect of every overridden key of *scen* on the model *ctx* was built from (a run's
     context is fine: with dated events, whose values a run leaves in *ctx*, the model is built
     afresh), then of every key of its dated events from their dates (`account_events`)."""
-    from sim.model.run import build
+    from sim.model.run import built
 
     if scen.events:
-        ctx = build(scen)
+        ctx = built(scen)
     after = inventory(ctx)
     out: list[Effect] = []
 
@@ -300,7 +300,7 @@ def account(scen: Scenario, ctx: Context) -> list[Effect]:
                 ref_data[t].pop(name, None)
         ref = Scenario(path=scen.path, data=ref_data, origins=dict(scen.origins),
                        files=list(scen.files), overrides=[])
-        return inventory(build(ref))
+        return inventory(built(ref))
 
     for source, keys, base_data in _layers(scen):
         # one build per key (its own effect) unless the layer is long: then one for the layer
@@ -341,7 +341,7 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]
 def account_events(scen: Scenario, ctx: Context) -> list[Effect]:
     """The effect of every key of *scen*'s dated events, from their dates (module docstring).
 
-    *ctx* must be the model as built, nothing run (`sim.model.run.build`); the events are
+    *ctx* must be the model as built, nothing run (`sim.model.run.built`); the events are
     applied to it, so it is spent afterwards.
     """
     from sim.model import timeline
@@ -354,8 +354,8 @@ def account_events(scen: Scenario, ctx: Context) -> list[Effect]:
             value = ev.changes[table][name]
             base = copy.deepcopy(ctx.p[table].get(name))
             before = inventory(ctx)
-            timeline.apply(ctx, dataclasses.replace(ev, changes={table: {name: value}},
-                                                    decree=False))
+            timeline.apply_built(ctx, dataclasses.replace(ev, changes={table: {name: value}},
+                                                          decree=False))
             after = inventory(ctx)
             eff = Effect(key=k, source=source, value=value, base=base,
                          changed=_diff(before, after))

@@ -1,0 +1,215 @@
+"""Partitioned runs on Dask: each partition an actor resident on a worker, one window per call.
+
+`run_distributed` starts a `LocalCluster` of *workers* processes, or joins the cluster whose
+scheduler is at *scheduler*, and places one `sim.model.partition.Partition` actor per partition
+(round robin over the workers, in worker address order). The partition's regions stay on that
+worker from the first window to the last; per window the client sends each actor the previous
+barrier's messages for its regions and gets back their outboxes (`sim.model.windows`).
+
+Faults. Every call a partition has received is kept (its *input log*, the messages of every
+barrier so far: small next to the partition's state). The partition is deterministic in its
+inputs, so when its worker dies the client starts a new actor on a live worker and replays the
+log up to the last barrier, checking that the replayed outboxes equal the recorded ones, then
+repeats the failed window: only that partition is re-run, the other partitions keep their
+state and the results are identical. SimPy's generators cannot be pickled, so the checkpoint of
+a partition at a barrier is its input log, not a snapshot (docs/distributed.md).
+
+A scheduler that goes away (or never answers) is a `ClusterError`: one line, exit code 2, and
+nothing is written (the results folder is written only after the last window).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from kks_emulator.errors import KksError
+from sim.model.national import National
+from sim.model.partition import Partition, plan
+from sim.model.region import RegionResult, RegionSpec
+from sim.model.windows import Progress, run_windows
+from sim.scenario.loader import Scenario
+
+#: seconds to wait for a scheduler to answer before giving up
+CONNECT_TIMEOUT = 20
+
+
+class ClusterError(KksError):
+    """The Dask cluster cannot run the partitions (no scheduler, or it went away)."""
+
+
+@contextlib.contextmanager
+def cluster(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    """A connected `distributed.Client`: to *scheduler*, or to a new local cluster."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise ClusterError("partitioned runs need dask.distributed (install the "
+                           "`distributed` extra)") from None
+    yield from _connected(workers, scheduler)
+
+
+def quiet_logs() -> None:
+    """Silence the cluster's own log lines (reconnect attempts, restarted workers) for good.
+
+    For `kks sim run`: errors reach its user as one `ClusterError` line; the client's
+    background reconnect may still log after the run has failed, so this is not undone.
+    """
+    import logging
+
+    with contextlib.suppress(ImportError):
+        import distributed  # noqa: F401  (its import configures its loggers: after that)
+    names = [n for n in logging.root.manager.loggerDict
+             if n.split(".")[0] in ("distributed", "tornado", "dask")]
+    for name in ("distributed", "tornado", "dask", *names):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+def _connected(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"--scheduler {scheduler}: no Dask scheduler answers "
+                               f"({type(exc).__name__})") from None
+        with client:
+            yield client
+        return
+    if workers is None or workers < 1:
+        raise ClusterError(f"--workers must be >= 1, got {workers}")
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as lc, Client(lc) as client:
+        yield client
+
+
+class DaskPartitions:
+    """The partitions of a run as Dask actors, with replay of a lost partition."""
+
+    def __init__(self, client: Any, scen: Scenario, groups: list[list[RegionSpec]],
+                 where: str) -> None:
+        self.client = client
+        self.scen = scen
+        self.groups = groups
+        self.where = where
+        self.logs: list[list[tuple[dict, float, Any, dict]]] = [[] for _ in groups]
+        self.restarts = 0
+        workers = self._workers()
+        self.actors = [self._start(k, workers[k % len(workers)]) for k in range(len(groups))]
+
+    def _workers(self) -> list[str]:
+        self._check()
+        workers = sorted(self.client.scheduler_info()["workers"])
+        if not workers:
+            raise ClusterError(f"{self.where}: the Dask cluster has no workers")
+        return workers
+
+    def _check(self) -> None:
+        if self.client.status != "running":
+            raise ClusterError(f"{self.where}: the Dask scheduler went away mid-run; "
+                               "nothing was written")
+
+    def _start(self, k: int, worker: str | None) -> Any:
+        try:
+            fut = self.client.submit(Partition, self.scen, self.groups[k], actor=True,
+                                     pure=False, workers=[worker] if worker else None)
+            return fut.result()
+        except (OSError, TimeoutError, RuntimeError) as exc:
+            self._check()
+            raise ClusterError(f"{self.where}: cannot start partition {k} on the cluster "
+                               f"({type(exc).__name__}: {exc})") from None
+
+    def _recover(self, k: int) -> None:
+        """Start partition *k* again on a live worker and replay its input log."""
+        self._check()
+        self.restarts += 1
+        if self.restarts > 2 * len(self.groups):
+            raise ClusterError(f"{self.where}: workers keep dying "
+                               f"({self.restarts} partition restarts)")
+        actor = self._start(k, None)
+        for inbox, until, decree, expect in self.logs[k]:
+            got = actor.step(inbox, until, decree).result()
+            if not _same(got, expect):
+                raise ClusterError(f"{self.where}: replay of partition {k} diverged at "
+                                   f"day {until:g}")
+        self.actors[k] = actor
+
+    def _call(self, k: int, inbox: dict, until: float, decree: Any) -> dict:
+        for _ in range(3):
+            try:
+                return self.actors[k].step(inbox, until, decree).result()
+            except (OSError, RuntimeError):
+                self._recover(k)
+        raise ClusterError(f"{self.where}: partition {k} failed three times at day {until:g}")
+
+    def step(self, inboxes: dict[int, dict[str, Any]], until: float,
+             decree: tuple[int, int] | None) -> dict[int, dict[str, Any]]:
+        """One window on every actor (all sent before any is awaited)."""
+        self._check()
+        mine = [{s.region: inboxes[s.region] for s in g if s.region in inboxes}
+                for g in self.groups]
+        futures = []
+        for k, actor in enumerate(self.actors):
+            try:
+                futures.append(actor.step(mine[k], until, decree))
+            except (OSError, RuntimeError):
+                futures.append(None)
+        out: dict[int, dict[str, Any]] = {}
+        for k, fut in enumerate(futures):
+            try:
+                got = fut.result() if fut is not None else None
+            except (OSError, RuntimeError):
+                got = None
+            if got is None:
+                got = self._call(k, mine[k], until, decree)
+            self.logs[k].append((mine[k], until, decree, got))
+            out.update(got)
+        self._check()
+        return out
+
+    def finish(self, inboxes: dict[int, dict[str, Any]]) -> list[RegionResult]:
+        """Every region's result, in region order."""
+        res: list[RegionResult] = []
+        for k, g in enumerate(self.groups):
+            mine = {s.region: inboxes[s.region] for s in g if s.region in inboxes}
+            for _ in range(3):
+                try:
+                    res += self.actors[k].finish(mine).result()
+                    break
+                except (OSError, RuntimeError):
+                    self._recover(k)
+            else:
+                raise ClusterError(f"{self.where}: partition {k} failed three times at the end")
+        self._check()
+        return sorted(res, key=lambda r: r.region)
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Whether two outboxes are equal (arrays compared by value)."""
+    import pickle
+
+    return pickle.dumps(a) == pickle.dumps(b)
+
+
+def run_distributed(scen: Scenario, progress: Progress | None = None, *,
+                    workers: int | None = None, scheduler: str | None = None,
+                    partitions: int = 1) -> tuple[National, list[RegionResult]]:
+    """Run *scen* with its partitions on Dask; the national stages stay in this process.
+
+    *partitions* below 2 means one partition per worker.
+    """
+    where = f"--scheduler {scheduler}" if scheduler else f"local Dask cluster ({workers} workers)"
+    with cluster(workers, scheduler) as client:
+        nat = National(scen)
+        specs = nat.specs()
+        n = partitions if partitions > 1 else len(client.scheduler_info()["workers"])
+        groups = plan([s.households for s in specs], max(n, 1))
+        parts = DaskPartitions(client, scen, [[specs[r] for r in g] for g in groups], where)
+        try:
+            results = run_windows(nat, parts, progress)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"{where}: the cluster failed mid-run ({type(exc).__name__}); "
+                               "nothing was written") from None
+    return nat, results

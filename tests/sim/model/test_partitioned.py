@@ -1,0 +1,175 @@
+"""One answer however a run is split (issue 11, docs/distributed.md).
+
+A multi-kab/kota territory (five small kabupaten of Papua at fraction 0.5: five regions, about
+31k households, six months) is run in one process, in 3 local partitions, and on a real Dask
+`LocalCluster` in 2 and 4 partitions; every results folder must be identical file for file. A
+worker process killed mid-run costs a replay of its partition and changes nothing; a scheduler
+that goes away ends `kks sim run` with one line, exit code 2 and no results folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sim.model.merge import merge
+from sim.model.national import National
+from sim.model.partition import plan
+from sim.model.run import ModelResult, run
+from sim.model.windows import run_windows
+from sim.outputs import results as outputs
+from sim.scenario.loader import load
+from tests.sim.model.conftest import ROOT, SCENARIOS
+
+TERRITORY = ('territory.scope="kabkota"',
+             'territory.codes=["31.01","65.04","91.19","96.04"]',
+             "territory.fraction=0.5", "scenario.months=4")
+
+
+def _scen():
+    return load(SCENARIOS / "baseline.toml", list(TERRITORY))
+
+
+def _files(folder: Path) -> dict[str, str]:
+    """Every file of a results folder -> its SHA-256 (the manifest has no timing fields)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory) -> dict[str, str]:
+    """The results folder of the run in one process, one partition."""
+    out = tmp_path_factory.mktemp("single") / "run"
+    outputs.write(run(_scen()), out)
+    return _files(out)
+
+
+def _dask():
+    try:
+        from dask.distributed import LocalCluster
+    except ImportError:
+        return None
+    return LocalCluster
+
+
+def test_plan_balances_whole_regions() -> None:
+    assert plan([10, 10, 10, 10], 2) == [[0, 1], [2, 3]]
+    assert plan([30, 5, 5, 5, 5], 2) == [[0], [1, 2, 3, 4]]
+    assert plan([1, 1], 4) == [[0], [1]]
+    parts = plan([5, 9, 1, 7, 3, 8], 3)
+    assert sorted(r for p in parts for r in p) == list(range(6)) and all(parts)
+
+
+def test_local_partitions_equal_single_process(tmp_path, single) -> None:
+    scen = _scen()
+    res = run(scen, partitions=3)
+    assert len(res.ctx.frame.kab_rows) == 4
+    outputs.write(res, tmp_path / "three")
+    assert _files(tmp_path / "three") == single
+
+
+@pytest.mark.dask
+def test_dask_cluster_2_and_4_partitions_equal_single_process(tmp_path, single,
+                                                              missing_component) -> None:
+    local_cluster = _dask()
+    if local_cluster is None:
+        missing_component("dask.distributed is not installed (extra `distributed`)")
+    with local_cluster(n_workers=2, threads_per_worker=1, processes=True,
+                       dashboard_address=None) as cluster:
+        for n in (2, 4):
+            res = run(_scen(), partitions=n, scheduler=cluster.scheduler_address)
+            outputs.write(res, tmp_path / f"dask{n}")
+            assert _files(tmp_path / f"dask{n}") == single, n
+
+
+@pytest.mark.dask
+def test_killed_worker_costs_a_replay_not_the_run(tmp_path, single, missing_component) -> None:
+    local_cluster = _dask()
+    if local_cluster is None:
+        missing_component("dask.distributed is not installed (extra `distributed`)")
+    from dask.distributed import Client
+
+    from sim.model.distributed import DaskPartitions
+
+    scen = _scen()
+    with local_cluster(n_workers=2, threads_per_worker=1, processes=True,
+                       dashboard_address=None) as cluster, Client(cluster) as client:
+        nat = National(scen)
+        specs = nat.specs()
+        groups = [[specs[r] for r in g] for g in plan([s.households for s in specs], 2)]
+        parts = DaskPartitions(client, scen, groups, "test cluster")
+        pids = client.run(os.getpid)
+        victim = pids[sorted(pids)[1]]  # the worker holding partition 1
+        killed = []
+
+        def progress(done: float, total: float) -> None:
+            if not killed and done > 60:
+                os.kill(victim, signal.SIGKILL)
+                killed.append(done)
+
+        results = run_windows(nat, parts, progress)
+        assert killed and parts.restarts >= 1
+    res = ModelResult(scenario=scen, ctx=merge(nat, results),
+                      events=sum(r.events for r in results))
+    outputs.write(res, tmp_path / "recovered")
+    assert _files(tmp_path / "recovered") == single
+
+
+def _wait_for(path: Path, text: str, timeout: float = 60.0) -> None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} never appeared in {path}")
+
+
+@pytest.mark.dask
+def test_scheduler_gone_is_one_line_exit_2_nothing_written(tmp_path, missing_component) -> None:
+    if _dask() is None:
+        missing_component("dask.distributed is not installed (extra `distributed`)")
+    bindir = Path(sys.executable).parent
+    info = tmp_path / "scheduler.json"
+    logs = {name: tmp_path / f"{name}.log" for name in ("scheduler", "worker")}
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "5s"}
+    sched = subprocess.Popen(
+        [str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+         "--no-dashboard", "--scheduler-file", str(info)],
+        stdout=subprocess.DEVNULL, stderr=logs["scheduler"].open("w"), env=env)
+    worker = subprocess.Popen(
+        [str(bindir / "dask"), "worker", "--scheduler-file", str(info), "--nthreads", "1",
+         "--nworkers", "1", "--no-dashboard", "--death-timeout", "5"],
+        stdout=subprocess.DEVNULL, stderr=logs["worker"].open("w"), env=env)
+    out = tmp_path / "never"
+    run_log = tmp_path / "run.log"
+    try:
+        _wait_for(logs["worker"], "Registered to")
+        import json
+
+        address = json.loads(info.read_text())["address"]
+        with run_log.open("w") as err:
+            cli = subprocess.Popen(
+                [str(bindir / "kks"), "sim", "run", str(SCENARIOS / "baseline.toml"),
+                 *(x for s in TERRITORY for x in ("--set", s)), "--scheduler", address,
+                 "--out", str(out)], stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
+            _wait_for(logs["scheduler"], "Receive client connection")
+            time.sleep(4.0)  # the client has built the national stages and started windows
+            sched.send_signal(signal.SIGKILL)
+            code = cli.wait(timeout=120)
+    finally:
+        for proc in (sched, worker):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+    lines = [ln for ln in run_log.read_text().splitlines() if ln.strip()]
+    assert code == 2, lines
+    assert len(lines) == 1 and "scheduler" in lines[0] and "Traceback" not in lines[0], lines
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".never")]
