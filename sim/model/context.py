@@ -219,7 +219,6 @@ class Context:
     pass_log_c: float = 0.0
     #: standardised log consumption at the start (registration targeting weights)
     frame_z: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    pending: list[int] = field(default_factory=list)
     #: rows whose true log consumption changed in this window (reported to the national stage)
     log_c_changed: list[int] = field(default_factory=list)
     #: proposals handed to the national Kemensos stage in this window: (time, proposal)

@@ -1,0 +1,74 @@
+"""Benchmarks of partitioned runs (group `partitioned`, docs/distributed.md §6).
+
+- `test_parallel_efficiency`: one year of Kabupaten Banyumas + Brebes (33.02, 33.29) at full
+  resolution (over 1.2 M households, two regions), in one process and on a local Dask cluster
+  of 2 workers; `efficiency` = (1-process wall / 2-worker wall) / 2 (goal >= 0.85), with each
+  worker's peak RSS and the bytes per household it held (`worker_bytes_per_household`,
+  goal <= 200 at national scale).
+
+The bytes per household are the workers' peak RSS above their idle RSS, summed, divided by the
+households of the run. Run with
+`pytest benchmarks/test_partitioned_bench.py -m benchmark --benchmark-only` under
+`flock /tmp/kks-bigmem.lock` (the client holds the national registry and engine state).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from sim.model.run import run
+from sim.scenario.loader import load
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the territory of the efficiency run; `BENCH_CODES` overrides it (comma-separated)
+CODES = os.environ.get("BENCH_CODES", "33.02,33.29").split(",")
+
+
+def _scen():
+    codes = ",".join(f'"{c}"' for c in CODES)
+    return load(ROOT / "scenarios" / "baseline.toml",
+                ['territory.scope="kabkota"', f"territory.codes=[{codes}]",
+                 "territory.fraction=1.0"])
+
+
+def _rss() -> tuple[int, int]:
+    """(current RSS, peak RSS) of this process, bytes."""
+    import resource
+
+    import psutil
+
+    return (psutil.Process().memory_info().rss,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+@pytest.mark.benchmark(group="partitioned")
+def test_parallel_efficiency(benchmark) -> None:
+    from dask.distributed import Client, LocalCluster
+
+    scen = _scen()
+    t0 = time.perf_counter()
+    one = run(scen)
+    t_one = time.perf_counter() - t0
+    households = len(one.ctx.registry)
+    del one
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        idle = client.run(_rss)
+
+        def split():
+            return run(scen, scheduler=cluster.scheduler_address)
+
+        res = benchmark.pedantic(split, rounds=1, iterations=1)
+        peaks = client.run(_rss)
+    t_two = benchmark.stats.stats.median
+    assert len(res.ctx.registry) == households
+    grown = sum(peaks[w][1] - idle[w][0] for w in peaks)
+    benchmark.extra_info.update(
+        households=households, events=res.events, one_process_s=t_one, two_workers_s=t_two,
+        speedup=t_one / t_two, efficiency=t_one / t_two / 2,
+        worker_peak_rss_mb={w: peaks[w][1] / 2**20 for w in peaks},
+        worker_bytes_per_household=grown / households)
