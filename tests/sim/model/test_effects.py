@@ -6,7 +6,7 @@ simulated here: each case costs two builds of Kota Magelang.
 
 from __future__ import annotations
 
-from sim.model.run import build
+from sim.model.run import built
 from sim.outputs import effects
 from sim.scenario.loader import load
 from tests.sim.model.conftest import SCENARIOS, SMALL
@@ -14,7 +14,7 @@ from tests.sim.model.conftest import SCENARIOS, SMALL
 
 def _effects(_small, *extra):
     scen = load(SCENARIOS / "baseline.toml", [*SMALL, *extra])
-    return {e.key: e for e in effects.account(scen, build(scen))}
+    return {e.key: e for e in effects.account(scen, built(scen))}
 
 
 def test_a_real_ratio_change_is_reported_and_not_flagged(small) -> None:
@@ -53,7 +53,7 @@ def test_a_province_setting_is_accounted_on_its_province(small) -> None:
     scen = load(SCENARIOS / "baseline.toml",
                 ['territory.scope="provinces"', 'territory.codes=["33", "34"]',
                  "territory.fraction=0.002", "regions.34.capacity.ewarong_kpm_ratio=780"])
-    (e,) = effects.account(scen, build(scen))
+    (e,) = effects.account(scen, built(scen))
     assert e.key == "regions.34" and e.warning is None
     assert e.expected == {"resources_ewarong_agents.34": 0.5}
     b, a = e.changed["resources_ewarong_agents.34"]
