@@ -7,6 +7,7 @@ columnar registry and the per-proposal table. Nothing here is global.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,7 +122,8 @@ class Proposals:
 class Monitor:
     """Counters and samples the report reads; all plain numbers and lists."""
 
-    waits: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    #: waits and per-visit values as packed doubles (8 bytes each, not a float object)
+    waits: dict[str, array] = field(default_factory=lambda: {s: array("d") for s in STAGES})
     work: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     servers: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STAGES})
     queued: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STAGES})
@@ -129,8 +131,8 @@ class Monitor:
     samples: list[tuple[int, str, int, int, int]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     months: list[dict[str, Any]] = field(default_factory=list)
-    redeem_wait_days: list[float] = field(default_factory=list)
-    travel_min: list[float] = field(default_factory=list)
+    redeem_wait_days: array = field(default_factory=lambda: array("d"))
+    travel_min: array = field(default_factory=lambda: array("d"))
     #: targeting errors right after every decree (`sim.model.targeting.record`)
     targeting: list[dict[str, Any]] = field(default_factory=list)
     events: int = 0

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.model import rowdraws
 from sim.model.context import Context, S
 from sim.scenario.loader import BANKS
 from sim.scenario.streams import SOURCE_KEYS
@@ -36,26 +37,28 @@ _MAX_TRIES = 12
 
 @dataclass
 class RowDraws:
-    """Per-household issuance draws (index = registry row)."""
+    """Per-household issuance draws, indexed by registry row (hashed on demand: nothing stored
+    per household, `sim.model.rowdraws`)."""
 
-    bank_u: np.ndarray        # uniform draw that picks the bank from the shares (`bank_of`)
-    burekol_u: np.ndarray     # (n, 2) failure uniforms for the two attempts
-    wrong_u: np.ndarray       # wrong data on the printed card
-    post_days: np.ndarray
-    collect_u: np.ndarray     # (n, _MAX_TRIES) miss-the-distribution uniforms
+    bank_u: rowdraws.Uniforms       # picks the bank from the shares in force (`bank_of`)
+    burekol_u: rowdraws.Uniforms    # [row, attempt]: failure uniforms for the two attempts
+    wrong_u: rowdraws.Uniforms      # wrong data on the printed card
+    post_days: rowdraws.LogNormals
+    collect_u: rowdraws.Uniforms    # [row, try]: miss-the-distribution uniforms
 
 
 def row_draws(ctx: Context) -> RowDraws:
-    """Draw every household's issuance randomness once, up front."""
-    n = len(ctx.registry)
+    """Every household's issuance randomness, as hashed columns of the named streams."""
     iss = ctx.p["issuance"]
     st = ctx.streams
-    u_bank = st.get("burekol", 1).random(n)
-    post = st.get("post").lognormal(math.log(max(iss["post_days_median"], 1e-9)),
-                                    iss["post_days_sigma"], n)
-    return RowDraws(bank_u=u_bank, burekol_u=st.get("burekol", 2).random((n, 2)),
-                    wrong_u=st.get("printing", 1).random(n), post_days=post,
-                    collect_u=st.get("activation").random((n, _MAX_TRIES)))
+    key = rowdraws.stream_key
+    return RowDraws(
+        bank_u=rowdraws.Uniforms(key(st.get("burekol", 1))),
+        burekol_u=rowdraws.Uniforms(key(st.get("burekol", 2)), 2),
+        wrong_u=rowdraws.Uniforms(key(st.get("printing", 1))),
+        post_days=rowdraws.LogNormals(key(st.get("post")), iss["post_days_median"],
+                                      iss["post_days_sigma"]),
+        collect_u=rowdraws.Uniforms(key(st.get("activation")), _MAX_TRIES))
 
 
 def _pick(shares: dict[str, float], u: np.ndarray) -> np.ndarray:

@@ -149,7 +149,8 @@ def catchments(vkec: np.ndarray, vdesa: np.ndarray, n_kec: int,
     mid_pos = ((2 * idx + 1) * size_of) // (2 * k_of)
     home = vdesa[order[start[kec] + np.minimum(mid_pos, size_of - 1)]]
     hops = np.abs(vdesa.astype(np.int64) - home.astype(np.int64))
-    return idx, hops
+    # kept per household for the whole run: 4 bytes each is plenty (units within a region)
+    return idx.astype(np.int32), hops.astype(np.int32)
 
 
 class Agents:

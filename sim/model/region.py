@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,13 +129,13 @@ class RegionResult:
     row0: int
     props: dict[str, list]
     transitions: list[tuple[int, int, float]]
-    waits: dict[str, list[float]]
+    waits: dict[str, array]
     work: dict[str, float]
     servers: dict[str, int]
     samples: list[tuple[int, str, int, int, int]]
     counts: dict[str, int]
-    redeem_wait_days: list[float]
-    travel_min: list[float]
+    redeem_wait_days: array
+    travel_min: array
     pbi_quick_days: list[float]
     #: "ewarong" / "pos" / "atm" -> (key, (visits, work, stockouts, balked, reneged, closed))
     #: per agent, in key order (keys with the region's local kecamatan)
