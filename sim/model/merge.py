@@ -129,6 +129,7 @@ def merge(nat: National, results: list[RegionResult]) -> Context:
     ctx.agents = agents
     ctx.engine = nat.engine
     ctx.decree_results = nat.decree_results
+    ctx.nation = nat.nation
     ctx.pbi_exits = nat.pbi_exits
     ctx.forced_decrees = nat.forced_decrees
     ctx.oneoff = oneoff.merge(nat.oneoff, [r.oneoff for r in results])
