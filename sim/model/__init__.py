@@ -13,6 +13,12 @@ One stage family per module:
 
 `context` holds the shared run state (`Context`, scaled `Stage` pools, the proposal table),
 `frame` the territory and sampling, `run` builds and runs a scenario, `replicate` runs
-replications on a process pool or a Dask cluster. Entry point: `sim.model.run.run(scenario)`;
-results are written by `sim.outputs.write`.
+replications on a process pool or a Dask cluster.
+
+A run is regions coupled to national stages (docs/distributed.md): `region` is one (virtual)
+kab/kota with its own SimPy environment and streams, `national` the Kemensos pool, printer,
+decree and credit day, `windows` the conservative windows between them, `partition` the regions
+one worker holds, `distributed` the partitions as Dask actors, `merge` the run's `Context` from
+its regions; `rowdraws` hashes per-household draws on demand. Entry point:
+`sim.model.run.run(scenario)`; results are written by `sim.outputs.write`.
 """
