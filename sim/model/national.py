@@ -37,6 +37,7 @@ import copy
 import heapq
 import itertools
 import math
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,13 +76,19 @@ class Clock:
     now: float = 0.0
 
 
-@dataclass
-class _Interval:
-    """A stretch of a national queue for the midday samples: (start, end, weight)."""
+class Intervals:
+    """Stretches of a national queue for the midday samples: (start, end, weight), packed."""
 
-    start: float
-    end: float
-    weight: int
+    def __init__(self) -> None:
+        self.start = array("d")
+        self.end = array("d")
+        self.weight = array("q")
+
+    def add(self, start: float, end: float, weight: int = 1) -> None:
+        """Record one stretch."""
+        self.start.append(start)
+        self.end.append(end)
+        self.weight.append(weight)
 
 
 class National:
@@ -144,16 +151,16 @@ class National:
         #: arrivals not yet started: (time, region, proposal, row, score, fixed, work)
         self.kem_wait: list[tuple[float, int, int, int, float, bool, float]] = []
         self.pending: list[tuple[float, int, int, int, float, bool]] = []
-        self.kem_queued: list[_Interval] = []
-        self.kem_busy: list[_Interval] = []
+        self.kem_queued = Intervals()
+        self.kem_busy = Intervals()
         # the printer: batches every `print_batch_every` working days, paused by outages
         iss = p["issuance"]
         self.outages = sorted((cal.day_of(o["start"]), cal.day_of(o["end"]) + 1)
                               for o in iss["printer_outages"])
         self.mon.servers["printing"] += 1
         self.orders: list[tuple[float, int, int]] = []
-        self.print_queued: list[_Interval] = []
-        self.print_busy: list[_Interval] = []
+        self.print_queued = Intervals()
+        self.print_busy = Intervals()
         self._print_sched = cal.next_working(0.0)
         self.next_print = self._print_start(self._print_sched)
         # decrees and credit days: month by month, each computed when the last one passed
@@ -317,8 +324,8 @@ class National:
             heapq.heappush(free, end)
             if start < days:
                 mon.waits["kemensos"].append(start - tt)
-            self.kem_queued.append(_Interval(tt, start, 1))
-            self.kem_busy.append(_Interval(start, end, 1))
+            self.kem_queued.add(tt, start)
+            self.kem_busy.add(start, end)
             if end < days:
                 mon.work["kemensos"] += work
                 inbox[r].setdefault("kemensos", []).append((i, end))
@@ -389,7 +396,8 @@ class National:
         now = t
         if batch:
             mon.waits["printing"].extend(t - o[0] for o in batch)
-            self.print_queued += [_Interval(o[0], t, 1) for o in batch]
+            for o in batch:
+                self.print_queued.add(o[0], t)
             # the rate in force now (events may change the printer's capacity)
             rate = self.p["capacity"]["printer_cards_per_day"] * self.frame.national_share
             work = len(batch) / rate
@@ -397,7 +405,7 @@ class National:
             for a, b in self.outages:  # an outage starting mid-batch stops the printer
                 if t < a < t_end:
                     t_end += b - a
-            self.print_busy.append(_Interval(t, t_end, len(batch)))
+            self.print_busy.add(t, t_end, len(batch))
             if t_end < self.days:
                 mon.work["printing"] += work
                 mon.count("cards_printed", len(batch))
@@ -421,7 +429,7 @@ class National:
         out = {}
         for r, (lo, _) in enumerate(self.bounds):
             a, b = cut[r], cut[r + 1]
-            out[r] = (rows[a:b] - lo, *(o[a:b] for o in others))
+            out[r] = ((rows[a:b] - lo).astype(np.int32), *(o[a:b] for o in others))
         return out
 
     def _credit(self, t: float, period: int, inbox: dict) -> None:
@@ -549,13 +557,13 @@ class National:
         return out
 
 
-def _count(mid: np.ndarray, intervals: list[_Interval]) -> np.ndarray:
+def _count(mid: np.ndarray, iv: Intervals) -> np.ndarray:
     """Per midday m: the summed weight of the intervals with start < m < end."""
     diff = np.zeros(len(mid) + 1, dtype=np.int64)
-    if intervals:
-        a = np.array([x.start for x in intervals])
-        b = np.array([x.end for x in intervals])
-        w = np.array([x.weight for x in intervals], dtype=np.int64)
+    if len(iv.start):
+        a = np.frombuffer(iv.start, dtype=np.float64)
+        b = np.frombuffer(iv.end, dtype=np.float64)
+        w = np.frombuffer(iv.weight, dtype=np.int64)
         lo = np.searchsorted(mid, a, side="right")
         hi = np.searchsorted(mid, b, side="left")
         keep = hi > lo
