@@ -12,7 +12,7 @@ import pytest
 from sim.model import engine, frame
 from sim.model import targeting as model_targeting
 from sim.model.redemption import bank_cashout_days
-from sim.model.run import build
+from sim.model.run import built
 from sim.outputs import results as outputs
 from sim.registry.table import PROG_PBI, STATUS_IN_DTKS
 from sim.scenario.loader import load
@@ -24,7 +24,7 @@ SMALL = ('territory.scope="kabkota"', 'territory.codes=["33.71"]', "territory.fr
 
 
 def _ctx(name: str, *extra: str):
-    return build(load(ROOT / "scenarios" / f"{name}.toml", [*SMALL, *extra]))
+    return built(load(ROOT / "scenarios" / f"{name}.toml", [*SMALL, *extra]))
 
 
 def test_pbi_quota_is_counted_in_persons() -> None:

@@ -159,16 +159,26 @@ def test_timeline_in_summary_and_report(tmp_path: Path) -> None:
 
 
 def test_capacity_event_resizes_existing_pools() -> None:
-    scen = load(BASE, [*TINY])
-    res = run(scen)
-    before = {k: s.res.capacity for k, s in res.ctx.desa_stages.items() if k[0] == "verval"}
     from sim.model import timeline
+    from sim.model.run import build
+    from sim.model.windows import run_windows
     from sim.scenario.events import Event
 
+    scen = load(BASE, [*TINY])
+    nat, parts = build(scen)
+    run_windows(nat, parts)
+    region = parts.parts[0].regions[0].ctx  # Kota Magelang: one region
+    before = {k: s.res.capacity for k, s in region.desa_stages.items() if k[0] == "verval"}
+    scale = nat.kemensos_scale
     ev = Event(index=0, name="x", date=dt.date(2025, 6, 1), source="", origin="t",
-               changes={"capacity": {"verval_per_desa": 3}})
-    timeline.apply(res.ctx, ev)
-    after = {k: s.res.capacity for k, s in res.ctx.desa_stages.items() if k[0] == "verval"}
+               changes={"capacity": {"verval_per_desa": 3, "kemensos_officers": 1000}})
+    timeline.apply(region, ev)
+    timeline.apply_national(nat, ev)
+    after = {k: s.res.capacity for k, s in region.desa_stages.items() if k[0] == "verval"}
     assert before and set(before.values()) == {1} and set(after.values()) == {3}
-    assert res.ctx.p["capacity"]["verval_per_desa"] == 3
+    assert region.p["capacity"]["verval_per_desa"] == 3
+    c_eff = max(1, round(1000 * nat.frame.national_share))  # the national pool, scaled
+    assert len(nat.kemensos_free) == c_eff and nat.mon.servers["kemensos"] == c_eff
+    assert nat.kemensos_scale == c_eff / (1000 * nat.frame.national_share) < scale
+    assert nat.p["capacity"]["kemensos_officers"] == 1000
     assert scen["capacity"]["verval_per_desa"] == 1  # the scenario itself is unchanged

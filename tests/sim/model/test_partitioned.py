@@ -1,10 +1,13 @@
 """One answer however a run is split (issue 11, docs/distributed.md).
 
-A multi-kab/kota territory (five small kabupaten of Papua at fraction 0.5: five regions, about
-31k households, six months) is run in one process, in 3 local partitions, and on a real Dask
-`LocalCluster` in 2 and 4 partitions; every results folder must be identical file for file. A
-worker process killed mid-run costs a replay of its partition and changes nothing; a scheduler
-that goes away ends `kks sim run` with one line, exit code 2 and no results folder.
+A multi-kab/kota territory (four small kab/kota in four provinces at fraction 0.5: four regions,
+four months) is run in one process, in 3 local partitions, and on a real Dask `LocalCluster` in
+2 and 4 partitions; every results folder must be identical file for file. The same holds for a
+scenario with dated ``[[events]]`` (capacities of regional and national pools, engine rules, the
+verval threshold, a forced decree, the decree cadence) and a one-off BLT round paid at PT Pos:
+event dates are barriers and the round is decided nationally and paid in the regions. A worker
+process killed mid-run costs a replay of its partition and changes nothing; a scheduler that
+goes away ends `kks sim run` with one line, exit code 2 and no results folder.
 """
 
 from __future__ import annotations
@@ -33,8 +36,46 @@ TERRITORY = ('territory.scope="kabkota"',
              "territory.fraction=0.5", "scenario.months=4")
 
 
-def _scen():
-    return load(SCENARIOS / "baseline.toml", list(TERRITORY))
+#: dated events touching every kind of key the split must carry, and a one-off round
+EVENTS = """
+[[events]]
+name = "quarterly decrees, but one now; more officers everywhere; a BLT round"
+date = 2025-02-10
+decree = true
+[events.penetapan]
+cadence = "quarterly"
+[events.capacity]
+verval_per_desa = 2
+kemensos_officers = 40
+pos_officers_per_kecamatan = 3
+[events.oneoff]
+amount = 600000
+share = 0.2
+max_desil = 4
+window_days = 30
+channel = "pos"
+collect_prob = 0.9
+[[events]]
+name = "stricter verval, new amount"
+date = 2025-03-03
+[events.verification]
+pass_quantile = 0.35
+[events.programmes]
+bpnt_amount = 250000
+"""
+
+
+#: the same territory whole for a year: a run that cannot end before the scheduler is killed
+LONGER = (*TERRITORY[:2], "territory.fraction=1.0", "scenario.months=12")
+
+
+def _scen(kind: str = "baseline", tmp: Path | None = None):
+    if kind == "baseline":
+        return load(SCENARIOS / "baseline.toml", list(TERRITORY))
+    assert tmp is not None
+    path = tmp / "events.toml"
+    path.write_text(f'extends = "{SCENARIOS / "baseline.toml"}"\n{EVENTS}')
+    return load(path, list(TERRITORY))
 
 
 def _files(folder: Path) -> dict[str, str]:
@@ -48,6 +89,29 @@ def single(tmp_path_factory) -> dict[str, str]:
     """The results folder of the run in one process, one partition."""
     out = tmp_path_factory.mktemp("single") / "run"
     outputs.write(run(_scen()), out)
+    return _files(out)
+
+
+@pytest.fixture(scope="module")
+def events_scen(tmp_path_factory):
+    """The scenario with dated events and a one-off round."""
+    return _scen("events", tmp_path_factory.mktemp("events"))
+
+
+@pytest.fixture(scope="module")
+def events_single(tmp_path_factory, events_scen) -> dict[str, str]:
+    """The results folder of the events scenario in one process, one partition."""
+    out = tmp_path_factory.mktemp("events_single") / "run"
+    res = run(events_scen)
+    led = res.ctx.oneoff
+    # the scenario does what it says: both events applied, one round paid and returned
+    assert [e["name"][:5] for e in res.ctx.mon.timeline] == ["quart", "stric"]
+    assert len(led.rounds) == 1 and led.paid > 0 and led.budget == (
+        led.paid + led.returned + led.outstanding)
+    # January (monthly), February (forced, outside the new cadence), April (quarterly)
+    assert [p for p, _ in res.ctx.decree_results] == [300, 301, 303]
+    assert res.ctx.mon.counts["extra_decrees"] == 1
+    outputs.write(res, out)
     return _files(out)
 
 
@@ -75,18 +139,28 @@ def test_local_partitions_equal_single_process(tmp_path, single) -> None:
     assert _files(tmp_path / "three") == single
 
 
+def test_events_and_oneoff_local_partitions_equal_single_process(tmp_path, events_scen,
+                                                                   events_single) -> None:
+    res = run(events_scen, partitions=3)
+    outputs.write(res, tmp_path / "three")
+    assert _files(tmp_path / "three") == events_single
+
+
 @pytest.mark.dask
-def test_dask_cluster_2_and_4_partitions_equal_single_process(tmp_path, single,
+def test_dask_cluster_2_and_4_partitions_equal_single_process(tmp_path, single, events_scen,
+                                                              events_single,
                                                               missing_component) -> None:
     local_cluster = _dask()
     if local_cluster is None:
         missing_component("dask.distributed is not installed (extra `distributed`)")
     with local_cluster(n_workers=2, threads_per_worker=1, processes=True,
                        dashboard_address=None) as cluster:
-        for n in (2, 4):
-            res = run(_scen(), partitions=n, scheduler=cluster.scheduler_address)
-            outputs.write(res, tmp_path / f"dask{n}")
-            assert _files(tmp_path / f"dask{n}") == single, n
+        for name, scen, want in (("base", _scen(), single),
+                                 ("events", events_scen, events_single)):
+            for n in (2, 4):
+                res = run(scen, partitions=n, scheduler=cluster.scheduler_address)
+                outputs.write(res, tmp_path / f"{name}{n}")
+                assert _files(tmp_path / f"{name}{n}") == want, (name, n)
 
 
 @pytest.mark.dask
@@ -138,7 +212,9 @@ def test_scheduler_gone_is_one_line_exit_2_nothing_written(tmp_path, missing_com
     bindir = Path(sys.executable).parent
     info = tmp_path / "scheduler.json"
     logs = {name: tmp_path / f"{name}.log" for name in ("scheduler", "worker")}
-    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "5s"}
+    # a real key: no warning line about synthetic pseudonyms on stderr
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "5s",
+           "KKS_PSEUDONYM_KEY": "5a" * 32}
     sched = subprocess.Popen(
         [str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
          "--no-dashboard", "--scheduler-file", str(info)],
@@ -157,7 +233,7 @@ def test_scheduler_gone_is_one_line_exit_2_nothing_written(tmp_path, missing_com
         with run_log.open("w") as err:
             cli = subprocess.Popen(
                 [str(bindir / "kks"), "sim", "run", str(SCENARIOS / "baseline.toml"),
-                 *(x for s in TERRITORY for x in ("--set", s)), "--scheduler", address,
+                 *(x for s in LONGER for x in ("--set", s)), "--scheduler", address,
                  "--out", str(out)], stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
             _wait_for(logs["scheduler"], "Receive client connection")
             time.sleep(4.0)  # the client has built the national stages and started windows
