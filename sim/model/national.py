@@ -360,6 +360,11 @@ class National:
         for r in inbox:
             inbox[r]["events"] = [ev.index for ev in evs]
             inbox[r]["pass_log_c"] = self.pass_log_c
+        if t == 0.0:  # the first month's days are read after the events of the first day
+            self.next_decree = self._month_time(self.decree_k, "penetapan",
+                                                "decree_working_day", _DECREE_AT)
+            self.next_credit = self._month_time(self.credit_k, "disbursement",
+                                                "credit_working_day", _CREDIT_AT)
         for ev in evs:  # rounds start after every event of the day is in force
             if ev.index in self.oneoff_rounds:
                 self._oneoff_round(self.oneoff_rounds[ev.index], inbox)

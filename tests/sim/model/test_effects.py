@@ -89,7 +89,7 @@ def _event_scenario(tmp_path, body: str, *extra: str):
 
 
 def _event_effects(scen):
-    return {(e.source.split(" (")[0], e.key): e for e in effects.account(scen, build(scen))}
+    return {(e.source.split(" (")[0], e.key): e for e in effects.account(scen, built(scen))}
 
 
 def test_an_event_halving_agents_is_reported_from_its_date_and_not_flagged(small,
