@@ -133,6 +133,7 @@ def merge(nat: National, results: list[RegionResult]) -> Context:
     ctx.pbi_exits = nat.pbi_exits
     ctx.forced_decrees = nat.forced_decrees
     ctx.enumerated = nat.enumerated
+    ctx.ceilings = nat.ceilings
     ctx.oneoff = oneoff.merge(nat.oneoff, [r.oneoff for r in results])
     ctx.province_codes = np.asarray(nat.province_code, dtype=np.int64)
     from sim.registry import regions

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from kks_emulator.errors import ConfigError
 from sim.model import ceiling
-from sim.model.run import build, run
+from sim.model.run import built, run
 from sim.outputs import budget
 from sim.outputs import results as outputs
 from sim.scenario.loader import load
@@ -71,9 +71,9 @@ def test_a_programme_never_spends_more_than_its_line(bpnt: float, pkh: float,
 
 
 def test_the_stock_a_ceiling_admits_is_the_poorest_in_every_kabkota() -> None:
-    free = build(load(BASE, TINY))
+    free = built(load(BASE, TINY))
     line = _national(_uncapped(), "bpnt", 0.5)
-    capped = build(load(BASE, [*TINY, f"programmes.bpnt_budget_rp={line}"]))
+    capped = built(load(BASE, [*TINY, f"programmes.bpnt_budget_rp={line}"]))
     reg_f, reg_c = free.registry, capped.registry
     had = (reg_f["programmes"] & 1) != 0
     has = (reg_c["programmes"] & 1) != 0

@@ -95,7 +95,8 @@ def test_an_event_slowing_atms_reaches_the_atms_that_exist(small, kpis_of) -> No
     from sim.scenario.loader import load
     from tests.sim.model.conftest import SCENARIOS, SMALL
 
-    ctx = build(load(SCENARIOS / "baseline.toml", [*SMALL, *BANK]))
+    _, parts = build(load(SCENARIOS / "baseline.toml", [*SMALL, *BANK]))
+    ctx = parts.parts[0].regions[0].ctx  # the first region's flow model (Kota Magelang)
     atm = ctx.agents.atm_of(0)
     ev = Event(index=0, name="slow", date=dt.date(2025, 3, 1), source="", origin="t",
                changes={"disbursement": {"atm_service_minutes": 12.0},
