@@ -40,14 +40,17 @@ def sim() -> None:
 @click.option("--replications", type=int, default=1, show_default=True,
               help="Independent replications (seeds spawned from the scenario seed).")
 @click.option("--scheduler", default=None, metavar="ADDR",
-              help="Use the Dask cluster of this scheduler: one run split into partitions "
-                   "of whole kab/kota on its workers, or, with --replications, the "
-                   "replications.")
+              help="Work on the Dask cluster of this scheduler: the run split into partitions "
+                   "of whole kab/kota on its workers, or, with --replications, whole "
+                   "replications on its workers (as kks sim backtest/sensitivity).")
 @click.option("--workers", type=int, default=None, metavar="N",
-              help="Split the run into N partitions of whole kab/kota on a local Dask "
-                   "cluster of N worker processes (docs/distributed.md).")
+              help="Work on N local worker processes: the run split into N partitions of "
+                   "whole kab/kota on a local Dask cluster (docs/distributed.md), or, with "
+                   "--replications, whole replications on a pool of N processes (as kks sim "
+                   "backtest/sensitivity).")
 @click.option("--partitions", type=int, default=None, metavar="P",
-              help="Number of partitions (default: one per worker; without Dask, 1).")
+              help="Split the run into P partitions (default: one per worker; without "
+                   "--workers/--scheduler, 1). Not with --replications.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "both"]),
               default="parquet", show_default=True,
               help="Tables as Parquet (with CSV beside the small ones), CSV only, or both.")
@@ -63,9 +66,12 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
     """Run SCENARIO and write its results folder (KPIs, tables, plots, report.html).
 
     Everything is checked before the simulation starts: the scenario, --out (a folder that is
-    missing, empty or a results folder; anything else needs --force) and --baseline. The answer
-    is the same in one process and split over any number of workers (--workers, --scheduler:
-    docs/distributed.md).
+    missing, empty or a results folder; anything else needs --force) and --baseline.
+
+    --workers N and --scheduler ADDR say where the work runs, as for kks sim backtest and
+    sensitivity: a single run is split into partitions of whole kab/kota on the workers (the
+    answer is the same, file for file, in one process and over any number of partitions:
+    docs/distributed.md); with --replications, whole replications run on them.
     """
     from rich.console import Console
 
@@ -76,6 +82,13 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
     console = Console(stderr=True)
     if replications < 1 or replications > MAX_REPLICATIONS:
         raise InputError(f"--replications: expected 1 to {MAX_REPLICATIONS}, got {replications}")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    if partitions is not None and partitions < 1:
+        raise InputError(f"--partitions must be >= 1, got {partitions}")
+    if replications > 1 and partitions is not None:
+        raise InputError("--partitions splits one run: it cannot be used with --replications "
+                         "(replications run whole, on --workers or --scheduler)")
     target = folder.check_target(Path(out) if out else Path("results") / scen.name, force)
     if baseline is not None:
         compare.open_results(Path(baseline))
@@ -84,16 +97,11 @@ def run(scenario: str, out: str | None, seed: int | None, sets: tuple[str, ...],
         console.print(f"[bold red]warning:[/bold red] {privacy.NOT_PROTECTIVE}",
                       highlight=False, soft_wrap=True)
     t0 = time.perf_counter()
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
-    if partitions is not None and partitions < 1:
-        raise InputError(f"--partitions must be >= 1, got {partitions}")
-    if replications > 1 and workers is not None:
-        raise InputError("--workers splits one run; with --replications use --scheduler")
     if replications > 1:
         from sim.model.replicate import run_replications
 
-        rows = run_replications(scenario, list(sets), seed, replications, target, scheduler)
+        rows = run_replications(scenario, list(sets), seed, replications, target, scheduler,
+                                workers)
         console.print(f"{replications} replications written to {target}/ "
                       f"({time.perf_counter() - t0:.1f} s) -> {target}/report.html")
         from sim.outputs import labels, stats

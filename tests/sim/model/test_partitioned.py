@@ -249,3 +249,18 @@ def test_scheduler_gone_is_one_line_exit_2_nothing_written(tmp_path, missing_com
     assert len(lines) == 1 and "scheduler" in lines[0] and "Traceback" not in lines[0], lines
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".never")]
+
+
+def test_workers_and_scheduler_mean_where_the_work_runs() -> None:
+    """`kks sim run --help` gives both meanings; --partitions with --replications is one line,
+    exit 2, before anything runs."""
+    kks = str(Path(sys.executable).parent / "kks")
+    out = subprocess.run([kks, "sim", "run", "--help"], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout
+    flat = " ".join(out.split())
+    assert "partitions of whole kab/kota" in flat and "whole replications" in flat
+    r = subprocess.run([kks, "sim", "run", str(SCENARIOS / "baseline.toml"), "--replications",
+                        "2", "--partitions", "2", "--out", "/nonexistent/never"],
+                       capture_output=True, text=True, cwd=ROOT)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "--partitions" in lines[0], r.stderr
