@@ -29,6 +29,7 @@ def test_timeline_of_the_period() -> None:
     assert [(e["date"], e["name"].split(":")[0]) for e in res.ctx.mon.timeline] == [
         ("2023-03-01", "BPNT as cash through the bank/ATM, PT Pos takes over"),
         ("2025-02-01", "DTSEN replaces DTKS"),
+        ("2025-05-01", "PBI-JK follows DTSEN"),
         ("2025-10-20", "BLTS 2025"),
         ("2026-02-01", "PBI-JK deactivated for deciles 6-10, reallocated to deciles 1-5"),
     ]
@@ -46,7 +47,7 @@ def test_quarterly_tahap_and_decrees_after_the_dtsen_switch() -> None:
     before = [p for p in decreed if p < 301]   # Jan 2023 .. Jan 2025: monthly
     after = [p for p in decreed if 301 <= p < 313]  # Feb 2025 .. Jan 2026: quarterly
     assert before == list(range(276, 301))
-    assert after == [303, 306, 309, 312]
+    assert after == [303, 304, 306, 309, 312]  # and the PBI-JK round's own decree in May 2025
     assert res.ctx.mon.counts["reranks"] == 4
 
 
@@ -59,12 +60,14 @@ def test_blts_round_in_q4_2025_conserves_money() -> None:
     assert {r["month"] for r in rows if r["credited_rp"]} <= {"2025-10", "2025-11", "2025-12"}
 
 
-def test_pbi_deactivation_in_february_2026() -> None:
+def test_pbi_deactivation_rounds_in_may_2025_and_february_2026() -> None:
     res = _res()
     results = dict(res.ctx.decree_results)
-    feb = results[313]  # the event's own decree, outside the quarterly cadence
-    assert feb.left["pbi"]["desil"] > 0
-    assert all(r.left["pbi"]["desil"] == 0 for p, r in results.items() if p < 313)
+    may, feb = results[304], results[313]  # the events' own decrees, outside the cadence
+    assert may.left["pbi"]["desil"] > 0 and feb.left["pbi"]["desil"] > 0
+    assert all(r.left["pbi"]["desil"] == 0 for p, r in results.items() if p < 304)
+    rounds = {e["period"]: e for e in res.ctx.pbi_exits if e["households"]}
+    assert set(rounds) >= {304, 313} and min(rounds) == 304
     reg = res.ctx.registry
     pbi = (reg["programmes"] & 4) != 0
     assert int(np.count_nonzero(pbi & (reg["desil"] > 5))) == 0
@@ -90,7 +93,8 @@ def test_dated_figures_of_the_period() -> None:
     assert d["oneoff_recipients"] == round(res.ctx.oneoff.rounds[0]["recipients"] * w)
     assert d["2026-02.pbi_exits_desil_households"] > 0
     assert d["2026-02.pbi_exits_desil_persons"] >= d["2026-02.pbi_exits_desil_households"]
-    assert all(e["households"] == 0 for e in res.ctx.pbi_exits if e["period"] < 313)
+    assert d["2025-05.pbi_exits_desil_persons"] > 0
+    assert all(e["households"] == 0 for e in res.ctx.pbi_exits if e["period"] < 304)
 
 
 def test_the_dtsen_switch_enumerates_the_population_at_its_first_decree() -> None:
