@@ -50,6 +50,7 @@ from sim.model import (
     frame,
     nation,
     oneoff,
+    pbi_round,
     penetapan,
     programme_decrees,
     targeting,
@@ -182,6 +183,8 @@ class National:
         self.enumerated = p["register"]["ranking"] == "population"
         #: per decree: households and persons who left PBI-JK because of their decile
         self.pbi_exits: list[dict] = []
+        #: share of a PBI-JK deactivation round set by an event, due at the next decree
+        self.pbi_round_due = 0.0
         # one-off rounds (sim.model.oneoff): the national ledger holds the decreed budgets
         self.oneoff = oneoff.OneOffLedger()
         self.oneoff_rounds = oneoff.round_numbers(scen.events)
@@ -501,6 +504,10 @@ class National:
         batch = penetapan.change_batch(reg, proposals, updates, removes)
         watched = ("status", "programmes", "dukcapil_match")
         before = {name: reg[name].copy() for name in watched}
+        round_rows = None
+        if self.pbi_round_due:  # an event's PBI-JK deactivation round (sim.model.pbi_round)
+            round_rows = pbi_round.apply_round(reg, self.pbi_round_due)
+            self.pbi_round_due = 0.0
         # the PBI-JK person quota in this decree's households; the built quota is kept as the
         # model's (what `sim.outputs.effects` compares)
         built = eng.params.quota
@@ -522,7 +529,7 @@ class National:
         if own:
             eng.with_params(standing=0)
         self.decree_results.append((period, res))
-        penetapan.log_pbi_exits(self, period, before["programmes"])
+        penetapan.log_pbi_exits(self, period, before["programmes"], round_rows)
         targeting.record(self, period)
         changed = np.zeros(len(reg), dtype=bool)
         for name in watched:

@@ -91,16 +91,21 @@ def initial_decree(nat, period: int):
     return res
 
 
-def log_pbi_exits(ctx, period: int, before: np.ndarray) -> None:
+def log_pbi_exits(ctx, period: int, before: np.ndarray,
+                  round_rows: np.ndarray | None = None) -> None:
     """Record the households and persons who lost PBI-JK at this decree because of their
-    decile (a deactivation of deciles above ``pbi_max_desil``), for dated backtest figures.
+    decile (a deactivation of deciles above ``pbi_max_desil``, or a deactivation round of
+    `sim.model.pbi_round`, *round_rows*, richest first), for dated backtest figures.
 
     *ctx* is the national stage (`sim.model.national.National`: registry, p, cal, env,
     pbi_exits)."""
     reg = ctx.registry
     lost = ((before & PROG_PBI) != 0) & ((reg["programmes"] & PROG_PBI) == 0)
-    by_desil = lost & (reg["status"] == STATUS_IN_DTKS) & (
-        reg["desil"] > ctx.p["programmes"]["pbi_max_desil"])
+    rule = reg["desil"] > ctx.p["programmes"]["pbi_max_desil"]
+    if round_rows is not None and len(round_rows):
+        rule = rule.copy()
+        rule[round_rows] = True
+    by_desil = lost & (reg["status"] == STATUS_IN_DTKS) & rule
     ctx.pbi_exits.append({"period": period, "date": ctx.cal.date(ctx.env.now).isoformat(),
                           "households": int(np.count_nonzero(by_desil)),
                           "persons": int(reg["size"][by_desil].sum(dtype=np.int64))})

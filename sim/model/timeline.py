@@ -95,6 +95,8 @@ def apply_national(nat, ev: Event) -> None:
     cap = ev.changes.get("capacity", {})
     if "kemensos_officers" in cap:
         nat.resize_kemensos(cap["kemensos_officers"])
+    if ev.changes.get("programmes", {}).get("pbi_round_share", 0) > 0:
+        nat.pbi_round_due = float(ev.changes["programmes"]["pbi_round_share"])
     if ev.decree:
         nat.forced_decrees.add(_decree_period(nat))
     entry = {"date": ev.date.isoformat(), "day": int(nat.env.now), "name": ev.name,

@@ -296,6 +296,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "bpnt_max_desil": Key("int", "highest decile eligible for BPNT", lo=1, hi=10),
         "pkh_max_desil": Key("int", "highest decile eligible for PKH", lo=1, hi=10),
         "pbi_max_desil": Key("int", "highest decile eligible for PBI-JK", lo=1, hi=10),
+        "pbi_round_share": Key("prob", "a PBI-JK deactivation round at the next decree, set by an "
+                               "event: this share of the PBI-JK persons held loses PBI-JK, the "
+                               "richest scores first (0: none)", default=0.0),
         "province_quota": Key("factors", "quota multiplier per province code", default={},
                               lo=0, hi=100),
         "bpnt_paused": Key("bool", "BPNT tranches due are withheld from everybody (paid late; "

@@ -29,7 +29,6 @@ KNOWN_GAPS = {
     "PKH inclusion share, DTSEN era (out-of-sample)",
     "PKH exclusion share, DTSEN era (out-of-sample)",
     "PBI-JK deactivated for deciles 6-10, February 2026 (2023-2026 timeline) (out-of-sample)",
-    "PBI-JK deactivated, first round from May 2025 (2023-2026 timeline)",
 }
 SCHEMA = ["figure", "published", "unit", "source", "model", "ci_low", "ci_high", "tolerance",
           "within"]
