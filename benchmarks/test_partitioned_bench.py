@@ -26,23 +26,32 @@ from sim.scenario.loader import load
 ROOT = Path(__file__).resolve().parents[1]
 #: the territory of the efficiency run; `BENCH_CODES` overrides it (comma-separated)
 CODES = os.environ.get("BENCH_CODES", "33.02,33.29").split(",")
+#: months simulated (`BENCH_MONTHS`; the scenario's 12 by default)
+MONTHS = os.environ.get("BENCH_MONTHS")
 
 
 def _scen():
     codes = ",".join(f'"{c}"' for c in CODES)
     return load(ROOT / "scenarios" / "baseline.toml",
                 ['territory.scope="kabkota"', f"territory.codes=[{codes}]",
-                 "territory.fraction=1.0"])
+                 "territory.fraction=1.0", *([f"scenario.months={MONTHS}"] if MONTHS else [])])
 
 
 def _rss() -> tuple[int, int]:
-    """(current RSS, peak RSS) of this process, bytes."""
-    import resource
+    """(current RSS, peak RSS) of this process, bytes.
 
+    The peak is the kernel's high-water mark of this process image (``VmHWM``), not
+    ``getrusage``'s ``ru_maxrss``: that one survives ``exec``, so a worker started by a process
+    that had run the one-process year would report the starter's peak as its own.
+    """
     import psutil
 
-    return (psutil.Process().memory_info().rss,
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    peak = 0
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) * 1024
+    return psutil.Process().memory_info().rss, peak
 
 
 @pytest.mark.benchmark(group="partitioned")
@@ -50,6 +59,7 @@ def test_parallel_efficiency(benchmark) -> None:
     from dask.distributed import Client, LocalCluster
 
     scen = _scen()
+    load_start = os.getloadavg()
     t0 = time.perf_counter()
     one = run(scen)
     t_one = time.perf_counter() - t0
@@ -71,4 +81,5 @@ def test_parallel_efficiency(benchmark) -> None:
         households=households, events=res.events, one_process_s=t_one, two_workers_s=t_two,
         speedup=t_one / t_two, efficiency=t_one / t_two / 2,
         worker_peak_rss_mb={w: peaks[w][1] / 2**20 for w in peaks},
-        worker_bytes_per_household=grown / households)
+        worker_bytes_per_household=grown / households, months=scen["scenario"]["months"],
+        load_average_start=load_start, load_average_end=os.getloadavg())
