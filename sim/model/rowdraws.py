@@ -79,16 +79,3 @@ class LogNormals:
         u1, u2 = self.u[row, 0], self.u[row, 1]
         z = math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
         return math.exp(self.mu + self.sigma * z)
-
-
-class Choices:
-    """An index into cumulative probabilities *cum* per row (by a hashed uniform)."""
-
-    def __init__(self, key: int, cum: np.ndarray) -> None:
-        self.u = Uniforms(key)
-        self.cum = cum
-
-    def __getitem__(self, idx):
-        u = self.u[idx]
-        k = np.searchsorted(self.cum, u, side="right")
-        return np.minimum(k, len(self.cum) - 1).astype(np.int8)
