@@ -2,13 +2,14 @@
 
 A round starts when the run starts with ``oneoff.amount > 0`` or when a dated event sets
 ``oneoff.amount`` (> 0). At that moment the round's own decree picks its recipients: households
-in DTKS whose decile is at most ``oneoff.max_desil``, poorest score first, up to a quota per
-kab/kota of ``oneoff.share`` of households split by DTKS size (the way `engine.quotas` splits the
-regular programmes). Each recipient is paid ``oneoff.amount`` once, on a day drawn uniformly in
-the ``oneoff.window_days`` that follow (banks and PT Pos pay a tranche over weeks): with
-``oneoff.channel = "pos"`` the KPM queues at its kecamatan's PT Pos paying point, with ``"bank"``
-it cashes out at an ATM (not queued). A KPM who does not collect (``1 - oneoff.collect_prob``)
-leaves the money with the payer, returned to the treasury at the end of the window.
+in DTKS whose decile is at most ``oneoff.max_desil``, poorest score first, ``oneoff.share`` of
+households in all, split over kab/kota by where those eligible households are (a round names
+its deciles, not a region's quota [BLTS-2025]; docs/calibration.md §8). Each recipient is
+paid ``oneoff.amount`` once, on a day drawn uniformly in the ``oneoff.window_days`` that follow
+(banks and PT Pos pay a tranche over weeks): with ``oneoff.channel = "pos"`` the KPM queues at
+its kecamatan's PT Pos paying point, with ``"bank"`` it cashes out at an ATM (not queued). A KPM
+who does not collect (``1 - oneoff.collect_prob``) leaves the money with the payer, returned to
+the treasury at the end of the window.
 
 The round is decided by the national stage (`sim.model.national`, at the barrier of its date:
 `start_round` picks the recipients and draws their days on the national ``oneoff`` stream) and
@@ -54,19 +55,43 @@ class OneOffLedger:
                 f"+ outstanding {self.outstanding}")
 
 
+def split_quota(total: int, eligible_k: np.ndarray) -> np.ndarray:
+    """*total* recipients over kab/kota in proportion to their eligible households *eligible_k*,
+    by largest remainder (ties to the lower kab/kota row): the parts sum to
+    ``min(total, eligible_k.sum())`` and none exceeds its kab/kota's eligible households."""
+    eligible_k = np.asarray(eligible_k, dtype=np.int64)
+    supply = int(eligible_k.sum())
+    total = min(max(int(total), 0), supply)
+    if supply == 0 or total == 0:
+        return np.zeros(len(eligible_k), dtype=np.int64)
+    exact = eligible_k.astype(np.float64) * (total / supply)
+    out = np.minimum(np.floor(exact).astype(np.int64), eligible_k)
+    left = total - int(out.sum())
+    if left > 0:
+        room = out < eligible_k
+        order = np.lexsort((np.arange(len(out)), -(exact - out)))
+        order = order[room[order]]
+        out[order[:left]] += 1
+    return out
+
+
 def recipients(ctx: Context, share: float, max_desil: int) -> np.ndarray:
-    """Rows of a one-off round: deciles 1..*max_desil* of the register, poorest first, per
-    kab/kota quota. The register's deciles are the population's once it ranks the population
-    (DTSEN: `sim.model.enumeration`), as the BLTS 2025 deciles were [BLTS-2025][DESIL-METHOD]."""
+    """Rows of a one-off round: deciles 1..*max_desil* of the register, poorest first.
+
+    The round's size is *share* of all households (rounded), split over kab/kota by their
+    households in those deciles (`split_quota`), not by register size: the deciles are national
+    (the population's once the register ranks the population, DTSEN: `sim.model.enumeration`,
+    as the BLTS 2025 deciles were [BLTS-2025][DESIL-METHOD]), so a kab/kota with few of them
+    cannot fill a quota by population while a poorer one leaves eligible families unpaid.
+    """
     reg = ctx.registry
     n = len(reg)
     kab = reg["kabkota"].astype(np.int64)
     dtks = reg["status"] == STATUS_IN_DTKS
-    dtks_k = np.bincount(kab[dtks], minlength=N_KABKOTA).astype(np.float64)
-    total = max(dtks_k.sum(), 1.0)
-    quota = np.floor(dtks_k / total * share * n).astype(np.int64)
     desil = reg["desil"]
     eligible = np.flatnonzero(dtks & (desil >= 1) & (desil <= max_desil))
+    quota = split_quota(round(share * n),
+                        np.bincount(kab[eligible], minlength=N_KABKOTA))
     order = np.lexsort((eligible, reg["pmt_score"][eligible], kab[eligible]))
     rows = eligible[order]
     k = kab[rows]
