@@ -93,7 +93,7 @@ SOURCED: dict[str, tuple[str, ...]] = {
     "programmes.bpnt_max_desil": ("DESIL-RULES",),
     "programmes.pkh_max_desil": ("DESIL-RULES",),
     "programmes.pbi_max_desil": ("DESIL-RULES",),
-    "programmes.pbi_round_share": ("PBI-DEACT-2025", "PROG-2022"),
+    "programmes.pbi_round_share": ("PBI-DEACT-2025", "PBI-DEACT-2025-YEAR", "PROG-2022"),
     "register.initial_share": ("DTKS-PERSONS-EST", "DTKS-2021-12", "DTSEN-2025-07"),
     "targeting.kemensos_target_share": ("DTKS-2020", "DESIL-RULES"),
     "targeting.alatas_poor_share": ("ALATAS-T3",),

@@ -41,7 +41,7 @@ def _mask(hi: int) -> tuple[bool, ...]:
 
 
 def quotas(p: dict, registry: Registry, province_code: np.ndarray, national=None,
-           fraction: float = 1.0) -> np.ndarray:
+           fraction: float = 1.0, in_register: np.ndarray | None = None) -> np.ndarray:
     """Recipient quota (3, 514), each in its source's unit, split by kab/kota DTKS size.
 
     BPNT and PKH quotas count families (KPM) [BPNT-Q4-2025] [PKH-Q4-2025]; the PBI-JK quota counts
@@ -54,11 +54,14 @@ def quotas(p: dict, registry: Registry, province_code: np.ndarray, national=None
     ``programmes.quota_factor`` (`sim.model.regional`) multiplies on top. With a *national*
     context (`sim.model.nation`) each kab/kota gets its part of the national quota at the
     territory's *fraction* instead of a share of the territory's own households.
+    *in_register* (a bool per registry row) is the register the split follows when it is not
+    the rows in DTKS now: the register as the DTKS -> DTSEN enumeration leaves it, at its decree
+    (`sim.model.enumeration.register_after`).
     """
     prog = p["programmes"]
     n = len(registry)
     kab = registry["kabkota"].astype(np.int64)
-    dtks = registry["status"] == STATUS_IN_DTKS
+    dtks = registry["status"] == STATUS_IN_DTKS if in_register is None else in_register
     dtks_k = np.bincount(kab[dtks], minlength=N_KABKOTA).astype(np.float64)
     total = max(dtks_k.sum(), 1.0)
     prov_of_kab = np.full(N_KABKOTA, -1, dtype=np.int64)
@@ -86,14 +89,15 @@ def quotas(p: dict, registry: Registry, province_code: np.ndarray, national=None
 
 
 def refresh_pbi_quota(engine: Engine, p: dict, province_code: np.ndarray, national=None,
-                      fraction: float = 1.0) -> None:
+                      fraction: float = 1.0, in_register: np.ndarray | None = None) -> None:
     """Re-split the PBI-JK person quota over kab/kota by the register of this decree.
 
     The national person quota is fixed; its split follows each kab/kota's DTKS size, which
-    changes as the register does, so it is recomputed before each decree.
+    changes as the register does, so it is recomputed before each decree (*in_register*: the
+    register as this decree's enumeration leaves it, see `quotas`).
     """
     quota = engine.params.require_quota().copy()
-    quota[2] = quotas(p, engine.registry, province_code, national, fraction)[2]
+    quota[2] = quotas(p, engine.registry, province_code, national, fraction, in_register)[2]
     engine.with_params(quota=quota)
 
 

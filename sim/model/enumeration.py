@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.hotpath.validity import records_valid
 from sim.model.context import Context
 from sim.registry.table import STATUS_IN_DTKS, STATUS_NOT_IN_DTKS
 
@@ -61,3 +62,21 @@ def enumerate_rows(ctx: Context, period: int, proposed: np.ndarray) -> tuple[
     refreshed = list(zip(inside.tolist(), ["pmt_score"] * len(inside),
                          fresh[inside].astype(np.float64).tolist(), strict=True))
     return (rows, fresh[rows]), refreshed
+
+
+def register_after(registry, proposals: list[tuple[int, float, bool]]) -> np.ndarray:
+    """The register as the enumeration decree leaves it (a bool per row), for the split of the
+    programmes' quotas over kab/kota (`sim.model.engine.quotas`): the rows in it now and the
+    rows the decree's *proposals* ``(row, score, _)`` enter whose record passes the checks of
+    docs/monthly.md §2.1 (a NIK Dukcapil does not match stays out). Duplicates the decree will
+    drop and this decree's removals are not foreseen: the split is by kab/kota size, which they
+    move by a fraction of a percent."""
+    out = registry["status"] == STATUS_IN_DTKS
+    if not proposals:
+        return out
+    rows = np.fromiter((r for r, _, _ in proposals), dtype=np.int64, count=len(proposals))
+    scores = np.fromiter((s for _, s, _ in proposals), dtype=np.float64, count=len(proposals))
+    ok = records_valid(registry["nik"][rows], registry["kk"][rows],
+                       registry["dukcapil_match"][rows], scores)
+    out[rows[ok]] = True
+    return out

@@ -494,6 +494,7 @@ class National:
             eng.invalidate()  # the full decree path: every row re-checked and re-ranked
             self.mon.count("reranks")
         proposals = [(x[3], x[4], x[5]) for x in done]
+        enumerated = None
         if enumeration.due(self):  # DTKS -> DTSEN: every household enters the register
             (rows, scores), refreshed = enumeration.enumerate_rows(
                 self, period, np.array([x[0] for x in proposals], dtype=np.int64))
@@ -501,6 +502,7 @@ class National:
                                                         strict=True)]
             updates += refreshed
             eng.invalidate()
+            enumerated = enumeration.register_after(reg, proposals)
         batch = penetapan.change_batch(reg, proposals, updates, removes)
         watched = ("status", "programmes", "dukcapil_match")
         before = {name: reg[name].copy() for name in watched}
@@ -511,8 +513,12 @@ class National:
         # the PBI-JK person quota in this decree's households; the built quota is kept as the
         # model's (what `sim.outputs.effects` compares)
         built = eng.params.quota
+        if enumerated is not None:  # the register is now the population: quotas split by it
+            built = _engine.quotas(self.p, reg, self.province_code, self.nation,
+                                   self.frame.fraction, in_register=enumerated)
+            eng.with_params(quota=built)
         _engine.refresh_pbi_quota(eng, self.p, self.province_code, self.nation,
-                                  self.frame.fraction)
+                                  self.frame.fraction, in_register=enumerated)
         if ceiling.any_set(self.p):  # budget lines: admit only what the year can pay
             ceiling.cap_quotas(self, period, self._credit_ahead(t))
         own = programme_decrees.any_set(self.p)

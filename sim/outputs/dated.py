@@ -6,7 +6,8 @@ a date: ``2023-04.recipients_bpnt`` (BPNT KPM credited on the credit day of Apri
 ``2025-10.recipients_pkh``, ``2025-10.decreed_bpnt`` (BPNT KPM of the decree of October 2025:
 the tranche's allocation, paid or still pending), ``oneoff_recipients`` (KPM of every one-off
 round), ``2026-02.pbi_exits_desil_persons`` (persons who lost PBI-JK because of their decile at the
-decree of February 2026).
+decree of February 2026), ``2025.pbi_exits_desil_persons`` (the same over every decree of 2025:
+the year's deactivation rounds together).
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ def dated_kpis(ctx: Context) -> dict[str, Any]:
         for prog in ("bpnt", "pkh", "pbi"):
             if prog in res.recipients:
                 out[f"{month}.decreed_{prog}"] = round(res.recipients[prog] * w)
+    years: dict[str, int] = {}
     for e in ctx.pbi_exits:
         month = e["date"][:7]
         out[f"{month}.pbi_exits_desil_households"] = round(e["households"] * w)
         out[f"{month}.pbi_exits_desil_persons"] = round(e["persons"] * w)
+        years[month[:4]] = years.get(month[:4], 0) + e["persons"]
+    for year, persons in years.items():
+        out[f"{year}.pbi_exits_desil_persons"] = round(persons * w)
     led = ctx.oneoff
     if led is not None:
         out["oneoff_recipients"] = round(sum(r["recipients"] for r in led.rounds) * w)

@@ -67,9 +67,10 @@ def test_pbi_deactivation_rounds_in_may_2025_and_february_2026() -> None:
     feb = results[313]  # the February event's own decree
     assert feb.left["pbi"]["desil"] > 0
     assert all(r.left["pbi"]["desil"] == 0 for p, r in results.items() if p < 313)
-    # the May 2025 round (a share of the persons held, richest first) and February's deciles
+    # the May 2025 round (a share of the persons held, richest first), the rest of 2025's
+    # deactivations at the July and October decrees (PBI-DEACT-2025-YEAR) and February's deciles
     rounds = {e["period"]: e for e in res.ctx.pbi_exits if e["households"]}
-    assert sorted(rounds) == [304, 313]
+    assert sorted(rounds) == [304, 306, 309, 313]
     reg = res.ctx.registry
     pbi = (reg["programmes"] & 4) != 0
     assert int(np.count_nonzero(pbi & (reg["desil"] > 5))) == 0
@@ -96,6 +97,9 @@ def test_dated_figures_of_the_period() -> None:
     assert d["2026-02.pbi_exits_desil_households"] > 0
     assert d["2026-02.pbi_exits_desil_persons"] >= d["2026-02.pbi_exits_desil_households"]
     assert d["2025-05.pbi_exits_desil_persons"] > 0
+    year = sum(e["persons"] for e in res.ctx.pbi_exits if e["date"].startswith("2025"))
+    assert d["2025.pbi_exits_desil_persons"] == round(year * w)
+    assert d["2025.pbi_exits_desil_persons"] > d["2025-05.pbi_exits_desil_persons"]
     assert all(e["households"] == 0 for e in res.ctx.pbi_exits if e["period"] < 304)
 
 
