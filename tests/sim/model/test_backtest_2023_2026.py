@@ -30,6 +30,8 @@ def test_timeline_of_the_period() -> None:
         ("2023-03-01", "BPNT as cash through the bank/ATM, PT Pos takes over"),
         ("2025-02-01", "DTSEN replaces DTKS"),
         ("2025-05-01", "PBI-JK follows DTSEN"),
+        ("2025-07-01", "PBI-JK deactivations after the first round, July 2025"),
+        ("2025-10-01", "PBI-JK deactivations after the first round, October 2025"),
         ("2025-10-20", "BLTS 2025"),
         ("2026-02-01", "PBI-JK deactivated for deciles 6-10, reallocated to deciles 1-5"),
     ]
