@@ -15,7 +15,8 @@ key needs:
   redemption and return rules, ``penetapan.cadence``) are rebuilt at once into the engine's
   `Params`: eligibility and quotas change at the next decree, amounts at the next credit day.
   Quotas are recomputed (from the DTKS of the day) only when a share or ``province_quota``
-  changes;
+  changes, and at the decree that enumerates the population after a switch to
+  ``register.ranking = "population"`` (from the register it leaves, `sim.model.national`);
 * capacities resize the pools that exist (`Stage.resize` in the regions, PT Pos paying points,
   the national Kemensos pool: proposals still queued there are served by the new pool) and
   size every pool created later; the KKS printer reads its rate per batch; e-warong are
