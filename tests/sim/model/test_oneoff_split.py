@@ -33,3 +33,31 @@ def test_a_rich_kabkota_does_not_hold_back_the_round() -> None:
     assert out.tolist() == [74, 670] and out.sum() == 744
     by_population = np.minimum(np.array([372, 372]), eligible)
     assert by_population.sum() == 472
+
+
+def test_round_recipients_follow_the_deciles_across_kabkota() -> None:
+    """`recipients` on a register of two kab/kota of 1,000 households each, deciles 1-4 being
+    100 of kab/kota 0 and 900 of kab/kota 1: the round takes 0.372 of all households, the
+    poorest first inside each kab/kota, only from deciles 1-4."""
+    from types import SimpleNamespace
+
+    from sim.model.oneoff import recipients
+    from sim.registry.table import STATUS_IN_DTKS
+
+    n = 2000
+    kab = np.repeat(np.array([0, 1], dtype=np.int16), 1000)
+    desil = np.full(n, 8, dtype=np.int8)
+    desil[:100] = 2
+    desil[1000:1900] = 3
+    score = np.random.default_rng(3).normal(size=n).astype(np.float32)
+    class Columns(dict):  # the registry's columns; len() = rows, as `Registry`
+        def __len__(self) -> int:
+            return n
+
+    reg = Columns(kabkota=kab, status=np.full(n, STATUS_IN_DTKS), desil=desil, pmt_score=score)
+    rows = recipients(SimpleNamespace(registry=reg), 0.372, 4)
+    assert len(rows) == 744 and (desil[rows] <= 4).all()
+    assert np.count_nonzero(kab[rows] == 0) == 74
+    kept = rows[kab[rows] == 1]
+    left = np.setdiff1d(np.arange(1000, 1900), kept)
+    assert score[kept].max() <= score[left].min()
