@@ -57,8 +57,41 @@ STAGES: tuple[str, ...] = ("verval", "siks", "dinsos", "kemensos", "burekol", "p
                            "redeem")
 
 
+class Transitions:
+    """The ``(proposal, state, time)`` log of every state change, as three typed columns.
+
+    Columnar (8 + 1 + 8 bytes per transition) rather than a list of tuples (about 120 bytes
+    each): the log grows with every proposal's every step over the whole run. Iterating yields
+    the tuples, in log order.
+    """
+
+    __slots__ = ("i", "state", "t")
+
+    def __init__(self) -> None:
+        self.i = array("q")
+        self.state = array("b")
+        self.t = array("d")
+
+    def append(self, i: int, state: int, t: float) -> None:
+        """Log proposal *i* entering *state* at time *t*."""
+        self.i.append(i)
+        self.state.append(state)
+        self.t.append(t)
+
+    def clear(self) -> None:
+        """Drop every logged transition (in place: the columns stay the same objects)."""
+        del self.i[:], self.state[:], self.t[:]
+
+    def __len__(self) -> int:
+        return len(self.i)
+
+    def __iter__(self):
+        return zip(self.i, self.state, self.t, strict=True)
+
+
 class Proposals:
-    """The per-proposal table, as plain lists (scalar access from processes is fastest).
+    """The per-proposal table, as typed columns (`array.array`: scalar access from processes
+    stays cheap, and each value is 1 or 8 bytes instead of a Python object).
 
     Every state change is also logged as ``(proposal, state, time)`` in `transitions`, so the
     time spent in each stage (batch waits included) can be measured afterwards.
@@ -66,15 +99,15 @@ class Proposals:
 
     def __init__(self, env: simpy.Environment | None = None) -> None:
         self.env = env
-        self.transitions: list[tuple[int, int, float]] = []
-        self.row: list[int] = []        # registry row of the household
-        self.source: list[int] = []     # SOURCE_KEYS value
-        self.serial: list[int] = []     # index within its source (for per-entity CRN)
-        self.state: list[int] = []
-        self.t_arrive: list[float] = []
-        self.t_dtks: list[float] = []   # decree that put it in DTKS (nan if never)
-        self.t_credit: list[float] = []
-        self.t_redeem: list[float] = []
+        self.transitions = Transitions()
+        self.row = array("q")        # registry row of the household
+        self.source = array("b")     # SOURCE_KEYS value
+        self.serial = array("q")     # index within its source (for per-entity CRN)
+        self.state = array("b")
+        self.t_arrive = array("d")
+        self.t_dtks = array("d")     # decree that put it in DTKS (nan if never)
+        self.t_credit = array("d")
+        self.t_redeem = array("d")
 
     def __len__(self) -> int:
         return len(self.row)
@@ -86,7 +119,7 @@ class Proposals:
             return
         if state > cur:
             self.state[i] = state
-            self.transitions.append((i, state, self.env.now if self.env else float("nan")))
+            self.transitions.append(i, state, self.env.now if self.env else float("nan"))
 
     def advance_at(self, i: int, state: int, t: float) -> None:
         """`advance`, logged at time *t* (a national stage's completion told at a barrier)."""
@@ -95,13 +128,13 @@ class Proposals:
             return
         if state > cur:
             self.state[i] = state
-            self.transitions.append((i, state, t))
+            self.transitions.append(i, state, t)
 
     def fail(self, i: int, state: int) -> None:
         """End proposal *i* in failure *state* unless it already reached its first redemption."""
         if self.state[i] != S["redeemed"]:
             self.state[i] = state
-            self.transitions.append((i, state, self.env.now if self.env else float("nan")))
+            self.transitions.append(i, state, self.env.now if self.env else float("nan"))
 
     def add(self, row: int, source: int, serial: int, t: float) -> int:
         """Append a proposal in state prelist and return its index."""
@@ -114,7 +147,7 @@ class Proposals:
         self.t_dtks.append(nan)
         self.t_credit.append(nan)
         self.t_redeem.append(nan)
-        self.transitions.append((len(self.row) - 1, S["prelist"], t))
+        self.transitions.append(len(self.row) - 1, S["prelist"], t)
         return len(self.row) - 1
 
 

@@ -8,6 +8,7 @@ outputs read, so a split run writes the same results folder as a run in one proc
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,11 @@ class MergedAgents:
     atm_waits: list[float] = field(default_factory=list)
 
 
+def _extend(into: array, values: np.ndarray) -> None:
+    """Append *values* (same item type as *into*) to the typed column *into*."""
+    into.frombytes(memoryview(np.ascontiguousarray(values)).cast("B"))
+
+
 def merge(nat: National, results: list[RegionResult]) -> Context:
     """The run's `Context`: the national registry and stages plus every region, in order."""
     results = sorted(results, key=lambda r: r.region)
@@ -68,10 +74,13 @@ def merge(nat: National, results: list[RegionResult]) -> Context:
     samples: dict[tuple[int, str], list[int]] = {}
     for r in results:
         lo, hi = r.row0, r.row0 + len(r.log_c)
-        props.row += [row + lo for row in r.props["row"]]
+        _extend(props.row, np.asarray(r.props["row"], dtype=np.int64) + lo)
         for name in ("source", "serial", "state", "t_arrive", "t_dtks", "t_credit", "t_redeem"):
             getattr(props, name).extend(r.props[name])
-        props.transitions += [(i + off, s, t) for i, s, t in r.transitions]
+        tr = props.transitions
+        _extend(tr.i, np.asarray(r.transitions.i, dtype=np.int64) + off)
+        tr.state.extend(r.transitions.state)
+        tr.t.extend(r.transitions.t)
         off += len(r.props["row"])
         for s in STAGES:
             mon.waits[s] += r.waits[s]

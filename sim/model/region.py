@@ -43,7 +43,7 @@ from sim.model import (
     timeline,
     verification,
 )
-from sim.model.context import STAGES, Context, Proposals, S
+from sim.model.context import STAGES, Context, Proposals, S, Transitions
 from sim.registry.table import PROG_BPNT, PROG_PKH
 from sim.scenario import calendar as _calendar
 from sim.scenario.loader import Scenario
@@ -127,8 +127,8 @@ class RegionResult:
 
     region: int
     row0: int
-    props: dict[str, list]
-    transitions: list[tuple[int, int, float]]
+    props: dict[str, array]
+    transitions: Transitions
     waits: dict[str, array]
     work: dict[str, float]
     servers: dict[str, int]

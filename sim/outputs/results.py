@@ -64,12 +64,13 @@ def time_in_state(ctx: Context) -> dict[str, float]:
     tr = ctx.props.transitions
     if not tr:
         return {}
-    arr = np.array(tr, dtype=np.float64)
-    order = np.lexsort((arr[:, 2], arr[:, 0]))  # by proposal, then time (stable)
-    arr = arr[order]
-    same = arr[1:, 0] == arr[:-1, 0]
-    dur = arr[1:, 2] - arr[:-1, 2]
-    state = arr[:-1, 1].astype(np.int64)[same]
+    i = np.asarray(tr.i, dtype=np.int64)
+    t = np.asarray(tr.t, dtype=np.float64)
+    order = np.lexsort((t, i))  # by proposal, then time (stable)
+    i, t = i[order], t[order]
+    same = i[1:] == i[:-1]
+    dur = t[1:] - t[:-1]
+    state = np.asarray(tr.state, dtype=np.int64)[order][:-1][same]
     dur = dur[same]
     out = {}
     for s in PIPELINE:
