@@ -25,6 +25,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from kks_emulator.errors import KksError
+from sim.model.context import Context
+from sim.model.inputlog import Spooled
+from sim.model.merge import merge
 from sim.model.national import National
 from sim.model.partition import Partition, plan
 from sim.model.region import RegionResult, RegionSpec
@@ -92,11 +95,18 @@ class DaskPartitions:
                  where: str) -> None:
         self.client = client
         self.scen = scen
-        self.groups = groups
+        #: per partition: its regions (the specs themselves are kept on disk, for a restart)
+        self.regions = [[s.region for s in g] for g in groups]
         self.where = where
-        #: per partition: (inbox, until, decree, digest of the outbox) of every window so far
-        self.logs: list[list[tuple[dict, float, Any, bytes]]] = [[] for _ in groups]
+        #: per partition: (inbox, until, decree, digest of the outbox) of every window so far,
+        #: on disk (`sim.model.inputlog`): read only to replay a lost partition
+        self.logs = [Spooled() for _ in groups]
+        self.specs = [Spooled() for _ in groups]
+        for k, g in enumerate(groups):
+            self.specs[k].append(g)
         self.restarts = 0
+        #: per partition: the last barrier's messages handed to `finish` (for a replay)
+        self.final: list[dict | None] = [None for _ in groups]
         workers = self._workers()
         self.actors = [self._start(k, workers[k % len(workers)]) for k in range(len(groups))]
 
@@ -114,8 +124,10 @@ class DaskPartitions:
 
     def _start(self, k: int, worker: str | None) -> Any:
         try:
-            fut = self.client.submit(Partition, self.scen, self.groups[k], actor=True,
+            group = next(iter(self.specs[k]))
+            fut = self.client.submit(Partition, self.scen, group, actor=True,
                                      pure=False, workers=[worker] if worker else None)
+            del group
             return fut.result()
         except (OSError, TimeoutError, RuntimeError) as exc:
             self._check()
@@ -126,7 +138,7 @@ class DaskPartitions:
         """Start partition *k* again on a live worker and replay its input log."""
         self._check()
         self.restarts += 1
-        if self.restarts > 2 * len(self.groups):
+        if self.restarts > 2 * len(self.regions):
             raise ClusterError(f"{self.where}: workers keep dying "
                                f"({self.restarts} partition restarts)")
         actor = self._start(k, None)
@@ -149,8 +161,7 @@ class DaskPartitions:
              decree: tuple[int, int] | None) -> dict[int, dict[str, Any]]:
         """One window on every actor (all sent before any is awaited)."""
         self._check()
-        mine = [{s.region: inboxes[s.region] for s in g if s.region in inboxes}
-                for g in self.groups]
+        mine = [{r: inboxes[r] for r in g if r in inboxes} for g in self.regions]
         futures = []
         for k, actor in enumerate(self.actors):
             try:
@@ -173,8 +184,9 @@ class DaskPartitions:
     def finish(self, inboxes: dict[int, dict[str, Any]]) -> list[RegionResult]:
         """Every region's result, in region order."""
         res: list[RegionResult] = []
-        for k, g in enumerate(self.groups):
-            mine = {s.region: inboxes[s.region] for s in g if s.region in inboxes}
+        for k, g in enumerate(self.regions):
+            mine = {r: inboxes[r] for r in g if r in inboxes}
+            self.final[k] = mine
             for _ in range(3):
                 try:
                     res += self.actors[k].finish(mine).result()
@@ -185,6 +197,28 @@ class DaskPartitions:
                 raise ClusterError(f"{self.where}: partition {k} failed three times at the end")
         self._check()
         return sorted(res, key=lambda r: r.region)
+
+    def read(self, region: int, name: str) -> Any:
+        """Record *name* of *region* from its partition's part files, on its worker.
+
+        A partition whose worker died after `finish` is replayed and finished again.
+        """
+        k = next(k for k, g in enumerate(self.regions) if region in g)
+        for _ in range(3):
+            try:
+                return self.actors[k].read(region, name).result()
+            except (OSError, RuntimeError):
+                self._recover(k)
+                self.actors[k].finish(self.final[k]).result()
+        raise ClusterError(f"{self.where}: partition {k} failed three times at the merge")
+
+    def close(self) -> None:
+        """Remove every partition's part files on its worker (a dead worker's go with it)."""
+        for actor in self.actors:
+            with contextlib.suppress(OSError, RuntimeError):
+                actor.close().result()
+        for spooled in (*self.logs, *self.specs):
+            spooled.close()
 
 
 def _digest(outbox: dict) -> bytes:
@@ -197,8 +231,9 @@ def _digest(outbox: dict) -> bytes:
 
 def run_distributed(scen: Scenario, progress: Progress | None = None, *,
                     workers: int | None = None, scheduler: str | None = None,
-                    partitions: int = 1) -> tuple[National, list[RegionResult]]:
-    """Run *scen* with its partitions on Dask; the national stages stay in this process.
+                    partitions: int = 1) -> tuple[Context, int]:
+    """Run *scen* with its partitions on Dask; the national stages and the merge stay in this
+    process. Returns the merged `Context` and the number of events.
 
     *partitions* below 2 means one partition per worker.
     """
@@ -209,9 +244,12 @@ def run_distributed(scen: Scenario, progress: Progress | None = None, *,
         n = partitions if partitions > 1 else len(client.scheduler_info()["workers"])
         groups = plan([s.households for s in specs], max(n, 1))
         parts = DaskPartitions(client, scen, [[specs[r] for r in g] for g in groups], where)
+        del specs  # on the workers now, and on disk for a restart (`sim.model.inputlog`)
         try:
             results = run_windows(nat, parts, progress)
+            ctx = merge(nat, results, parts.read)
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"{where}: the cluster failed mid-run ({type(exc).__name__}); "
                                "nothing was written") from None
-    return nat, results
+        parts.close()  # after a failure the part files go with the actors (`records.Spill`)
+    return ctx, sum(r.events for r in results)

@@ -17,6 +17,7 @@ import simpy
 from sim.model import oneoff
 from sim.model.context import STAGES, Context, Monitor, Proposals
 from sim.model.national import National
+from sim.model.records import Reader
 from sim.model.region import RegionResult
 
 
@@ -46,7 +47,7 @@ class MergedAgents:
     pos: dict[int, AgentTotals] = field(default_factory=dict)
     atm: dict[int, AgentTotals] = field(default_factory=dict)
     #: waits (days) of served ATM cash-outs, region by region
-    atm_waits: list[float] = field(default_factory=list)
+    atm_waits: array = field(default_factory=lambda: array("d"))
 
 
 def _extend(into: array, values: np.ndarray) -> None:
@@ -54,8 +55,13 @@ def _extend(into: array, values: np.ndarray) -> None:
     into.frombytes(memoryview(np.ascontiguousarray(values)).cast("B"))
 
 
-def merge(nat: National, results: list[RegionResult]) -> Context:
-    """The run's `Context`: the national registry and stages plus every region, in order."""
+def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
+    """The run's `Context`: the national registry and stages plus every region, in order.
+
+    *read* gives a region's spilled records (`sim.model.records`): they are read one region and
+    one record at a time and appended to the run's columns, so no region's records are held
+    twice.
+    """
     results = sorted(results, key=lambda r: r.region)
     reg = nat.registry
     env = simpy.Environment()
@@ -78,18 +84,18 @@ def merge(nat: National, results: list[RegionResult]) -> Context:
         for name in ("source", "serial", "state", "t_arrive", "t_dtks", "t_credit", "t_redeem"):
             getattr(props, name).extend(r.props[name])
         tr = props.transitions
-        _extend(tr.i, np.asarray(r.transitions.i, dtype=np.int64) + off)
-        tr.state.extend(r.transitions.state)
-        tr.t.extend(r.transitions.t)
+        _extend(tr.i, read(r.region, "transition_i") + off)
+        _extend(tr.state, read(r.region, "transition_state"))
+        _extend(tr.t, read(r.region, "transition_t"))
         off += len(r.props["row"])
         for s in STAGES:
-            mon.waits[s] += r.waits[s]
+            _extend(mon.waits[s], read(r.region, f"wait_{s}"))
             mon.work[s] += r.work[s]
             mon.servers[s] += r.servers[s]
         for name, v in r.counts.items():
             mon.count(name, v)
-        mon.redeem_wait_days += r.redeem_wait_days
-        mon.travel_min += r.travel_min
+        _extend(mon.redeem_wait_days, read(r.region, "redeem_wait_days"))
+        _extend(mon.travel_min, read(r.region, "travel_min"))
         pbi_quick += r.pbi_quick_days
         for kind in ("ewarong", "pos", "atm"):
             into = getattr(agents, kind)
@@ -100,7 +106,7 @@ def merge(nat: National, results: list[RegionResult]) -> Context:
         np.add.at(agents.per_kec, kec, r.per_kec)
         agents.pos_servers_kec[kec] = r.pos_servers_kec
         agents.atm_servers_kec[kec] = r.atm_servers_kec
-        agents.atm_waits += r.atm_waits
+        _extend(agents.atm_waits, read(r.region, "atm_waits"))
         for day, s, queued, busy, servers in r.samples:
             acc = samples.setdefault((day, s), [0, 0, 0])
             acc[0] += queued

@@ -2,14 +2,18 @@
 
 A `Partition` holds whole regions (`sim.model.region`) and nothing else: their SimPy
 environments, proposals, queues and registry columns stay resident in it from the first window to
-the last. Every call is deterministic in its arguments, which is what the fault recovery of
-`sim.model.windows` replays.
+the last; the records they accumulate go to part files on its machine (`sim.model.records`),
+which the merge reads back through `read`. Every call is deterministic in its arguments, which is
+what the fault recovery of `sim.model.windows` replays.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from sim.model.records import Spill
 from sim.model.region import Region, RegionResult, RegionSpec
 from sim.scenario.loader import Scenario
 
@@ -18,7 +22,8 @@ class Partition:
     """The regions of one worker; `step` runs one window, `finish` hands back the results."""
 
     def __init__(self, scen: Scenario, specs: list[RegionSpec]) -> None:
-        self.regions = [Region(scen, spec) for spec in specs]
+        self.spill = Spill()
+        self.regions = [Region(scen, spec, self.spill) for spec in specs]
 
     def step(self, inboxes: dict[int, dict[str, Any]], until: float,
              decree: tuple[int, int] | None) -> dict[int, dict[str, Any]]:
@@ -34,6 +39,14 @@ class Partition:
         for reg in self.regions:
             reg.deliver(inboxes.get(reg.region, {}))
         return [reg.result() for reg in self.regions]
+
+    def read(self, region: int, name: str) -> np.ndarray:
+        """Every value of record *name* of *region* (after `finish`), from its part file."""
+        return self.spill.read(region, name)
+
+    def close(self) -> None:
+        """Remove the partition's part files (after the merge has read them)."""
+        self.spill.close()
 
 
 def plan(households: list[int], n: int) -> list[list[int]]:

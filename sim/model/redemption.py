@@ -45,6 +45,7 @@ back the ones people gave up on.
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 import simpy
@@ -166,7 +167,7 @@ class Agents:
         self.pos: dict[int, Agent] = {}
         self.atm: dict[int, Agent] = {}
         #: waits (days) of served ATM cash-outs
-        self.atm_waits: list[float] = []
+        self.atm_waits = array("d")
         #: BPNT KPM per e-warong, per virtual kecamatan (a regional override may change it)
         self.ratio_kec = np.full(fr.n_vkec, c["ewarong_kpm_ratio"], dtype=np.int64)
         self.pos_servers_kec = np.full(fr.n_vkec, c["pos_officers_per_kecamatan"],

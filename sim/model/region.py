@@ -23,6 +23,7 @@ and a run split over N workers identical.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from array import array
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ from sim.model import (
     timeline,
     verification,
 )
-from sim.model.context import STAGES, Context, Proposals, S, Transitions
+from sim.model.context import STAGES, Context, Proposals, S
+from sim.model.records import Spill
 from sim.registry.table import PROG_BPNT, PROG_PKH
 from sim.scenario import calendar as _calendar
 from sim.scenario.loader import Scenario
@@ -128,14 +130,13 @@ class RegionResult:
     region: int
     row0: int
     props: dict[str, array]
-    transitions: Transitions
-    waits: dict[str, array]
+    #: values per record spilled to the partition's part files (`sim.model.records`): the
+    #: transition log, the stages' waits, the redemption waits and travel times, ATM waits
+    records: dict[str, int]
     work: dict[str, float]
     servers: dict[str, int]
     samples: list[tuple[int, str, int, int, int]]
     counts: dict[str, int]
-    redeem_wait_days: array
-    travel_min: array
     pbi_quick_days: list[float]
     #: "ewarong" / "pos" / "atm" -> (key, (visits, work, stockouts, balked, reneged, closed))
     #: per agent, in key order (keys with the region's local kecamatan)
@@ -144,7 +145,6 @@ class RegionResult:
     per_kec: np.ndarray          # e-warong per local virtual kecamatan (catchment rule)
     pos_servers_kec: np.ndarray  # PT Pos officers per local virtual kecamatan
     atm_servers_kec: np.ndarray  # ATMs per local virtual kecamatan
-    atm_waits: list[float]       # waits (days) of served ATM cash-outs
     log_c: np.ndarray
     card_active: np.ndarray
     consumption: np.ndarray
@@ -188,9 +188,11 @@ def _release(env: simpy.Environment, evs: list[simpy.Event], t: float):
 class Region:
     """The flow model of one region (see the module docstring)."""
 
-    def __init__(self, scen: Scenario, spec: RegionSpec) -> None:
+    def __init__(self, scen: Scenario, spec: RegionSpec, spill: Spill) -> None:
+        self.spill = spill  # where its records go at the barriers (`sim.model.records`)
         p = copy.deepcopy(scen.data)  # events change the run's values, never the scenario's
-        self.spec = spec
+        # the spec without its registry columns: the region's own copies below replace them
+        self.spec = dataclasses.replace(spec, columns={})
         self.scen = scen
         self.region = spec.region
         self.row0 = spec.row0
@@ -280,6 +282,7 @@ class Region:
         changed = np.unique(np.asarray(ctx.log_c_changed, dtype=np.int64))
         ctx.log_c_changed = []
         out["log_c"] = (changed + r0, ctx.log_c[changed])
+        self.spill.flush(self.region, ctx)
         return out
 
     def deliver(self, inbox: dict[str, Any]) -> None:
@@ -312,6 +315,7 @@ class Region:
         """The region's final state as plain data for the merge."""
         ctx, mon, props = self.ctx, self.ctx.mon, self.ctx.props
         ag = ctx.agents
+        self.spill.flush(self.region, ctx, minimum=0)
         agents = {kind: [(key, (a.visits, a.work, a.stockouts, a.balked, a.reneged, a.closed))
                          for key, a in sorted(d.items())]
                   for kind, d in (("ewarong", ag.ewarong), ("pos", ag.pos), ("atm", ag.atm))}
@@ -320,11 +324,11 @@ class Region:
             props={k: getattr(props, k) for k in ("row", "source", "serial", "state",
                                                   "t_arrive", "t_dtks", "t_credit",
                                                   "t_redeem")},
-            transitions=props.transitions, waits=mon.waits, work=mon.work, servers=mon.servers,
-            samples=mon.samples, counts=mon.counts, redeem_wait_days=mon.redeem_wait_days,
-            travel_min=mon.travel_min, pbi_quick_days=ctx.pbi_quick_days, agents=agents,
+            records=self.spill.totals(self.region), work=mon.work, servers=mon.servers,
+            samples=mon.samples, counts=mon.counts, pbi_quick_days=ctx.pbi_quick_days,
+            agents=agents,
             vkec0=self.spec.vkec0, per_kec=ag.per_kec, pos_servers_kec=ag.pos_servers_kec,
-            atm_servers_kec=ag.atm_servers_kec, atm_waits=ag.atm_waits,
+            atm_servers_kec=ag.atm_servers_kec,
             log_c=ctx.log_c, card_active=ctx.card_active,
             consumption=ctx.registry["consumption"], bank=ctx.registry["bank"],
             events=int(next(ctx.env._eid)), oneoff=oneoff.to_plain(ctx.oneoff))

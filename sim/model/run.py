@@ -49,7 +49,10 @@ def built(scen: Scenario) -> Context:
     from sim.model.merge import merge
 
     nat, parts = build(scen)
-    return merge(nat, parts.finish({}))
+    try:
+        return merge(nat, parts.finish({}), parts.read)
+    finally:
+        parts.close()
 
 
 def run(scen: Scenario, progress: Progress | None = None, partitions: int = 1,
@@ -66,10 +69,13 @@ def run(scen: Scenario, progress: Progress | None = None, partitions: int = 1,
     if workers is not None or scheduler is not None:
         from sim.model.distributed import run_distributed
 
-        nat, results = run_distributed(scen, progress, workers=workers, scheduler=scheduler,
-                                       partitions=partitions)
-    else:
-        nat, parts = build(scen, partitions)
+        ctx, events = run_distributed(scen, progress, workers=workers, scheduler=scheduler,
+                                      partitions=partitions)
+        return ModelResult(scenario=scen, ctx=ctx, events=events)
+    nat, parts = build(scen, partitions)
+    try:
         results = run_windows(nat, parts, progress)
-    ctx = merge(nat, results)
+        ctx = merge(nat, results, parts.read)
+    finally:
+        parts.close()
     return ModelResult(scenario=scen, ctx=ctx, events=sum(r.events for r in results))

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import numpy as np
+
 from sim.model.national import National
 from sim.model.partition import Partition
 from sim.model.region import RegionResult, RegionSpec
@@ -31,6 +33,12 @@ class Partitions(Protocol):
 
     def finish(self, inboxes: dict[int, dict[str, Any]]) -> list[RegionResult]:
         """The last barrier's messages, then every region's result (in region order)."""
+
+    def read(self, region: int, name: str) -> np.ndarray:
+        """Record *name* of *region* after `finish` (`sim.model.records`)."""
+
+    def close(self) -> None:
+        """Drop the partitions' part files (after the merge)."""
 
 
 class LocalPartitions:
@@ -51,6 +59,18 @@ class LocalPartitions:
         """Every region's result, in region order."""
         res = [r for part in self.parts for r in part.finish(_only(inboxes, part))]
         return sorted(res, key=lambda r: r.region)
+
+    def read(self, region: int, name: str) -> np.ndarray:
+        """Record *name* of *region*, from the part file of the partition holding it."""
+        for part in self.parts:
+            if any(r.region == region for r in part.regions):
+                return part.read(region, name)
+        raise KeyError(region)
+
+    def close(self) -> None:
+        """Remove every partition's part files."""
+        for part in self.parts:
+            part.close()
 
 
 def _only(inboxes: dict[int, dict[str, Any]], part: Partition) -> dict[int, dict[str, Any]]:

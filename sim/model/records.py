@@ -1,0 +1,120 @@
+"""The records a region accumulates over a run, spilled to disk at the barriers.
+
+A region's per-visit and per-proposal records grow with every event of the run and are read only
+by the outputs at the end: the transition log of its proposals (`context.Transitions`), the
+queue waits of its stages, the waits and travel times of its redemption visits and the waits of
+its ATM cash-outs. At every barrier (`Region.advance`) each record that holds at least
+`SPILL_VALUES` values is appended, as raw typed values, to its own part file in the partition's
+run-scoped directory and emptied in place; the region's result names only how many values each
+record holds. The merge (`sim.model.merge`) then reads them back region by region, one record at
+a time, in region order: the concatenation is value for value the list the region would have
+kept in memory, so the results folder is the same bytes whether a record was spilled every
+window, once at the end, or never split (docs/distributed.md §5).
+
+The part files are little-endian native arrays (`numpy.fromfile`), one file per (region,
+record), written append-only: a worker never holds more of a record than one barrier's worth.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from array import array
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from sim.model.context import STAGES, Context
+
+#: a record is spilled at a barrier once it holds this many values (256 KB of doubles)
+SPILL_VALUES = 1 << 15
+
+#: (region, record name) -> the record's values, in the order they were recorded
+Reader = Callable[[int, str], np.ndarray]
+
+
+def columns(ctx: Context) -> Iterator[tuple[str, array]]:
+    """Every spilled record of a region as (name, typed column), in a fixed order.
+
+    The three columns of the transition log come first and are always spilled together.
+    """
+    tr = ctx.props.transitions
+    yield "transition_i", tr.i
+    yield "transition_state", tr.state
+    yield "transition_t", tr.t
+    for s in STAGES:
+        yield f"wait_{s}", ctx.mon.waits[s]
+    yield "redeem_wait_days", ctx.mon.redeem_wait_days
+    yield "travel_min", ctx.mon.travel_min
+    yield "atm_waits", ctx.agents.atm_waits
+
+
+#: every record's name and numpy item type
+DTYPES: dict[str, np.dtype] = {
+    "transition_i": np.dtype(np.int64), "transition_state": np.dtype(np.int8),
+    "transition_t": np.dtype(np.float64),
+    **{f"wait_{s}": np.dtype(np.float64) for s in STAGES},
+    "redeem_wait_days": np.dtype(np.float64), "travel_min": np.dtype(np.float64),
+    "atm_waits": np.dtype(np.float64),
+}
+
+
+class Spill:
+    """The part files of one partition's regions, in a directory that lives as long as it does.
+
+    The directory is made under the system's temporary directory of the machine the partition
+    runs on, and removed by `close` (or when the partition is dropped, or the process exits).
+    """
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="kks-records-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.root, True)
+        #: (region, record) -> values spilled so far
+        self.counts: dict[tuple[int, str], int] = {}
+
+    def path(self, region: int, name: str) -> Path:
+        """The part file of record *name* of *region*."""
+        return self.root / f"r{region:05d}.{name}.bin"
+
+    def flush(self, region: int, ctx: Context, minimum: int | None = None) -> None:
+        """Append every record of *region* holding at least *minimum* values (`SPILL_VALUES`
+        by default) to its part file and empty it in place (processes keep appending to the
+        same column objects)."""
+        if minimum is None:
+            minimum = SPILL_VALUES
+        tr = ctx.props.transitions
+        spill_tr = len(tr) >= minimum and len(tr) > 0
+        for name, col in columns(ctx):
+            if name.startswith("transition_"):
+                if not spill_tr:
+                    continue
+            elif len(col) < minimum or not len(col):
+                continue
+            if col.itemsize != DTYPES[name].itemsize:
+                raise TypeError(f"record {name}: {col.typecode!r} is not {DTYPES[name]}")
+            with open(self.path(region, name), "ab") as fh:
+                col.tofile(fh)
+            key = (region, name)
+            self.counts[key] = self.counts.get(key, 0) + len(col)
+            del col[:]
+
+    def totals(self, region: int) -> dict[str, int]:
+        """Values spilled per record of *region* (every record named, 0 if none)."""
+        return {name: self.counts.get((region, name), 0) for name in DTYPES}
+
+    def read(self, region: int, name: str) -> np.ndarray:
+        """Every value of record *name* of *region*, in recorded order."""
+        path = self.path(region, name)
+        n = self.counts.get((region, name), 0)
+        if not n:
+            return np.zeros(0, dtype=DTYPES[name])
+        out = np.fromfile(path, dtype=DTYPES[name])
+        if len(out) != n:
+            raise OSError(f"{path}: {len(out)} values, {n} were spilled")
+        return out
+
+    def close(self) -> None:
+        """Remove the directory and every part file in it."""
+        self._cleanup()
