@@ -44,54 +44,72 @@ from __future__ import annotations
 
 import math
 
-from sim.model.context import Context
+#: kinds of `sim.model.redemption.Visits` steps for ATM cash-outs and the PT Pos take-over
+#: (STAMP: a first redemption, stamped when its service ends)
+STAMP, ATM, AFTER_ATM, POS, AFTER_POS = 2, 3, 4, 5, 6
 
 
-def visits(ctx: Context, v: tuple):
-    """Process: one KPM's ATM cash-out in a period, until served, taken over or given up.
+def visit(run, v: tuple, k: int) -> None:
+    """ATM visit *k* of KPM *v*, now (*run* is the `sim.model.redemption.Visits` driver).
 
     *v* is ``(t, j, row, service, atm, first, patience[], return_tod[], deadline, period,
-    giveup, then)``: the `sim.model.redemption._visits` tuple with *deadline* the last moment a
-    visit may start at the ATM and *then* either None (give up after the ATM) or ``(paying
-    point, service, final deadline)`` of the bank channel's PT Pos take-over, where the KPM
-    makes up to ``max_visits`` visits again (a new payout route) on working days.
+    giveup, then)``: the e-warong/PT Pos tuple of `sim.model.redemption.schedule_visits` with
+    *deadline* the last moment a visit may start at the ATM and *then* either None (give up
+    after the ATM) or ``(paying point, service, final deadline)`` of the bank channel's PT Pos
+    take-over, where the KPM makes up to ``max_visits`` visits again (a new payout route) on
+    working days.
     """
-    _, _, row, svc, atm, first, patience, tods, deadline, period, giveup, then = v
-    from sim.model import redemption
+    ctx = run.ctx
+    served, leaves, wait = v[4].arrive(ctx.env.now, v[3], float(v[6][k]))
+    if served:
+        ctx.agents.atm_waits.append(wait)
+        ctx.mon.count("atm_cashouts")
+        if v[5]:
+            run.later(leaves, STAMP, v, k)  # the first redemption, when the service ends
+    else:
+        run.later(leaves, AFTER_ATM, v, k)
 
-    env, mon = ctx.env, ctx.mon
-    waits = ctx.agents.atm_waits
-    for k in range(len(patience)):
-        if k:
-            t = math.floor(env.now) + 1.0 + float(tods[k])  # ATMs work every day
-            if t >= deadline:
-                break
-            mon.count("repeat_visits")
-            yield env.timeout(t - env.now)
-        served = yield from atm.visit(svc, waits, float(patience[k]), None)
-        if served:
-            mon.count("atm_cashouts")
-            if first:
-                redemption._stamp_first(ctx, row)
+
+def after_visit(run, v: tuple, k: int) -> None:
+    """KPM *v* left the ATMs unserved after visit *k* (now): back the next day at its own
+    return time, or to PT Pos (bank channel), or it gives up."""
+    ctx = run.ctx
+    if k + 1 < len(v[6]):
+        t = math.floor(ctx.env.now) + 1.0 + float(v[7][k + 1])  # ATMs work every day
+        if t < v[8]:
+            ctx.mon.count("repeat_visits")
+            run.push(t, ATM, v, k + 1)
             return
-    if then is not None:  # bank channel: PT Pos takes over from the next working day
-        pos, pos_svc, final = then
-        mon.count("atm_to_pos")
-        mon.count("pos_takeover")
-        close = ctx.p["disbursement"]["close_hour"]
-        for k in range(len(patience)):
-            start = ctx.cal.next_working(math.floor(env.now) + 1.0) + float(tods[k])
-            if start >= final:
-                break
+    if v[11] is None:
+        run.give_up(v)
+        return
+    ctx.mon.count("atm_to_pos")  # bank channel: PT Pos takes over from the next working day
+    ctx.mon.count("pos_takeover")
+    pos_next(run, v, 0)
+
+
+def pos_visit(run, v: tuple, k: int) -> None:
+    """PT Pos take-over visit *k* of KPM *v*, now (queued with the same patience)."""
+    ctx = run.ctx
+    pos, pos_svc, _ = v[11]
+    served, leaves, wait = pos.arrive(ctx.env.now, pos_svc, float(v[6][k]), run.close)
+    if served:
+        ctx.mon.redeem_wait_days.append(wait)
+        if v[5]:
+            run.later(leaves, STAMP, v, k)
+    else:
+        run.later(leaves, AFTER_POS, v, k)
+
+
+def pos_next(run, v: tuple, k: int) -> None:
+    """After KPM *v*'s last failure (now): its PT Pos visit *k* on the next working day while
+    that starts before the final deadline, else it gives up."""
+    ctx = run.ctx
+    if k < len(v[6]):
+        start = ctx.cal.next_working(math.floor(ctx.env.now) + 1.0) + float(v[7][k])
+        if start < v[11][2]:
             if k:
-                mon.count("repeat_visits")
-            yield env.timeout(start - env.now)
-            served = yield from pos.visit(pos_svc, mon.redeem_wait_days, float(patience[k]),
-                                          close)
-            if served:
-                if first:
-                    redemption._stamp_first(ctx, row)
-                return
-    mon.count("gave_up")
-    mon.count("atm_gave_up")
-    ctx.giveups.setdefault(period, []).append(giveup)
+                ctx.mon.count("repeat_visits")
+            run.push(start, POS, v, k)
+            return
+    run.give_up(v)

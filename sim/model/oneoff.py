@@ -156,8 +156,11 @@ def _pay(ctx: Context, rows: np.ndarray, day: np.ndarray, collects: np.ndarray, 
             continue
         if t > env.now:
             yield env.timeout(t - env.now)
-        if channel == "pos":
-            env.process(ctx.agents.pos_of(int(rows[j])).visit(ctx.agents._pos_svc, waits))
+        if channel == "pos":  # no patience: served in turn (`redemption.Agent.arrive`)
+            served, _, wait = ctx.agents.pos_of(int(rows[j])).arrive(env.now,
+                                                                     ctx.agents._pos_svc)
+            if served:
+                waits.append(wait)
         else:
             ctx.mon.count("oneoff_atm_cashouts")
         led.paid += amount

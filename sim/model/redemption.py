@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from heapq import heapify, heappop, heappush, heapreplace
 
 import numpy as np
 import simpy
@@ -57,19 +58,33 @@ _MIN_PER_DAY = 1440.0
 
 
 class Agent:
-    """A paying or selling agent: *servers* counters, an optional *stock*, open *open*-*close*."""
+    """A paying or selling agent: *servers* counters, an optional *stock*, one FIFO queue.
 
-    __slots__ = ("balked", "closed", "demand", "env", "mean_service", "reneged", "res",
-                 "restocked", "stock", "stockouts", "visits", "work")
+    The counters are computed, not simulated event by event: KPM reach an agent in time order
+    (every visit is started by a `Visits` driver at its arrival time), and in a first-come
+    first-served queue nobody who comes later changes the fate of one who came earlier. So at
+    its arrival a KPM's whole visit is known: the counter it gets and when (the earliest time a
+    counter frees after everyone ahead), or that it balks or gives up first. The agent keeps
+    only when each counter frees next (`free`, a heap) and when each KPM now in the queue
+    leaves it (`queue`, a heap). This is exactly the queue of a SimPy `Resource` with the same
+    arrivals, patience and closing time (tests/sim/model/test_agent_counter.py checks it against
+    one) without the request, release, service and process events per visit.
+    """
+
+    __slots__ = ("balked", "capacity", "closed", "demand", "env", "free", "mean_service",
+                 "queue", "reneged", "short", "stock", "stockouts", "visits", "work")
 
     def __init__(self, env: simpy.Environment, servers: int, stock: int | None = None,
                  mean_service: float = 0.0) -> None:
         self.env = env
-        self.res = simpy.Resource(env, capacity=servers)
+        self.capacity = servers
+        self.free = [0.0] * servers      # when each counter is next free (heap)
+        self.queue: list[float] = []     # when each queued KPM leaves the queue (heap)
         self.stock = stock
         self.mean_service = mean_service
         self.demand = 0
-        self.restocked: simpy.Event = env.event()
+        #: KPM who found no stock, waiting for the next restock: (visit tuple, visit number)
+        self.short: list[tuple[tuple, int]] = []
         self.visits = 0
         self.stockouts = 0
         self.balked = 0
@@ -77,56 +92,174 @@ class Agent:
         self.closed = 0
         self.work = 0.0
 
+    def busy(self, t: float) -> int:
+        """Counters serving a KPM at time *t*."""
+        return sum(1 for f in self.free if f > t)
+
+    def queued(self, t: float) -> int:
+        """KPM waiting in the queue at time *t* (not before the last arrival)."""
+        q = self.queue
+        while q and q[0] <= t:
+            heappop(q)
+        return len(q)
+
     def expected_wait(self) -> float:
         """Days the queue ahead of a newcomer takes to clear (0 with a free counter)."""
-        res = self.res
-        if res.count < res.capacity:
+        now = self.env.now
+        if self.busy(now) < self.capacity:
             return 0.0
-        return (len(res.queue) + 1) * self.mean_service / res.capacity
+        return (self.queued(now) + 1) * self.mean_service / self.capacity
 
-    def visit(self, service_days: float, waits: list[float], patience: float = math.inf,
-              close_hour: float | None = None):
-        """Generator: take a package if stock is kept, queue, be served; True when served.
+    def arrive(self, t: float, service: float, patience: float = math.inf,
+               close_hour: float | None = None) -> tuple[bool, float, float]:
+        """A KPM arrives at time *t* (no earlier than every earlier arrival) for *service* days.
 
-        The KPM balks when the queue ahead would outlast its *patience* (days), reneges when
-        its wait reaches it, and leaves at *close_hour* (if given) if still queued; then it
-        returns False and puts its package back. Appends the wait (days) of a served visit to
-        *waits*. Counts visits, stock-out waits, give-ups and service time on the agent (cheaper
-        than shared counters: this is the model's most frequent process).
+        Returns ``(served, leaves, wait)``: served at the first counter free after everyone
+        ahead, leaving at the end of its service after waiting *wait* days; or not served, when
+        the queue ahead would outlast its *patience* (days; it balks and leaves at once) or its
+        wait reaches its patience (it reneges) or the closing *close_hour* (if given; it is sent
+        home). Counts visits, service time and give-ups on the agent.
         """
-        env = self.env
-        if self.stock is not None:
-            if self.stock <= 0:
-                self.stockouts += 1
-                while self.stock <= 0:
-                    yield self.restocked
-            self.stock -= 1
-        t0 = env.now
         until_close = (math.inf if close_hour is None
-                       else math.floor(t0) + close_hour / 24.0 - t0)
-        limit = min(patience, until_close)
-        if limit <= 0.0 or (limit < math.inf and self.expected_wait() > limit):
+                       else math.floor(t) + close_hour / 24.0 - t)
+        limit = patience if patience < until_close else until_close
+        q = self.queue
+        while q and q[0] <= t:
+            heappop(q)
+        free = self.free
+        start = free[0] if free else math.inf
+        busy = start > t
+        if limit <= 0.0 or (busy and limit < math.inf and
+                            (len(q) + 1) * self.mean_service / self.capacity > limit):
             self.balked += 1
-            if self.stock is not None:
-                self.stock += 1
-            return False
-        # a free counter grants the request at once: no renege timer (one event less per visit)
-        timed = limit < math.inf and self.res.count >= self.res.capacity
-        with self.res.request() as req:
-            got = yield (req | env.timeout(limit)) if timed else req
-            if timed and req not in got:
-                if until_close <= patience:
-                    self.closed += 1
-                else:
-                    self.reneged += 1
-                if self.stock is not None:
-                    self.stock += 1
-                return False
-            waits.append(env.now - t0)
-            yield env.timeout(service_days)
+            return False, t, 0.0
+        if not busy:
+            start = t
+        elif start - t > limit:
+            if until_close <= patience:
+                self.closed += 1
+            else:
+                self.reneged += 1
+            heappush(q, t + limit)
+            return False, t + limit, 0.0
+        if start > t:
+            heappush(q, start)
+        heapreplace(free, start + service)
         self.visits += 1
-        self.work += service_days
-        return True
+        self.work += service
+        return True, start + service, start - t
+
+    def resize(self, servers: int) -> None:
+        """*servers* counters from now on: KPM in service finish; with fewer counters a newcomer
+        waits until fewer than *servers* are busy (the counters that free last are kept)."""
+        now = self.env.now
+        free = self.free
+        if servers >= len(free):
+            free.extend([now] * (servers - len(free)))
+        else:
+            free[:] = sorted(free)[len(free) - servers:]
+        heapify(free)
+        self.capacity = servers
+
+
+#: kinds of `Visits` steps (the ATM ones are `sim.model.atm`'s)
+_VISIT, _AFTER, _STAMP = 0, 1, _atm.STAMP
+_ATM, _AFTER_ATM, _POS, _AFTER_POS = _atm.ATM, _atm.AFTER_ATM, _atm.POS, _atm.AFTER_POS
+
+
+class Visits:
+    """The visits of one credit day (or what is left of one KPM's after a stock-out).
+
+    One SimPy process walks a heap of dated steps: KPM arriving at their agent (first visits
+    and returns after a give-up), a KPM's decision after a visit it was not served in (taken
+    when it leaves, at that time: package back, come back another day or give up), and the
+    first redemption of a proposal (stamped when its service ends). Steps at the same time run
+    in the order they were added, first visits in the order of `schedule_visits`. One timeout
+    per step time replaces each visit's own process with its request, release and service
+    events (docs/distributed.md §6); the queues themselves are the agents' (`Agent.arrive`).
+    """
+
+    __slots__ = ("close", "ctx", "heap", "seq")
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.heap: list[tuple] = []
+        self.seq = 0
+        self.close = ctx.p["disbursement"]["close_hour"]
+
+    def push(self, t: float, kind: int, v: tuple, k: int = 0) -> None:
+        """Add step *kind* of KPM *v* (visit number *k*) at time *t* (>= now)."""
+        heappush(self.heap, (t, self.seq, kind, v, k))
+        self.seq += 1
+
+    def run(self):
+        """Process: run the steps in time order until none are left."""
+        env, heap = self.ctx.env, self.heap
+        while heap:
+            t, _, kind, v, k = heappop(heap)
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            self._step(kind, v, k)
+
+    def later(self, t: float, kind: int, v: tuple, k: int) -> None:
+        """Step *kind* at *t*: at once when that is now, else when its time comes."""
+        if t > self.ctx.env.now:
+            self.push(t, kind, v, k)
+        else:
+            self._step(kind, v, k)
+
+    def _step(self, kind: int, v: tuple, k: int) -> None:
+        ctx = self.ctx
+        mon = ctx.mon
+        if kind == _VISIT:  # e-warong or PT Pos (the channel's agent)
+            self.visit(v, k)
+        elif kind == _AFTER:
+            agent = v[4]
+            if agent.stock is not None:
+                agent.stock += 1  # the package goes back on the shelf
+            if k + 1 < len(v[6]):
+                t = ctx.cal.next_working(math.floor(ctx.env.now) + 1.0) + float(v[7][k + 1])
+                if t < v[8]:
+                    mon.count("repeat_visits")
+                    self.push(t, _VISIT, v, k + 1)
+                    return
+            self.give_up(v)
+        elif kind == _AFTER_POS:
+            _atm.pos_next(self, v, k + 1)
+        elif kind == _ATM:
+            _atm.visit(self, v, k)
+        elif kind == _AFTER_ATM:
+            _atm.after_visit(self, v, k)
+        elif kind == _POS:
+            _atm.pos_visit(self, v, k)
+        else:  # _STAMP
+            _stamp_first(ctx, v[2])
+
+    def visit(self, v: tuple, k: int, stocked: bool = False) -> None:
+        """Visit *k* of KPM *v* at its e-warong or PT Pos paying point, now."""
+        ctx = self.ctx
+        agent: Agent = v[4]
+        if agent.stock is not None and not stocked:
+            if agent.stock <= 0:
+                agent.stockouts += 1
+                agent.short.append((v, k))  # served in turn after the next restock
+                return
+            agent.stock -= 1
+        served, leaves, wait = agent.arrive(ctx.env.now, v[3], float(v[6][k]), self.close)
+        if served:
+            ctx.mon.redeem_wait_days.append(wait)
+            if v[5]:
+                self.later(leaves, _STAMP, v, k)
+        else:
+            self.later(leaves, _AFTER, v, k)
+
+    def give_up(self, v: tuple) -> None:
+        """KPM *v* does not collect this period (reported to the engine at the barrier)."""
+        mon = self.ctx.mon
+        mon.count("gave_up")
+        if len(v) == 12:
+            mon.count("atm_gave_up")
+        self.ctx.giveups.setdefault(v[9], []).append(v[10])
 
 
 def catchments(vkec: np.ndarray, vdesa: np.ndarray, n_kec: int,
@@ -208,10 +341,9 @@ class Agents:
         """Resize every PT Pos paying point to *servers* officers (new points get it too; a
         dated event's national value replaces regional ones)."""
         for key in sorted(self.pos):
-            res = self.pos[key].res
-            self.ctx.mon.servers["redeem"] += servers - res.capacity
-            res._capacity = servers  # as `Stage.resize`: SimPy has no public resize
-            res._trigger_put(None)
+            ag = self.pos[key]
+            self.ctx.mon.servers["redeem"] += servers - ag.capacity
+            ag.resize(servers)
         self.pos_servers_kec[:] = servers
 
     def refresh_pos_service(self) -> None:
@@ -252,9 +384,7 @@ class Agents:
     def resize_atm(self, servers: int) -> None:
         """Set every kecamatan's ATMs to *servers* (a dated event's national value)."""
         for key in sorted(self.atm):
-            res = self.atm[key].res
-            res._capacity = servers  # as `resize_pos`
-            res._trigger_put(None)
+            self.atm[key].resize(servers)
         self.atm_servers_kec[:] = servers
 
 
@@ -276,8 +406,19 @@ def restocking(ctx: Context):
             if ag.stock < target:
                 ctx.mon.count("restock_packages", target - ag.stock)
                 ag.stock = target
-            ev, ag.restocked = ag.restocked, env.event()
-            ev.succeed()
+        # KPM who found no stock come back now, in turn, as far as the new stock goes
+        run = Visits(ctx)
+        for key in sorted(agents.ewarong):
+            ag = agents.ewarong[key]
+            waiting, ag.short = ag.short, []
+            for v, k in waiting:
+                if ag.stock > 0:
+                    ag.stock -= 1
+                    run.visit(v, k, stocked=True)
+                else:
+                    ag.short.append((v, k))
+        if run.heap:
+            env.process(run.run())
         t = cal.next_working(math.floor(cal.add_working(t + 1.0, every - 1)))
 
 
@@ -288,50 +429,6 @@ def _stamp_first(ctx: Context, row: int) -> None:
         ctx.props.t_redeem[i] = ctx.env.now
         ctx.props.advance(i, S["redeemed"])
         ctx.proposal_of_row.pop(row, None)
-
-
-def _visits(ctx: Context, v: tuple):
-    """Process: one KPM's visits to its agent in a period, until served or it gives up.
-
-    *v* is ``(t, j, row, service, agent, first, patience[], return_tod[], deadline, period,
-    giveup)``: after a give-up it comes back on the next working day at ``return_tod[k]``
-    (fraction of a day), while that is before *deadline*; if it is never served, *giveup*
-    (the row, its pre-settlement balance and unspent months) is reported for *period*.
-    """
-    _, _, row, svc, agent, first, patience, tods, deadline, period, giveup = v
-    env, cal, mon = ctx.env, ctx.cal, ctx.mon
-    close = ctx.p["disbursement"]["close_hour"]
-    waits = mon.redeem_wait_days
-    for k in range(len(patience)):
-        if k:
-            t = cal.next_working(math.floor(env.now) + 1.0) + float(tods[k])
-            if t >= deadline:
-                break
-            mon.count("repeat_visits")
-            yield env.timeout(t - env.now)
-        served = yield from agent.visit(svc, waits, float(patience[k]), close)
-        if served:
-            if first:
-                _stamp_first(ctx, row)
-            return
-    mon.count("gave_up")
-    ctx.giveups.setdefault(period, []).append(giveup)
-
-
-def _dispatch(ctx: Context, visits: list[tuple]):
-    """Process: start each KPM's visits at its arrival time, in time order (ATM cash-outs,
-    whose tuples carry a 12th item, by `sim.model.atm.visits`).
-
-    One dispatcher per credit day instead of one sleeping process per visit keeps only the KPM
-    actually at an agent alive, which spares the garbage collector scanning a month of pending
-    generators (a large share of run time at kabupaten scale).
-    """
-    env = ctx.env
-    for v in visits:
-        t = v[0]
-        if t > env.now:
-            yield env.timeout(t - env.now)
-        env.process(_visits(ctx, v) if len(v) == 11 else _atm.visits(ctx, v))
 
 
 def _first_redemption(ctx: Context, i: int) -> bool:
@@ -401,44 +498,54 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     first_rows = ctx.proposal_of_row
     for ag in agents.ewarong.values():
         ag.demand = 0
-    visits: list[tuple] = []
     pb, pu = pre_balance.tolist(), pre_unspent.tolist()
     if channel == "bank" and d["bank_cashout_median_days"] > 0:
         days = bank_cashout_days(rng_a.random(n_all)[rows], d["bank_cashout_median_days"])
+    # the route of every visit, as whole columns: PT Pos, e-warong (BPNT) or ATM
+    if channel == "pos":
+        to_pos = np.ones(len(rows), dtype=bool)
+    elif channel == "bank":
+        to_pos = days > d["bank_collect_days"]
+        ctx.mon.count("pos_takeover", int(np.count_nonzero(to_pos)))
+    else:
+        to_pos = np.zeros(len(rows), dtype=bool)
+    to_ewarong = ~to_pos & bpnt if channel == "ewarong" else np.zeros(len(rows), dtype=bool)
+    hops = np.where(to_ewarong, agents.hops_of_row[rows], agents.pos_hops[rows])
+    trip = travel + hops * hop_min
+    ctx.mon.travel_min.extend(trip.tolist())
+    # patience, lengthened by the round trip (per visit), and return times, as Python floats
+    patience_l = (patience + (trip * stay)[:, None]).tolist()
+    tods_l = return_tod.tolist()
+    tod_l = tod.tolist()
+    svc_l = service_min.tolist()
+    route = np.where(to_pos, 0, np.where(to_ewarong, 1, 2)).tolist()
+    vkec = ctx.frame.vkec[rows].tolist()
+    agent_idx = agents.agent_of_row[rows].tolist()
+    pos_svc, pay_days = agents._pos_svc, d["pos_pay_days"]
+    atm_deadline = t_credit + d["bank_collect_days"] if channel == "bank" else deadline
+    run = Visits(ctx)
+    firsts: list[tuple] = []
     for j, (row, day) in enumerate(zip(rows.tolist(), days.tolist(), strict=True)):
-        if channel == "pos" or (channel == "bank" and day > d["bank_collect_days"]):
-            if channel == "bank":
-                ctx.mon.count("pos_takeover")
-            pday = 1 + (day - 1) % d["pos_pay_days"]
-            t = cal.next_working(day0 + pday) + float(tod[j])
-            agent, svc = agents.pos_of(row), agents._pos_svc
-            hops = int(agents.pos_hops[row])
-        elif channel == "ewarong" and bpnt[j]:
-            t = cal.next_working(day0 + day) + float(tod[j])
-            agent = agents.ewarong_of(row)
+        r = route[j]
+        if r == 0:  # PT Pos, on its pay days
+            t = cal.next_working(day0 + 1 + (day - 1) % pay_days) + tod_l[j]
+            agent, svc = agents.pos_of(row), pos_svc
+        elif r == 1:
+            t = cal.next_working(day0 + day) + tod_l[j]
+            agent = agents.ewarong.get((vkec[j], agent_idx[j])) or agents.ewarong_of(row)
             agent.demand += 1
-            svc = float(service_min[j]) / _MIN_PER_DAY
-            hops = int(agents.hops_of_row[row])
+            svc = svc_l[j] / _MIN_PER_DAY
         else:  # ATM cash-out (every day; the bank channel's PT Pos takes over after)
-            t = float(day0 + day) + float(tod[j])
-            atm = agents.atm_of(row)
-            svc = float(service_min[j]) * atm_scale / _MIN_PER_DAY
-            hops = int(agents.pos_hops[row])
-            if channel == "bank":
-                then = (agents.pos_of(row), agents._pos_svc, deadline)
-                atm_deadline = t_credit + d["bank_collect_days"]
-            else:
-                then, atm_deadline = None, deadline
-            trip = float(travel[j]) + hops * hop_min
-            ctx.mon.travel_min.append(trip)
-            visits.append((t, j, row, svc, atm, row in first_rows, patience[j] + trip * stay,
-                           return_tod[j],
-                           atm_deadline, period, (row, pb[j], pu[j]), then))
+            then = (agents.pos_of(row), pos_svc, deadline) if channel == "bank" else None
+            t = day0 + day + tod_l[j]
+            firsts.append((t, j, _ATM,
+                           (t, j, row, svc_l[j] * atm_scale / _MIN_PER_DAY,
+                            agents.atm_of(row), row in first_rows, patience_l[j], tods_l[j],
+                            atm_deadline, period, (row, pb[j], pu[j]), then)))
             continue
-        trip = float(travel[j]) + hops * hop_min
-        ctx.mon.travel_min.append(trip)
-        visits.append((t, j, row, svc, agent, row in first_rows, patience[j] + trip * stay,
-                       return_tod[j],
-                       deadline, period, (row, pb[j], pu[j])))
-    visits.sort(key=lambda v: (v[0], v[1]))
-    env.process(_dispatch(ctx, visits))
+        firsts.append((t, j, _VISIT, (t, j, row, svc, agent, row in first_rows, patience_l[j],
+                                      tods_l[j], deadline, period, (row, pb[j], pu[j]))))
+    firsts.sort(key=lambda x: (x[0], x[1]))
+    for t, _, kind, v in firsts:
+        run.push(t, kind, v)
+    env.process(run.run())

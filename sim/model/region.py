@@ -344,10 +344,10 @@ def sampler(ctx: Context):
             for s in STAGES:
                 busy = mon.busy[s]
                 if s == "redeem":
-                    busy = sum(a.res.count for a in ctx.agents.ewarong.values()) + sum(
-                        a.res.count for a in ctx.agents.pos.values())
-                    queued = sum(len(a.res.queue) for a in ctx.agents.ewarong.values()) + sum(
-                        len(a.res.queue) for a in ctx.agents.pos.values())
+                    now = env.now
+                    agents = (*ctx.agents.ewarong.values(), *ctx.agents.pos.values())
+                    busy = sum(a.busy(now) for a in agents)
+                    queued = sum(a.queued(now) for a in agents)
                 else:
                     queued = mon.queued[s]
                 mon.samples.append((day, s, queued, busy, mon.servers[s]))

@@ -102,5 +102,5 @@ def test_an_event_slowing_atms_reaches_the_atms_that_exist(small, kpis_of) -> No
                changes={"disbursement": {"atm_service_minutes": 12.0},
                         "capacity": {"atm_per_kecamatan": 2}})
     timeline.apply(ctx, ev)
-    assert atm.mean_service == 12.0 / 1440.0 and atm.res.capacity == 2
+    assert atm.mean_service == 12.0 / 1440.0 and atm.capacity == 2
     assert ctx.agents.atm_of(0) is atm and int(ctx.agents.atm_servers_kec.max()) == 2
