@@ -14,9 +14,12 @@ replication. The folder is staged and swapped into place like a single run's
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -115,3 +118,49 @@ def _write_tables(dest: Path, seeds: list[int], rows: list[dict[str, Any]]) -> N
             half = iv.half
             w.writerow([k, len(vals), round(iv.estimate, 6),
                         "" if half != half else round(half, 6)])
+
+
+ROOT = Path(__file__).resolve().parents[2]
+KOTA_MAGELANG = ('territory.scope="kabkota"', 'territory.codes=["33.71"]',
+                 "territory.fraction=1.0")
+
+
+def numeric_kpis(path: Path, overrides: list[str], seed: int) -> dict[str, float]:
+    """The numeric KPIs of one run of *path* with *overrides* and *seed* (nothing written)."""
+    from sim.model.run import run
+    from sim.outputs import results as outputs
+    from sim.scenario.loader import load
+
+    res = run(load(path, [*overrides, f"scenario.seed={seed}"]))
+    return {k: float(v) for k, v in outputs.kpis(res).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def store(argv: list[str] | None = None) -> int:
+    """Write *n* replications' KPIs of Kota Magelang as JSON (see the module docstring)."""
+    from sim.scenario.loader import load
+
+    ap = argparse.ArgumentParser(description="per-replication KPIs of Kota Magelang, as JSON")
+    ap.add_argument("--scenario", default="scenarios/baseline.toml")
+    ap.add_argument("--n", type=int, default=12)
+    ap.add_argument("--months", type=int, default=12)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a further scenario override (Kota Magelang at fraction 1 always)")
+    a = ap.parse_args(argv)
+    overrides = [*KOTA_MAGELANG, f"scenario.months={a.months}", *a.set]
+    path = ROOT / a.scenario
+    seeds = replication_seeds(load(path, overrides)["scenario"]["seed"], a.n)
+    rows = [numeric_kpis(path, overrides, s) for s in seeds]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True, check=False).stdout.strip()
+    args = argv if argv is not None else sys.argv[1:]
+    doc = {"command": "python -m sim.model.replicate " + " ".join(args), "commit": commit,
+           "scenario": a.scenario, "overrides": overrides, "seeds": seeds, "kpis": rows}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(store())

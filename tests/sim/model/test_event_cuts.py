@@ -6,7 +6,7 @@ arrival by one driver per credit day (`sim.model.redemption.Agent.arrive`, `Visi
 docs/distributed.md §6). The files in ``tests/sim/model/data/`` hold every KPI of 12
 replications (common-random-number seeds spawned from the scenario's seed) of Kota Magelang
 (33.71, fraction 1, a year) computed by the model BEFORE the cut, with the command and commit
-that made them (`sim.bench.replication_kpis`): the baseline (e-warong channel) and the bank
+that made them (``python -m sim.model.replicate``): the baseline (e-warong channel) and the bank
 channel (ATM queues and the PT Pos take-over). This test runs today's model on the same seeds
 and asserts that the mean of every headline KPI (recipients per programme, targeting errors,
 lead times p50/p90, waits at agents, unspent/returned/redeemed money, give-ups, payout
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.bench.replication_kpis import kpis
+from sim.model.replicate import numeric_kpis
 from sim.outputs import stats
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -47,7 +47,7 @@ HEADLINE = (
 def _compare(path: Path, n: int) -> None:
     doc = json.loads(path.read_text(encoding="utf-8"))
     seeds, old = doc["seeds"][:n], doc["kpis"][:n]
-    new = [kpis(ROOT / doc["scenario"], doc["overrides"], s) for s in seeds]
+    new = [numeric_kpis(ROOT / doc["scenario"], doc["overrides"], s) for s in seeds]
     checked = outside = 0
     lines = []
     for k in HEADLINE:

@@ -15,7 +15,7 @@ The instrumentation costs time of its own, so the times are shares, not rates: t
 ``RegionResult.events``: the national stages keep a clock, not an event queue). Usage
 (docs/distributed.md §6)::
 
-    python -m sim.bench.event_profile [scenario.toml] [--set key=value ...]
+    python -m sim.model.event_profile [scenario.toml] [--set key=value ...]
 """
 
 from __future__ import annotations
