@@ -275,8 +275,11 @@ class Context:
     agents: Any = None
     #: `sim.model.regional.Regional`: per-region capacities (None: none given)
     regional: Any = None
-    #: `sim.model.nation.NationalContext` when ``territory.context = "national"``
+    #: the territory's view of a national-context run (`sim.model.view`): the national target
+    #: groups (name -> bool per row) cut to its rows
     nation: Any = None
+    #: the whole country's merged `Context` behind a territory's view (`sim.model.view`)
+    national: Any = None
     restocking: bool = False
     #: per decree: households and persons who left PBI-JK because of their decile
     pbi_exits: list = field(default_factory=list)

@@ -27,10 +27,10 @@ from typing import Any
 from kks_emulator.errors import KksError
 from sim.model.context import Context
 from sim.model.inputlog import Spooled
-from sim.model.merge import merge
 from sim.model.national import National
 from sim.model.partition import Partition, plan
 from sim.model.region import RegionResult, RegionSpec
+from sim.model.view import merged
 from sim.model.windows import Progress, run_windows
 from sim.scenario.loader import Scenario
 
@@ -233,7 +233,8 @@ def run_distributed(scen: Scenario, progress: Progress | None = None, *,
                     workers: int | None = None, scheduler: str | None = None,
                     partitions: int = 1) -> tuple[Context, int]:
     """Run *scen* with its partitions on Dask; the national stages and the merge stay in this
-    process. Returns the merged `Context` and the number of events.
+    process. Returns the merged `Context` (a territory's view with a national context,
+    `sim.model.view`) and the number of events.
 
     *partitions* below 2 means one partition per worker.
     """
@@ -247,7 +248,7 @@ def run_distributed(scen: Scenario, progress: Progress | None = None, *,
         del specs  # on the workers now, and on disk for a restart (`sim.model.inputlog`)
         try:
             results = run_windows(nat, parts, progress)
-            ctx = merge(nat, results, parts.read)
+            ctx = merged(nat, results, parts.read)
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"{where}: the cluster failed mid-run ({type(exc).__name__}); "
                                "nothing was written") from None

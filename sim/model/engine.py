@@ -40,8 +40,9 @@ def _mask(hi: int) -> tuple[bool, ...]:
     return tuple(1 <= d <= hi for d in range(11))
 
 
-def quotas(p: dict, registry: Registry, province_code: np.ndarray, national=None,
-           fraction: float = 1.0, in_register: np.ndarray | None = None) -> np.ndarray:
+def quotas(p: dict, registry: Registry, province_code: np.ndarray,
+           kab_rel: np.ndarray | None = None, in_register: np.ndarray | None = None
+           ) -> np.ndarray:
     """Recipient quota (3, 514), each in its source's unit, split by kab/kota DTKS size.
 
     BPNT and PKH quotas count families (KPM) [BPNT-Q4-2025] [PKH-Q4-2025]; the PBI-JK quota counts
@@ -51,9 +52,11 @@ def quotas(p: dict, registry: Registry, province_code: np.ndarray, national=None
     rounded to the nearest household or person (flooring lost up to one household per kab/kota:
     half a million nationally at a 0.05% sample). A province listed in
     ``programmes.province_quota`` has its quotas multiplied by its factor, and a region's
-    ``programmes.quota_factor`` (`sim.model.regional`) multiplies on top. With a *national*
-    context (`sim.model.nation`) each kab/kota gets its part of the national quota at the
-    territory's *fraction* instead of a share of the territory's own households.
+    ``programmes.quota_factor`` (`sim.model.regional`) multiplies on top. In a registry whose
+    kab/kota are sampled at different fractions (``territory.context = "national"``,
+    `sim.model.nation`), *kab_rel* is each kab/kota's weight relative to the territory's: the
+    register and the households are weighted by it, and each kab/kota's part of the national
+    quota is counted at its own fraction (divided by its weight).
     *in_register* (a bool per registry row) is the register the split follows when it is not
     the rows in DTKS now: the register as the DTKS -> DTSEN enumeration leaves it, at its decree
     (`sim.model.enumeration.register_after`).
@@ -74,12 +77,8 @@ def quotas(p: dict, registry: Registry, province_code: np.ndarray, national=None
     from sim.model.regional import kab_values
 
     mult = mult * kab_values(p, "programmes", "quota_factor")
-    if national is not None:
-        from sim.model import nation
-
-        out = nation.quotas(national, p, fraction, mult)
-        out[2] = np.rint(nation.pbi_persons(national, p, fraction, mult)).astype(np.int64)
-        return out
+    if kab_rel is not None:
+        return _weighted_quotas(prog, registry, dtks_k, mult, kab_rel)
     persons = float(registry["size"].astype(np.float64).sum())
     out = np.zeros((3, N_KABKOTA), dtype=np.int64)
     for j, share in enumerate((prog["bpnt_share"], prog["pkh_share"])):
@@ -88,8 +87,28 @@ def quotas(p: dict, registry: Registry, province_code: np.ndarray, national=None
     return out
 
 
-def refresh_pbi_quota(engine: Engine, p: dict, province_code: np.ndarray, national=None,
-                      fraction: float = 1.0, in_register: np.ndarray | None = None) -> None:
+def _weighted_quotas(prog: dict, registry: Registry, dtks_k: np.ndarray, mult: np.ndarray,
+                     kab_rel: np.ndarray) -> np.ndarray:
+    """`quotas` of a registry sampled at several fractions: households, persons and the
+    register weighted by *kab_rel* (in the territory's weight), each kab/kota's part back at its
+    own fraction."""
+    kab = registry["kabkota"].astype(np.int64)
+    n_k = np.bincount(kab, minlength=N_KABKOTA).astype(np.float64)
+    persons_k = np.bincount(kab, weights=registry["size"].astype(np.float64),
+                            minlength=N_KABKOTA)
+    n_w = float(np.dot(n_k, kab_rel))
+    persons_w = float(np.dot(persons_k, kab_rel))
+    share_k = dtks_k * kab_rel / max(float(np.dot(dtks_k, kab_rel)), 1.0)
+    out = np.zeros((3, N_KABKOTA), dtype=np.int64)
+    for j, share in enumerate((prog["bpnt_share"], prog["pkh_share"])):
+        out[j] = np.rint(share_k * share * n_w * mult / kab_rel).astype(np.int64)
+    out[2] = np.rint(share_k * prog["pbi_share"] * persons_w * mult / kab_rel).astype(np.int64)
+    return out
+
+
+def refresh_pbi_quota(engine: Engine, p: dict, province_code: np.ndarray,
+                      kab_rel: np.ndarray | None = None,
+                      in_register: np.ndarray | None = None) -> None:
     """Re-split the PBI-JK person quota over kab/kota by the register of this decree.
 
     The national person quota is fixed; its split follows each kab/kota's DTKS size, which
@@ -97,7 +116,7 @@ def refresh_pbi_quota(engine: Engine, p: dict, province_code: np.ndarray, nation
     register as this decree's enumeration leaves it, see `quotas`).
     """
     quota = engine.params.require_quota().copy()
-    quota[2] = quotas(p, engine.registry, province_code, national, fraction, in_register)[2]
+    quota[2] = quotas(p, engine.registry, province_code, kab_rel, in_register)[2]
     engine.with_params(quota=quota)
 
 
@@ -134,6 +153,8 @@ class Credits:
     redeem_days: np.ndarray     # 1-based day of the period of each redemption
     pre_balance: np.ndarray     # balance of each redeem row before the period was settled
     pre_unspent: np.ndarray     # its unspent months before the period was settled
+    #: the month's money of the rows of *part* alone (`Engine.disburse`), or None
+    part: dict | None = None
 
 
 class Engine:
@@ -163,9 +184,11 @@ class Engine:
         if self.state is not None and hasattr(self.state, "invalidate"):
             self.state.invalidate()
 
-    def disburse(self, period: int, payable: np.ndarray) -> Credits:
+    def disburse(self, period: int, payable: np.ndarray,
+                 part: np.ndarray | None = None) -> Credits:
         """Credit and settle *period*; only rows with *payable* true receive BPNT/PKH credits
-        (the others' tranches are withheld and owed, docs/monthly.md §4.1)."""
+        (the others' tranches are withheld and owed, docs/monthly.md §4.1). With *part* (bool
+        per row) the month's money of those rows alone is returned too (`part_month`)."""
         reg = self.registry
         before = reg["balance"].copy()
         unspent_before = reg["unspent_months"].copy()
@@ -190,8 +213,49 @@ class Engine:
             days = draws.day[did]
         else:
             rows = days = np.zeros(0, dtype=np.int64)
-        return Credits(result=res, credited_rows=credited, redeem_rows=rows, redeem_days=days,
-                       pre_balance=pre_settle[rows], pre_unspent=unspent_before[rows])
+        out = Credits(result=res, credited_rows=credited, redeem_rows=rows, redeem_days=days,
+                      pre_balance=pre_settle[rows], pre_unspent=unspent_before[rows])
+        if part is not None:
+            out.part = self.part_month(period, part, before, owed, credited, rows,
+                                       draws.amount[did] if len(moved) else rows)
+        return out
+
+    def part_month(self, period: int, part: np.ndarray, before: np.ndarray, owed: np.ndarray,
+                   credited: np.ndarray, redeem_rows: np.ndarray,
+                   redeem_amounts: np.ndarray) -> dict:
+        """The month record (`sim.model.national` ``mon.months`` keys) of the rows of *part*
+        just after `disburse` of *period*: the same rules as the engine's totals, summed over
+        those rows (*before*: balances, *owed*: owed tranches before the period)."""
+        reg, params, marks = self.registry, self.params, self.ledger.last_credit
+        prog = reg["programmes"]
+        every = params.every()
+        out: dict = {}
+        rp = 0
+        for p, name in ((0, "bpnt"), (1, "pkh")):
+            rows_p = np.flatnonzero((marks[p] == period) & part)
+            units = 1 + np.minimum(owed[p, rows_p], params.arrears_tranches).astype(np.int64)
+            amount = int((_disburse.entitlements(reg, p, rows_p, params) * units).sum())
+            out[f"{name}_credits"] = len(rows_p)
+            out[f"{name}_rp"] = amount
+            out[f"{name}_arrears"] = int(units.sum()) - len(rows_p)
+            held = ((prog & _disburse.PROG_BITS[p]) != 0) & (marks[p] < period) & part
+            out[f"{name}_withheld"] = 0 if period % every[p] else int(np.count_nonzero(held))
+            rp += amount
+        pbi = np.flatnonzero((marks[2] == period) & part)
+        out["pbi_credits"] = len(pbi)
+        out["pbi_premium_rp"] = (int(reg["size"][pbi].astype(np.int64).sum())
+                                 * params.pbi_premium * params.pbi_every)
+        out["credited_rp"] = rp
+        mine = part[redeem_rows]
+        out["redeemed_rp"] = int(np.asarray(redeem_amounts, dtype=np.int64)[mine].sum())
+        out["redeemers"] = int(np.count_nonzero(mine))
+        out["held_rp"] = int(reg["balance"][part].sum(dtype=np.int64))
+        out["opening_rp"] = int(before[part].sum(dtype=np.int64))
+        out["returned_rp"] = out["opening_rp"] + rp - out["redeemed_rp"] - out["held_rp"]
+        mine_credited = credited[part[credited]]
+        out["kpm_credited"] = len(mine_credited)
+        out["collected"] = int(np.isin(redeem_rows[mine], mine_credited).sum())
+        return out
 
     def forfeit(self, period: int, giveups: list[tuple[int, int, int]]):
         """Undo the redemptions of *period* that KPM gave up on (docs/monthly.md §4.5).

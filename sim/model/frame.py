@@ -43,6 +43,16 @@ class Frame:
     #: float32 per row: the PMT error of the generated score (score - log consumption), before
     #: the DTKS-era drift; the DTSEN ranking of the backtest's target groups (sim.calibration)
     pmt_error: np.ndarray | None = None
+    #: ``territory.context = "national"``: bool per kab/kota, the territory inside the national
+    #: registry (`sim.model.nation`); None for a territory alone or a national run
+    territory: np.ndarray | None = None
+    #: per kab/kota: its weight relative to the territory's (`weight`), when the rest of the
+    #: country is sampled at another fraction than the territory; None at one fraction
+    kab_rel: np.ndarray | None = None
+
+    def row_rel(self, kabkota: np.ndarray) -> np.ndarray | None:
+        """Relative weight per registry row of kab/kota *kabkota* (None at one fraction)."""
+        return None if self.kab_rel is None else self.kab_rel[kabkota.astype(np.int64)]
 
 
 def _codes(scen: Scenario) -> list[str] | None:
@@ -69,18 +79,79 @@ def check_territory(scen: Scenario) -> np.ndarray:
 
 def build(scen: Scenario) -> tuple[Frame, Registry]:
     """The frame and the synthetic registry of *scen* (seeded from the `population` stream key)."""
-    regs = regions.load()
     rows = check_territory(scen)
+    if scen["territory"]["context"] == "national":
+        return _build_national_context(scen, rows)
+    return _build(scen, rows)
+
+
+def _registry_seed(scen: Scenario) -> int:
+    # the registry generator has its own seed-addressed streams; derive its seed from the run seed
+    return int(np.random.SeedSequence(scen["scenario"]["seed"],
+                                      spawn_key=(2,)).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _build_national_context(scen: Scenario, rows: np.ndarray) -> tuple[Frame, Registry]:
+    """A territory inside the whole country (`sim.model.nation`): the national registry, the
+    territory's kab/kota at ``territory.fraction`` and the rest at ``context_fraction``."""
+    from sim.model import nation
+
+    regs = regions.load()
+    t = scen["territory"]
+    terr = nation.territory_mask(rows)
+    if t["context_fraction"] == t["fraction"]:  # one fraction: the national run itself
+        fr, registry = _build(scen, np.arange(regs.n_kabkota), national=True)
+        fr.territory = terr
+        return fr, registry
+    res = nation.resolution(rows, t["household_size"], t["fraction"], t["context_fraction"])
+    households = int(res.counts.sum())
+    registry = population.generate(households, _registry_seed(scen),
+                                   params=register_params(scen), per_kab_counts=res.counts,
+                                   kab_weight=res.kab_weight)
+    pmt_error = _pmt_error(registry)
+    age_scores(registry, scen["register"]["stale_score_sd"], scen["scenario"]["seed"])
+    kab = registry["kabkota"].astype(np.int64)
+    prov = registry["province"].astype(np.int64)
+    group = terr[kab]
+    frac = np.where(terr, t["fraction"], t["context_fraction"])
+    desa = registry["desa"].astype(np.int64)
+    vdesa, n_vdesa = _virtual_mixed(desa, kab, prov, group, frac,
+                                    np.bincount(regs.desa_kabkota, minlength=regs.n_kabkota))
+    kec = regs.desa_kecamatan[desa].astype(np.int64)
+    vkec, n_vkec = _virtual_mixed(kec, kab, prov, group, frac,
+                                  np.bincount(regs.kecamatan_kabkota, minlength=regs.n_kabkota))
+    vkab, n_vkab = _virtual_mixed(kab, kab, prov, group, frac,
+                                  np.ones(regs.n_kabkota, dtype=np.int64))
+    weight = res.real_territory / res.households_territory
+    kab_rel = res.kab_weight / weight
+    kab_rel[terr] = 1.0
+    real_all = int(regs.kabkota_population.sum() / t["household_size"])
+    frame = Frame(kab_rows=np.arange(regs.n_kabkota), real_households=real_all,
+                  households=households, fraction=res.households_territory / res.real_territory,
+                  weight=weight,
+                  # the simulated share of the country in the territory's weight
+                  national_share=float(np.dot(res.counts, kab_rel)) / real_all,
+                  vdesa=vdesa, n_vdesa=n_vdesa, vkec=vkec, n_vkec=n_vkec, vkab=vkab, n_vkab=n_vkab,
+                  pmt_error=pmt_error, territory=terr, kab_rel=kab_rel)
+    return frame, registry
+
+
+def _pmt_error(registry: Registry) -> np.ndarray:
+    return (registry["pmt_score"].astype(np.float64) - np.log(
+        np.maximum(registry["consumption"].astype(np.float64), 1.0))).astype(np.float32)
+
+
+def _build(scen: Scenario, rows: np.ndarray, national: bool = False) -> tuple[Frame, Registry]:
+    """The frame of *scen*'s territory (kab/kota *rows*) at one fraction (*national*: the
+    whole country, whatever the scope)."""
+    regs = regions.load()
     t = scen["territory"]
     real = int(regs.kabkota_population[rows].sum() / t["household_size"])
     households = max(1, round(real * t["fraction"]))
-    # the registry generator has its own seed-addressed streams; derive its seed from the run seed
-    seed = int(np.random.SeedSequence(scen["scenario"]["seed"],
-                                      spawn_key=(2,)).generate_state(1, np.uint64)[0] >> 1)
-    registry = population.generate(households, seed, params=register_params(scen),
-                                   territory=_codes(scen))
-    pmt_error = (registry["pmt_score"].astype(np.float64) - np.log(
-        np.maximum(registry["consumption"].astype(np.float64), 1.0))).astype(np.float32)
+    registry = population.generate(households, _registry_seed(scen),
+                                   params=register_params(scen),
+                                   territory=None if national else _codes(scen))
+    pmt_error = _pmt_error(registry)
     age_scores(registry, scen["register"]["stale_score_sd"], scen["scenario"]["seed"])
     desa = registry["desa"].astype(np.int64)
     prov = registry["province"].astype(np.int64)
@@ -166,5 +237,32 @@ def _virtual(real: np.ndarray, province: np.ndarray, n_real: np.ndarray,
         size = int(hi - lo)
         k = max(1, round(int(n_real[province[lo]]) * fraction))
         ids[lo:hi] = next_id + (np.arange(size, dtype=np.int64) * k) // max(size, 1)
+        next_id += k
+    return ids.astype(np.int32), max(next_id, 1)
+
+
+def _virtual_mixed(real: np.ndarray, kab: np.ndarray, province: np.ndarray, group: np.ndarray,
+                   kab_fraction: np.ndarray, units_of_kab: np.ndarray) -> tuple[np.ndarray, int]:
+    """`_virtual` for rows sampled at different fractions: runs of consecutive rows of one
+    province and one fraction group are cut alone, each into ``max(1, round(units * f))``
+    units of its kab/kota's real units (*units_of_kab*: real units per kab/kota), or into its
+    real units at a fraction >= 0.5; ids increase with the rows."""
+    n = len(real)
+    ids = np.zeros(n, dtype=np.int64)
+    change = (np.diff(province) != 0) | (np.diff(group.astype(np.int8)) != 0)
+    bounds = np.flatnonzero(change) + 1
+    next_id = 0
+    for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [n]]), strict=True):
+        lo, hi = int(lo), int(hi)
+        f = float(kab_fraction[kab[lo]])
+        if f >= 0.5:
+            uniq, inv = np.unique(real[lo:hi], return_inverse=True)
+            ids[lo:hi] = next_id + inv
+            next_id += len(uniq)
+            continue
+        size = hi - lo
+        n_real = int(units_of_kab[kab[lo]:kab[hi - 1] + 1].sum())
+        k = max(1, round(n_real * f))
+        ids[lo:hi] = next_id + (np.arange(size, dtype=np.int64) * k) // size
         next_id += k
     return ids.astype(np.int32), max(next_id, 1)

@@ -144,7 +144,6 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
     ctx.agents = agents
     ctx.engine = nat.engine
     ctx.decree_results = nat.decree_results
-    ctx.nation = nat.nation
     ctx.pbi_exits = nat.pbi_exits
     ctx.forced_decrees = nat.forced_decrees
     ctx.enumerated = nat.enumerated

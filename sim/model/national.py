@@ -60,7 +60,7 @@ from sim.model import engine as _engine
 from sim.model.context import Monitor
 from sim.model.engine import Engine, params_from, quotas
 from sim.model.region import REGION_COLUMNS, RegionSpec
-from sim.registry.table import PROG_BPNT, PROG_PKH, STATUS_IN_DTKS
+from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
 from sim.scenario import calendar as _calendar
 from sim.scenario.loader import Scenario
 from sim.scenario.streams import Streams
@@ -75,6 +75,14 @@ class Clock:
     """The national stages' time (what `targeting.record` reads as ``env.now``)."""
 
     now: float = 0.0
+
+
+@dataclass
+class TerritoryDecree:
+    """What a decree left in the territory (``context = "national"``): holders per programme
+    (the ``recipients`` the dated KPIs read of a decree's result)."""
+
+    recipients: dict[str, int]
 
 
 class Intervals:
@@ -113,16 +121,31 @@ class National:
         #: true log consumption of every household, kept up to date from the regions' reports
         #: (shocks, graduation): the target groups of the targeting snapshots
         self.log_c = np.log(np.maximum(registry["consumption"].astype(np.float64), 1.0))
-        self.pass_log_c = float(np.quantile(self.log_c, p["verification"]["pass_quantile"]))
-        self.mean_log_c = float(self.log_c.mean())
-        self.sd_log_c = float(self.log_c.std()) or 1.0
-        self.nation = None
-        if p["territory"]["context"] == "national" and p["territory"]["scope"] != "national":
-            seed = int(np.random.SeedSequence(p["scenario"]["seed"], spawn_key=(2, 1))
-                       .generate_state(1, np.uint64)[0] >> 1)
-            self.nation = nation.build(p, seed)
+        #: per row: weight relative to the territory's (rest of the country sampled at another
+        #: fraction, `sim.model.nation`); None at one fraction
+        self.rel = fr.row_rel(registry["kabkota"])
+        self.pass_log_c = self.verval_line()
+        if self.rel is None:
+            self.mean_log_c = float(self.log_c.mean())
+            self.sd_log_c = float(self.log_c.std()) or 1.0
+        else:
+            self.mean_log_c = float(np.average(self.log_c, weights=self.rel))
+            self.sd_log_c = float(np.sqrt(np.average((self.log_c - self.mean_log_c) ** 2,
+                                                     weights=self.rel))) or 1.0
+        #: the territory's rows inside the national registry (``context = "national"``)
+        self.in_territory = (None if fr.territory is None
+                             else fr.territory[registry["kabkota"].astype(np.int64)])
+        #: the territory's own monthly money and its jobs' waits at the national pools
+        self.territory_months: list[dict] = []
+        self.territory_waits: dict[str, array] = {"kemensos": array("d"),
+                                                  "printing": array("d")}
+        self.territory_targeting: list[dict] = []
+        #: per territory month: the territory's balances before its credit day
+        self.territory_opening: list[int] = []
+        self.territory_pbi_exits: list[dict] = []
+        self.territory_decrees: list[tuple[int, TerritoryDecree]] = []
         self.province_code = regions.load().province_code
-        quota = quotas(p, registry, self.province_code, self.nation, fr.fraction)
+        quota = quotas(p, registry, self.province_code, fr.kab_rel)
         engine_seed = int(self.streams.get("penetapan").integers(0, 2**62))
         self.engine = Engine(registry, params_from(p, quota), engine_seed)
         self.env = Clock()
@@ -130,7 +153,7 @@ class National:
         self.ceilings = ceiling.Book()
         period0 = penetapan.period_of(start.year, start.month) - 1
         res = penetapan.initial_decree(self, period0)
-        targeting.record(self, period0)
+        self._record_targeting(period0)
         self.decree_results: list = []
         #: period -> (row, pre-settlement balance, unspent months) of KPM who gave up collecting
         self.giveups: dict[int, list[tuple[int, int, int]]] = {}
@@ -139,7 +162,14 @@ class National:
             np.count_nonzero(registry["status"] == STATUS_IN_DTKS))
         self.card_active = (registry["programmes"] & _KPM) != 0
         self.bounds = region_bounds(fr.vkab)
+        #: per region: its weight relative to the territory's (1.0 at one fraction)
+        kab = registry["kabkota"]
+        self.region_rel = [1.0 if fr.kab_rel is None else float(fr.kab_rel[int(kab[lo])])
+                           for lo, _ in self.bounds]
+        self.region_in_territory = [True if self.in_territory is None
+                                    else bool(self.in_territory[lo]) for lo, _ in self.bounds]
         self.proposals = 0
+        self._territory_proposals: dict[int, int] = {}
         # Kemensos: a national pool scaled to the simulated share (as `context.Stage`)
         servers = p["capacity"]["kemensos_officers"]
         share = fr.national_share
@@ -205,8 +235,23 @@ class National:
                 vdesa=(vd - vd.min()).astype(np.int32), vkec=(vk - vk.min()).astype(np.int32),
                 vkec0=int(vk.min()),
                 pass_log_c=self.pass_log_c, mean_log_c=self.mean_log_c, sd_log_c=self.sd_log_c,
-                national_share=fr.national_share, weight=fr.weight))
+                national_share=fr.national_share, weight=fr.weight * self.region_rel[r]))
         return out
+
+    def verval_line(self) -> float:
+        """The verval pass threshold: ``verification.pass_quantile`` of true log consumption
+        (weighted when the country is sampled at two fractions)."""
+        q = self.p["verification"]["pass_quantile"]
+        if self.rel is None:
+            return float(np.quantile(self.log_c, q))
+        return nation.weighted_quantile(self.log_c, self.rel, q)
+
+    def _record_targeting(self, period: int) -> None:
+        """Targeting errors after a decree: the run's, and the territory's inside the nation."""
+        targeting.record(self, period)
+        if self.in_territory is not None:
+            targeting.record(self, period, rows=self.in_territory,
+                             into=self.territory_targeting)
 
     # -- the windows ------------------------------------------------------------------------
 
@@ -271,6 +316,8 @@ class National:
             for period, g in out["giveups"]:
                 self.giveups.setdefault(period, []).extend(g)
         self.proposals = sum(outboxes[r]["proposals"] for r in regions)
+        self._territory_proposals = {r: outboxes[r]["proposals"] for r in regions
+                                     if self.region_in_territory[r]}
         work = self.p["verification"]["kemensos_days"]  # in force when they arrived
         self.kem_wait += [(tt, r, i, row, score, fixed, work) for r in regions
                           for tt, i, row, score, fixed in outboxes[r]["kemensos"]]
@@ -315,18 +362,20 @@ class National:
     def _kemensos(self, limit: float, inbox: dict) -> None:
         """Serve the queued arrivals FIFO that start before *limit* (the next event date)."""
         free, mon, cal, days = self.kemensos_free, self.mon, self.cal, self.days
-        scale = self.kemensos_scale
+        scale, rel, own = self.kemensos_scale, self.region_rel, self.region_in_territory
         for k, (tt, r, i, row, score, fixed, days_work) in enumerate(self.kem_wait):
             start = max(tt, free[0])
             if start >= limit:  # queued when the event comes: served by the pool it leaves
                 self.kem_wait = self.kem_wait[k:]
                 return
-            work = days_work * scale
+            work = days_work * scale * rel[r]  # a job weighs its region's weight
             heapq.heappop(free)
             end = cal.add_working(start, work)
             heapq.heappush(free, end)
             if start < days:
                 mon.waits["kemensos"].append(start - tt)
+                if own[r]:
+                    self.territory_waits["kemensos"].append(start - tt)
             self.kem_queued.add(tt, start)
             self.kem_busy.add(start, end)
             if end < days:
@@ -404,11 +453,14 @@ class National:
         now = t
         if batch:
             mon.waits["printing"].extend(t - o[0] for o in batch)
+            self.territory_waits["printing"].extend(
+                t - o[0] for o in batch if self.region_in_territory[o[1]])
             for o in batch:
                 self.print_queued.add(o[0], t)
-            # the rate in force now (events may change the printer's capacity)
+            # the rate in force now (events may change the printer's capacity); a card weighs
+            # its region's weight
             rate = self.p["capacity"]["printer_cards_per_day"] * self.frame.national_share
-            work = len(batch) / rate
+            work = sum(self.region_rel[o[1]] for o in batch) / rate
             t_end = cal.add_working(t, work)
             for a, b in self.outages:  # an outage starting mid-batch stops the printer
                 if t < a < t_end:
@@ -448,10 +500,10 @@ class National:
             paused = eng.params.paused
             eng.with_params(paused=paused | ceiling.paused_for_budget(self, period,
                                                                        self.card_active))
-            cr = eng.disburse(period, self.card_active)
+            cr = eng.disburse(period, self.card_active, self.in_territory)
             eng.with_params(paused=paused)
         else:
-            cr = eng.disburse(period, self.card_active)
+            cr = eng.disburse(period, self.card_active, self.in_territory)
         self.last_credited = cr.credited_rows
         r = cr.result
         self.mon.months.append({
@@ -470,6 +522,15 @@ class National:
             "collected": int(np.isin(cr.redeem_rows, cr.credited_rows).sum()),
             "gave_up": 0,
         })
+        if cr.part is not None:  # the territory's own money inside the national run
+            part = dict(cr.part, period=period, date=self.mon.months[-1]["date"],
+                        proposals_to_date=sum(self._territory_proposals.values()),
+                        dtks=int(np.count_nonzero(
+                            (self.registry["status"] == STATUS_IN_DTKS) & self.in_territory)),
+                        gave_up=0)
+            self.territory_opening.append(part.pop("opening_rp"))
+            # the national record's keys, in its order (the monthly table's columns)
+            self.territory_months.append({k: part[k] for k in self.mon.months[-1]})
         month = len(self.mon.months)
         credited = self._split(np.asarray(cr.credited_rows, dtype=np.int64))
         order = np.argsort(cr.redeem_rows, kind="stable")
@@ -514,11 +575,11 @@ class National:
         # model's (what `sim.outputs.effects` compares)
         built = eng.params.quota
         if enumerated is not None:  # the register is now the population: quotas split by it
-            built = _engine.quotas(self.p, reg, self.province_code, self.nation,
-                                   self.frame.fraction, in_register=enumerated)
+            built = _engine.quotas(self.p, reg, self.province_code, self.frame.kab_rel,
+                                   in_register=enumerated)
             eng.with_params(quota=built)
-        _engine.refresh_pbi_quota(eng, self.p, self.province_code, self.nation,
-                                  self.frame.fraction, in_register=enumerated)
+        _engine.refresh_pbi_quota(eng, self.p, self.province_code, self.frame.kab_rel,
+                                  in_register=enumerated)
         if ceiling.any_set(self.p):  # budget lines: admit only what the year can pay
             ceiling.cap_quotas(self, period, self._credit_ahead(t))
         own = programme_decrees.any_set(self.p)
@@ -536,7 +597,14 @@ class National:
             eng.with_params(standing=0)
         self.decree_results.append((period, res))
         penetapan.log_pbi_exits(self, period, before["programmes"], round_rows)
-        targeting.record(self, period)
+        if self.in_territory is not None:  # the territory's own figures of the decree
+            penetapan.log_pbi_exits(self, period, before["programmes"], round_rows,
+                                    part=self.in_territory, into=self.territory_pbi_exits)
+            prog = reg["programmes"][self.in_territory]
+            self.territory_decrees.append((period, TerritoryDecree(recipients={
+                name: int(np.count_nonzero(prog & bit)) for name, bit in
+                (("bpnt", PROG_BPNT), ("pkh", PROG_PKH), ("pbi", PROG_PBI))})))
+        self._record_targeting(period)
         changed = np.zeros(len(reg), dtype=bool)
         for name in watched:
             changed |= reg[name] != before[name]

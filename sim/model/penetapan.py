@@ -92,13 +92,14 @@ def initial_decree(nat, period: int):
 
 
 def log_pbi_exits(ctx, period: int, before: np.ndarray,
-                  round_rows: np.ndarray | None = None) -> None:
+                  round_rows: np.ndarray | None = None, part: np.ndarray | None = None,
+                  into: list | None = None) -> None:
     """Record the households and persons who lost PBI-JK at this decree because of their
     decile (a deactivation of deciles above ``pbi_max_desil``, or a deactivation round of
     `sim.model.pbi_round`, *round_rows*, richest first), for dated backtest figures.
 
     *ctx* is the national stage (`sim.model.national.National`: registry, p, cal, env,
-    pbi_exits)."""
+    pbi_exits); with *part* (bool per row) only those rows count, recorded *into* that list."""
     reg = ctx.registry
     lost = ((before & PROG_PBI) != 0) & ((reg["programmes"] & PROG_PBI) == 0)
     rule = reg["desil"] > ctx.p["programmes"]["pbi_max_desil"]
@@ -106,9 +107,12 @@ def log_pbi_exits(ctx, period: int, before: np.ndarray,
         rule = rule.copy()
         rule[round_rows] = True
     by_desil = lost & (reg["status"] == STATUS_IN_DTKS) & rule
-    ctx.pbi_exits.append({"period": period, "date": ctx.cal.date(ctx.env.now).isoformat(),
-                          "households": int(np.count_nonzero(by_desil)),
-                          "persons": int(reg["size"][by_desil].sum(dtype=np.int64))})
+    if part is not None:
+        by_desil &= part
+    (ctx.pbi_exits if into is None else into).append({
+        "period": period, "date": ctx.cal.date(ctx.env.now).isoformat(),
+        "households": int(np.count_nonzero(by_desil)),
+        "persons": int(reg["size"][by_desil].sum(dtype=np.int64))})
 
 
 def after_decree(ctx: Context, proposals: list[int], before: np.ndarray) -> None:
@@ -187,9 +191,34 @@ def settle_giveups(ctx) -> None:
             ctx.mon.count("giveups_too_late", len(rows))
             continue
         r = eng.forfeit(period, rows)
+        if getattr(ctx, "in_territory", None) is not None and ctx.territory_months:
+            _forfeit_part(ctx, rows, period)
         month = ctx.mon.months[-1]
         ctx.mon.count("forfeited_rp", month["redeemed_rp"] - r.redeemed)
         month.update({"redeemed_rp": r.redeemed, "returned_rp": r.returned, "held_rp": r.held,
                       "redeemers": r.redeemers, "gave_up": len(rows),
                       "collected": month["collected"] - int(np.isin(
                           [x[0] for x in rows], ctx.last_credited).sum())})
+
+
+def _forfeit_part(nat, rows: list[tuple[int, int, int]], period: int) -> None:
+    """Bring the territory's month record up to date after the forfeits of *rows* (their
+    redemptions undone: the amounts drawn are back, or returned by the return rule)."""
+    from sim.hotpath.disburse import redemption_draws
+
+    month = nat.territory_months[-1]
+    if month["period"] != period:
+        return
+    mine = [x for x in sorted(rows) if nat.in_territory[x[0]]]
+    eng = nat.engine
+    if mine:
+        r = np.array([x[0] for x in mine], dtype=np.int64)
+        draws = redemption_draws(eng.disbursed_with.get(period, eng.params), eng.seed, period,
+                                 r, np.array([x[1] for x in mine], dtype=np.int64))
+        month["redeemed_rp"] -= int(draws.amount.sum(dtype=np.int64))
+        month["redeemers"] -= len(mine)
+        month["collected"] -= int(np.isin(r, nat.last_credited).sum())
+    month["gave_up"] = len(mine)
+    month["held_rp"] = int(nat.registry["balance"][nat.in_territory].sum(dtype=np.int64))
+    month["returned_rp"] = (nat.territory_opening[-1] + month["credited_rp"]
+                            - month["redeemed_rp"] - month["held_rp"])

@@ -30,6 +30,12 @@ class ModelResult:
     #: `sim.outputs.effects.Effect` per overridden key, when accounted (`kks sim run`)
     effects: list | None = None
 
+    @property
+    def national(self) -> Context | None:
+        """``territory.context = "national"``: the whole country's merged run (``ctx`` is then
+        the territory's view, `sim.model.view`); None otherwise."""
+        return self.ctx.national
+
 
 def build(scen: Scenario, partitions: int = 1):
     """The national stages and *partitions* local partitions of *scen* (nothing run yet)."""
@@ -45,12 +51,13 @@ def build(scen: Scenario, partitions: int = 1):
 
 def built(scen: Scenario) -> Context:
     """The model of *scen* built (national stages after the initial decree, every region with
-    its processes registered), nothing simulated, merged into one `Context` (for inventories)."""
-    from sim.model.merge import merge
+    its processes registered), nothing simulated, merged into one `Context` (for inventories;
+    with ``territory.context = "national"`` the territory's view, `sim.model.view`)."""
+    from sim.model.view import merged
 
     nat, parts = build(scen)
     try:
-        return merge(nat, parts.finish({}), parts.read)
+        return merged(nat, parts.finish({}), parts.read)
     finally:
         parts.close()
 
@@ -63,7 +70,7 @@ def run(scen: Scenario, progress: Progress | None = None, partitions: int = 1,
     Dask cluster of that many worker processes) or *scheduler* (an existing cluster's address)
     each partition runs on a Dask worker (`sim.model.distributed`). Results are identical.
     """
-    from sim.model.merge import merge
+    from sim.model.view import merged
     from sim.model.windows import run_windows
 
     if workers is not None or scheduler is not None:
@@ -75,7 +82,7 @@ def run(scen: Scenario, progress: Progress | None = None, partitions: int = 1,
     nat, parts = build(scen, partitions)
     try:
         results = run_windows(nat, parts, progress)
-        ctx = merge(nat, results, parts.read)
+        ctx = merged(nat, results, parts.read)
     finally:
         parts.close()
     return ModelResult(scenario=scen, ctx=ctx, events=sum(r.events for r in results))

@@ -19,7 +19,7 @@ def target_groups(log_c: np.ndarray, shares: dict[str, float],
                   lines: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """The two ground-truth groups: ``kemensos`` (the target group of the Kemensos shares) and
     ``alatas`` (the poor of the Alatas rates), each the poorest *shares* of *log_c*, or, with
-    national poverty *lines* (`sim.model.nation`), the households at or below the line."""
+    poverty *lines*, the households at or below the line."""
     if lines is not None:
         return {name: log_c <= lines[name] for name in ("kemensos", "alatas")}
     n = len(log_c)
@@ -36,9 +36,37 @@ def shares_of(p: dict) -> dict[str, float]:
 
 
 def of(ctx: Context) -> dict[str, np.ndarray]:
-    """The target groups of the run now (national lines when in a national context)."""
-    lines = ctx.nation.log_c_line if ctx.nation is not None else None
-    return target_groups(ctx.log_c, shares_of(ctx.p), lines)
+    """The target groups of the run now: over the whole registry, weighted when the rest of the
+    country is sampled at another fraction than the territory (`sim.model.nation`); a
+    territory's view (`sim.model.view`) holds the national groups cut to its rows."""
+    if isinstance(getattr(ctx, "nation", None), dict):
+        return ctx.nation
+    rel = ctx.frame.row_rel(ctx.registry["kabkota"]) if hasattr(ctx.frame, "row_rel") else None
+    if rel is not None:
+        from sim.model.nation import weighted_groups
+
+        return weighted_groups(ctx.log_c, shares_of(ctx.p), rel)
+    return target_groups(ctx.log_c, shares_of(ctx.p))
+
+
+def true_deciles(ctx: Context) -> np.ndarray:
+    """True consumption decile (1..10) of every row: of the run's registry, weighted when the
+    rest of the country is sampled at another fraction; a territory's view (`sim.model.view`)
+    holds the national deciles cut to its rows."""
+    nation = getattr(ctx, "nation", None)
+    if isinstance(nation, dict):
+        return nation["true_decile"]
+    n = len(ctx.log_c)
+    order = np.argsort(ctx.log_c, kind="stable")
+    rel = ctx.frame.row_rel(ctx.registry["kabkota"]) if hasattr(ctx.frame, "row_rel") else None
+    out = np.empty(n, dtype=np.int64)
+    if rel is None:
+        out[order] = np.arange(n)
+        return (out * 10) // max(n, 1) + 1
+    w = rel[order]
+    before = np.cumsum(w) - w
+    out[order] = np.minimum(1 + np.floor(10 * before / w.sum()).astype(np.int64), 10)
+    return out
 
 
 def error_families(rec: np.ndarray, target: np.ndarray, poor: np.ndarray) -> dict[str, float]:
@@ -69,11 +97,17 @@ def targeting_errors(programmes: np.ndarray, groups: dict[str, np.ndarray]) -> d
     return out
 
 
-def record(ctx: Context, period: int) -> None:
-    """Append the targeting errors right now (after a decree) to ``ctx.mon.targeting``."""
+def record(ctx: Context, period: int, rows: np.ndarray | None = None,
+           into: list | None = None) -> None:
+    """Append the targeting errors right now (after a decree) to ``ctx.mon.targeting`` (or
+    *into*), of every row or of the rows where *rows* (bool) is true, against the run's groups."""
     row = {"period": period, "t": float(ctx.env.now),
            "date": ctx.cal.date(float(ctx.env.now)).isoformat()}
+    groups = of(ctx)
+    prog = ctx.registry["programmes"]
+    if rows is not None:
+        prog = prog[rows]
+        groups = {k: v[rows] for k, v in groups.items()}
     # rounded like the KPIs: stable text, and no long digit runs in the outputs
-    row.update({k: round(v, 6) for k, v in targeting_errors(ctx.registry["programmes"],
-                                                              of(ctx)).items()})
-    ctx.mon.targeting.append(row)
+    row.update({k: round(v, 6) for k, v in targeting_errors(prog, groups).items()})
+    (ctx.mon.targeting if into is None else into).append(row)

@@ -92,7 +92,7 @@ def apply_national(nat, ev: Event) -> None:
     if any(k.split(".")[0] in _ENGINE_TABLES for k in keys):
         _rebuild_engine(nat, any(k in _QUOTA_KEYS for k in keys))
     if "verification.pass_quantile" in keys:
-        nat.pass_log_c = float(np.quantile(nat.log_c, nat.p["verification"]["pass_quantile"]))
+        nat.pass_log_c = nat.verval_line()
     cap = ev.changes.get("capacity", {})
     if "kemensos_officers" in cap:
         nat.resize_kemensos(cap["kemensos_officers"])
@@ -146,8 +146,7 @@ def _rebuild_engine(nat, new_quota: bool) -> None:
 
     quota = nat.engine.params.quota
     if new_quota:
-        quota = quotas(nat.p, nat.registry, regions.load().province_code, nat.nation,
-                       nat.frame.fraction)
+        quota = quotas(nat.p, nat.registry, regions.load().province_code, nat.frame.kab_rel)
     nat.engine.params = params_from(nat.p, quota)
 
 

@@ -100,12 +100,8 @@ def targeting(ctx: Context) -> dict[str, Any]:
     of those shares (`sim.model.nation`).
     """
     reg = ctx.registry
-    n = len(reg)
     groups = model_targeting.of(ctx)
-    order = np.argsort(ctx.log_c, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    decile = (rank * 10) // max(n, 1)
+    decile = model_targeting.true_deciles(ctx) - 1
     out: dict[str, Any] = {"decile_coverage": {}}
     out.update(model_targeting.targeting_errors(reg["programmes"], groups))
     for name, bit in _PROGS:

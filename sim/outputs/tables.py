@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.model.context import STATES, Context
+from sim.model.targeting import true_deciles
 from sim.registry import privacy, regions
 from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH
 from sim.scenario.loader import BANKS
@@ -227,15 +228,14 @@ def households(ctx: Context, key: privacy.PseudonymKey) -> pa.Table:
     last = np.full(n, -1, dtype=np.int64)
     for i, row in enumerate(ctx.props.row):
         last[row] = i
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.argsort(ctx.log_c, kind="stable")] = np.arange(n)
+    decile = true_deciles(ctx)
     src = np.asarray(ctx.props.source, dtype=np.int64)
     st = np.asarray(ctx.props.state, dtype=np.int64)
     bank = reg["bank"].astype(np.int64)
     cols = {"pseudonym": pa.array(privacy.pseudonyms(reg["nik"], key).tolist(), pa.string()),
             **_kab_cols(reg["kabkota"].astype(np.int64)),
             "weight": pa.array(np.full(n, ctx.frame.weight)),
-            "true_decile": pa.array(((rank * 10) // max(n, 1) + 1).astype(np.int8)),
+            "true_decile": pa.array(decile.astype(np.int8)),
             "desil": pa.array(reg["desil"].astype(np.int8)),
             "status": pa.array(_names(reg["status"], STATUS_NAMES), pa.string()),
             "programmes": pa.array(programme_names(reg["programmes"]), pa.string()),

@@ -213,11 +213,17 @@ def _stream(seed: int, *key: int) -> np.random.Generator:
 
 
 def place(households: int, seed: int, params: PopulationParams,
-          territory: str | int | list | tuple | None = None) -> np.ndarray:
-    """Households per desa row (int64, length n_desa) for the given territory."""
+          territory: str | int | list | tuple | None = None,
+          per_kab_counts: np.ndarray | None = None) -> np.ndarray:
+    """Households per desa row (int64, length n_desa) for the given territory, or for the
+    households per kab/kota *per_kab_counts* (length n_kabkota) when given."""
     reg = _regions.load()
-    kab_rows = reg.territory_kabkota(territory)
-    per_kab = allocate(households, reg.kabkota_population[kab_rows])
+    if per_kab_counts is not None:
+        kab_rows = np.flatnonzero(np.asarray(per_kab_counts) > 0)
+        per_kab = np.asarray(per_kab_counts, dtype=np.int64)[kab_rows]
+    else:
+        kab_rows = reg.territory_kabkota(territory)
+        per_kab = allocate(households, reg.kabkota_population[kab_rows])
     counts = np.zeros(reg.n_desa, dtype=np.int64)
     desa_start = np.searchsorted(reg.desa_kabkota, np.arange(reg.n_kabkota + 1))
     for kab, n_kab in zip(kab_rows.tolist(), per_kab.tolist(), strict=True):
@@ -357,11 +363,17 @@ def _duplicates(values: np.ndarray, bounds: np.ndarray) -> int:
 
 
 def generate(households: int, seed: int, *, params: PopulationParams | None = None,
-             territory: str | int | list | tuple | None = None) -> Registry:
+             territory: str | int | list | tuple | None = None,
+             per_kab_counts: np.ndarray | None = None,
+             kab_weight: np.ndarray | None = None) -> Registry:
     """A synthetic registry of `households` rows, byte-identical for the same seed and params.
 
     `territory` limits placement to provinces (`"32"`) and/or kab/kota (`"32.73"`), one code or a
-    list. Rows are ordered by desa code. `meta` records the seed, parameters and counts of
+    list. `per_kab_counts` (households per kab/kota, summing to `households`) replaces the
+    proportional split, and `kab_weight` (real households per generated one, per kab/kota)
+    weights the provinces' mixture behind the starting register's threshold: a registry sampled
+    at different fractions per kab/kota (`sim.model.nation`). Rows are ordered by desa code.
+    `meta` records the seed, parameters and counts of
     corrupted NIKs, unmatched records and NIK/KK collisions (which occur naturally: serials are
     random, so two heads born on the same day in the same kecamatan may draw the same one).
     """
@@ -375,7 +387,9 @@ def generate(households: int, seed: int, *, params: PopulationParams | None = No
     params = params or PopulationParams()
     reg = _regions.load()
 
-    counts = place(households, seed, params, territory)
+    if per_kab_counts is not None and int(np.sum(per_kab_counts)) != households:
+        raise InputError("per_kab_counts must sum to households")
+    counts = place(households, seed, params, territory, per_kab_counts)
     cols: dict[str, np.ndarray] = {}
     for name in ("nik", "kk", "size", "n_pregnant", "n_early_child", "n_sd", "n_smp", "n_sma",
                  "n_disabled", "n_elderly", "earns_umr", "consumption", "pmt_score",
@@ -391,7 +405,13 @@ def generate(households: int, seed: int, *, params: PopulationParams | None = No
     mu = province_mu(params)
     prov_households = np.bincount(reg.desa_province, weights=counts, minlength=reg.n_province)
     sd = math.sqrt(params.log_sd**2 + params.sigma()**2 + params.dtks_noise_sd**2)
-    dtks_t = _dtks_threshold(mu, prov_households / households, sd, params.dtks_share)
+    if kab_weight is None:
+        mix = prov_households / households
+    else:  # the real households the generated ones stand for
+        real = np.bincount(reg.desa_province, weights=counts * np.asarray(
+            kab_weight, dtype=np.float64)[reg.desa_kabkota], minlength=reg.n_province)
+        mix = real / real.sum()
+    dtks_t = _dtks_threshold(mu, mix, sd, params.dtks_share)
     ref_day = (params.reference_date - _EPOCH).days
     if ref_day <= _KK_FIRST_DAY:
         raise InputError("population parameters: reference_date must be after 2005-01-01")

@@ -432,6 +432,25 @@ def _check_regions(scen: Scenario, where) -> None:
                                               "a HIMBARA bank (" + ", ".join(BANKS) + ")")
 
 
+def _context_checks(d: dict, where) -> None:
+    """``territory.context = "national"`` (`sim.model.nation`): the rest of the country at a
+    sample no finer than the territory, and nothing its territory view cannot report yet."""
+    t = d["territory"]
+    if t["context_fraction"] > t["fraction"]:
+        raise ConfigError(where("territory.context_fraction"), "territory.context_fraction",
+                          f"at most territory.fraction ({t['fraction']:g}): the rest of the "
+                          "country is sampled no finer than the territory")
+    if d["oneoff"]["amount"] > 0:
+        raise ConfigError(where("oneoff.amount"), "oneoff.amount",
+                          "0 with territory.context = 'national' (one-off rounds are not "
+                          "split into the territory's view yet)")
+    for key in ("bpnt_budget_rp", "pkh_budget_rp", "pbi_budget_rp"):
+        if d["programmes"][key] > 0:
+            raise ConfigError(where(f"programmes.{key}"), f"programmes.{key}",
+                              "0 with territory.context = 'national' (budget ceilings are not "
+                              "weighted by region yet)")
+
+
 def _cross_checks(scen: Scenario, where) -> None:
     d = scen.data
     t = d["territory"]
@@ -441,6 +460,8 @@ def _cross_checks(scen: Scenario, where) -> None:
     if t["scope"] == "national" and t["context"] == "national":
         raise ConfigError(where("territory.context"), "territory.context",
                           "'alone' for scope 'national' (the context is the territory itself)")
+    if t["context"] == "national":
+        _context_checks(d, where)
     pat = r"^\d{2}$" if t["scope"] == "provinces" else r"^\d{2}\.\d{2}$"
     for c in t["codes"] if t["scope"] != "national" else []:
         if not re.match(pat, c):

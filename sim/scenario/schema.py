@@ -101,12 +101,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
                         "1/fraction",
                         lo=1e-6, hi=1.0),
         "household_size": Key("float", "persons per household (KK)", lo=1.0, hi=10.0),
-        "context": Key("str", "'alone': quotas and target groups re-based on the territory; "
-                       "'national': the territory inside the whole country (national quotas "
-                       "and poverty lines from a national sample, sim/model/nation.py)",
+        "context": Key("str", "'alone': quotas, target groups and national pools re-based on "
+                       "the territory; 'national': the whole country simulated, the territory "
+                       "at territory.fraction and every other kab/kota at context_fraction "
+                       "(national quotas, deciles, pools and poverty lines; the outputs report "
+                       "the territory, sim/model/nation.py)",
                        default="alone", choices=("alone", "national")),
-        "context_fraction": Key("float", "sampling fraction of the national sample behind "
-                                "context = 'national'", default=0.002, lo=1e-5, hi=0.05),
+        "context_fraction": Key("float", "sampling fraction of the rest of the country with "
+                                "context = 'national' (at most territory.fraction)",
+                                default=0.002, lo=1e-5, hi=0.05),
     },
     "calendar": {
         "weekend": Key("ints", "ISO weekdays not worked (6 Sat, 7 Sun)", lo=1, hi=7),

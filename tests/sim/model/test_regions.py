@@ -88,27 +88,6 @@ def test_kabkota_value_wins_over_its_province() -> None:
     assert (v[kupang], v[other_ntt], v[java]) == (3, 2, 1)
 
 
-def test_a_region_in_its_national_context_gets_national_quotas_and_lines() -> None:
-    """NTT alone re-bases quotas and the target group on NTT; in its national context NTT gets
-    its part of the national quotas (more BPNT, NTT being poor) and the national poverty line
-    (a lower inclusion error): the national picture."""
-    ntt = ['territory.scope="provinces"', 'territory.codes=["53"]', "territory.fraction=0.01",
-           "scenario.months=2"]
-    alone = results.kpis(run(load(SCENARIOS / "baseline.toml", ntt)))
-    inside = run(load(SCENARIOS / "baseline.toml", [*ntt, 'territory.context="national"']))
-    k = results.kpis(inside)
-    assert k["households"] == alone["households"]
-    assert k["recipients_bpnt"] > 1.05 * alone["recipients_bpnt"]
-    assert k["kemensos_inclusion_share_bpnt"] < alone["kemensos_inclusion_share_bpnt"] - 0.1
-    nc = inside.ctx.nation
-    assert abs(float(nc.dtks_share.sum()) - 1.0) < 1e-9
-    regs = regions.load()
-    ntt_kabs = regs.kabkota_province == int(regs.province_lookup[53])
-    want = int((nc.dtks_share[ntt_kabs] * 0.194 * nc.real_households).sum())
-    got = int(inside.ctx.engine.params.quota[0][ntt_kabs].sum() / inside.ctx.frame.fraction)
-    assert abs(got - want) <= 0.01 * want
-
-
 def test_national_context_needs_a_smaller_territory() -> None:
     with pytest.raises(ConfigError, match=r"territory\.context"):
         load(SCENARIOS / "baseline.toml", ['territory.context="national"'])
