@@ -57,6 +57,10 @@ class Params:
     #: BPNT and PKH and in persons for PBI-JK; None = no quota set (the engines refuse to run);
     #: see `default_quotas`
     quota: np.ndarray | None = field(default=None, compare=False, repr=False)
+    #: weight of a household in the national deciles per kab/kota, shape (514,) int64 >= 1:
+    #: a registry sampled at different fractions per kab/kota ranks each household as the real
+    #: households it stands for (docs/monthly.md §2.7); None = every household weighs 1
+    desil_weight: np.ndarray | None = field(default=None, compare=False, repr=False)
     #: BPNT / Program Sembako: Rp 200,000 per month since 2021 [BPNT-AMOUNT], every `bpnt_every`
     #: months as one lump (1 = monthly e-voucher era; 3 = the 2023-25 quarterly tahap)
     bpnt_monthly: int = 200_000
@@ -131,6 +135,13 @@ class Params:
                 raise ConfigError("params", "quota",
                                   f"a non-negative integer array of shape (3, {N_KABKOTA})")
             object.__setattr__(self, "quota", np.ascontiguousarray(q, dtype=np.int64))
+        if self.desil_weight is not None:
+            w = np.asarray(self.desil_weight)
+            if w.shape != (N_KABKOTA,) or w.dtype.kind not in "iu" or (w < 1).any() \
+                    or int(w.max()) > 1 << 30:
+                raise ConfigError("params", "desil_weight",
+                                  f"an integer array of shape ({N_KABKOTA},) in [1, 2^30]")
+            object.__setattr__(self, "desil_weight", np.ascontiguousarray(w, dtype=np.int64))
 
     def require_quota(self) -> np.ndarray:
         """The quota array; a `ConfigError` if none was set."""
@@ -152,7 +163,7 @@ class Params:
         h = hashlib.sha256()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name == "quota":
+            if f.name in ("quota", "desil_weight"):
                 h.update(b"none" if value is None else value.tobytes())
             else:
                 h.update(repr(value).encode())

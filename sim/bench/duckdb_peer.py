@@ -155,6 +155,9 @@ class DuckPeer:
             tbl = pa.table({"code": np.asarray(codes, dtype=np.int64)})  # noqa: F841
             self.con.execute(f"CREATE TABLE {name} AS SELECT code FROM tbl")
         self.con.execute(_MACROS)
+        if params.desil_weight is not None:
+            raise InputError("the SQL peer ranks unweighted deciles only (params.desil_weight "
+                             "must be None)")
         quota = params.require_quota()
         qp, qk = np.nonzero(np.ones_like(quota, dtype=bool))
         qt = pa.table({"p": qp.astype(np.int64), "k": qk.astype(np.int64),  # noqa: F841

@@ -370,14 +370,20 @@ def _update_state(st: MonthlyState, registry: Registry, params: Params, touched:
                                                                 params)
 
 
-def _deciles(registry: Registry, st: MonthlyState) -> tuple[int, list[int]]:
-    """Write `desil` for every row from the histogram (§2.7); exact sort only in boundary bins."""
+def _deciles(registry: Registry, st: MonthlyState,
+             weight: np.ndarray | None = None) -> tuple[int, list[int]]:
+    """Write `desil` for every row from the histogram (§2.7); exact sort only in boundary bins.
+
+    With *weight* (`Params.desil_weight`, per kab/kota) a household's position is the summed
+    weight of the households ranked before it, out of the register's total weight."""
     hist = st.hist
     big_n = int(hist.sum())
     desil = registry["desil"]
     if big_n == 0:
         desil[:] = 0
         return 0, [0] * 10
+    if weight is not None:
+        return big_n, _weighted_deciles(registry, st, weight)
     cum = np.cumsum(hist)
     first = cum - hist  # 0-based position of the first row of each bin
     d_first = 1 + (10 * first) // big_n
@@ -400,6 +406,32 @@ def _deciles(registry: Registry, st: MonthlyState) -> tuple[int, list[int]]:
         desil[rows] = 1 + (10 * pos) // big_n
     counts = [(d * big_n + 9) // 10 - ((d - 1) * big_n + 9) // 10 for d in range(1, 11)]
     return big_n, counts
+
+
+def _weighted_deciles(registry: Registry, st: MonthlyState, weight: np.ndarray) -> list[int]:
+    """`_deciles` with a weight per kab/kota: the weighted histogram is summed afresh (one pass
+    over the registry; exact in float64 while the total stays below 2^53), boundary bins are
+    sorted exactly as unweighted. Returns the households per decile."""
+    desil = registry["desil"]
+    w = weight[registry["kabkota"].astype(np.int64)]
+    hist = np.rint(np.bincount(st.bins, weights=w, minlength=N_BINS)).astype(np.int64)
+    hist[OUT_BIN] = 0
+    total = int(hist.sum())
+    cum = np.cumsum(hist)
+    first = cum - hist  # weight ranked before each bin
+    d_first = 1 + (10 * first) // total
+    d_last = 1 + (10 * (cum - 1)) // total  # no household of the bin starts later than this
+    lut = np.where(hist == 0, 0, np.where(d_first == d_last, d_first, -1)).astype(np.int8)
+    lut[OUT_BIN] = 0
+    desil[:] = np.take(lut, st.bins)
+    rows = np.flatnonzero(desil.view(np.int8) < 0)
+    if len(rows):
+        rows = _poverty_order(registry, rows, st.bins[rows])
+        rb = st.bins[rows]
+        wr = w[rows]
+        pos = first[rb] + _grouped_cumcount(wr, rb) - wr
+        desil[rows] = 1 + (10 * pos) // total
+    return np.bincount(desil, minlength=11)[1:11].astype(np.int64).tolist()
 
 
 def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndarray,
@@ -777,7 +809,7 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
     lap("dedupe")
 
     # 2.7 national deciles
-    res.dtks, res.desil_counts = _deciles(registry, st)
+    res.dtks, res.desil_counts = _deciles(registry, st, params.desil_weight)
     lap("rank")
     # 2.8-2.10 eligibility, recipients, entitlements
     _select(registry, st, params, quota, res)

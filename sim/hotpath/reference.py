@@ -224,8 +224,17 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params,
                   key=lambda i: (col["pmt_score"][i], i))
     big_n = len(dtks)
     desil = [0] * n
-    for pos, i in enumerate(dtks):
-        desil[i] = 1 + (10 * pos) // big_n
+    weight = params.desil_weight
+    if weight is None:
+        for pos, i in enumerate(dtks):
+            desil[i] = 1 + (10 * pos) // big_n
+    else:  # a household's position is the weight of the households ranked before it
+        w = [int(weight[int(registry["kabkota"][i])]) for i in dtks]
+        total = sum(w)
+        before = 0
+        for i, wi in zip(dtks, w, strict=True):
+            desil[i] = 1 + (10 * before) // total
+            before += wi
     res.dtks = big_n
     for d in desil:
         if d:

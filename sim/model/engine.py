@@ -120,8 +120,9 @@ def refresh_pbi_quota(engine: Engine, p: dict, province_code: np.ndarray,
     engine.with_params(quota=quota)
 
 
-def params_from(p: dict, quota: np.ndarray) -> Params:
-    """`Params` of the engine from the scenario's tables."""
+def params_from(p: dict, quota: np.ndarray, desil_weight: np.ndarray | None = None) -> Params:
+    """`Params` of the engine from the scenario's tables (*desil_weight*: the households'
+    weights in the national deciles per kab/kota, `sim.model.nation.desil_weight`)."""
     prog, disb = p["programmes"], p["disbursement"]
     cash = disb["channel"] in ("pos", "bank")
     return Params(
@@ -129,6 +130,7 @@ def params_from(p: dict, quota: np.ndarray) -> Params:
         eligible_desil=(_mask(prog["bpnt_max_desil"]), _mask(prog["pkh_max_desil"]),
                         _mask(prog["pbi_max_desil"])),
         quota=quota,
+        desil_weight=desil_weight,
         bpnt_monthly=prog["bpnt_amount"],
         bpnt_every=disb["tahap_months"],
         redeem_bp=round(disb["redeem_prob"] * 10_000),

@@ -15,6 +15,8 @@ see the whole country:
   national register weighted, `sim.model.engine.quotas`);
 * a job at a national pool (a proposal at Kemensos, a card at the printer) weighs its region's
   weight relative to the territory's (`sim.model.national`);
+* the national deciles rank each household as the real households it stands for
+  (`desil_weight`, `sim.params.Params.desil_weight`, in both twins of the engine);
 * the verval threshold and the target groups of the targeting errors are weighted national
   quantiles (`weighted_quantile`, `weighted_groups`).
 
@@ -97,3 +99,15 @@ def weighted_groups(log_c: np.ndarray, shares: dict[str, float],
         m[order] = before < shares[name] * total
         out[name] = m
     return out
+
+
+#: integer units of the deciles' weights: the territory's households weigh this much
+DESIL_UNIT = 1000
+
+
+def desil_weight(kab_rel: np.ndarray | None) -> np.ndarray | None:
+    """Per kab/kota, the integer weight of a household in the national deciles: its weight
+    relative to the territory's in thousandths (None at one fraction: every household 1)."""
+    if kab_rel is None:
+        return None
+    return np.maximum(1, np.rint(kab_rel * DESIL_UNIT)).astype(np.int64)

@@ -147,7 +147,8 @@ class National:
         self.province_code = regions.load().province_code
         quota = quotas(p, registry, self.province_code, fr.kab_rel)
         engine_seed = int(self.streams.get("penetapan").integers(0, 2**62))
-        self.engine = Engine(registry, params_from(p, quota), engine_seed)
+        self.engine = Engine(registry, params_from(p, quota, nation.desil_weight(fr.kab_rel)),
+                             engine_seed)
         self.env = Clock()
         #: the budget ceilings' book (`sim.model.ceiling`)
         self.ceilings = ceiling.Book()

@@ -147,7 +147,7 @@ def _rebuild_engine(nat, new_quota: bool) -> None:
     quota = nat.engine.params.quota
     if new_quota:
         quota = quotas(nat.p, nat.registry, regions.load().province_code, nat.frame.kab_rel)
-    nat.engine.params = params_from(nat.p, quota)
+    nat.engine.params = params_from(nat.p, quota, nat.engine.params.desil_weight)
 
 
 def _resize(ctx: Context, stage: str, servers: int) -> None:

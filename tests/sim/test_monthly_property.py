@@ -99,10 +99,17 @@ def params_st(draw) -> Params:
         hi = draw(st.integers(lo, 10))
         return tuple(lo <= d <= hi for d in range(11))
 
+    # a registry sampled at several fractions: unequal weights per kab/kota in the deciles
+    weight = None
+    if draw(st.booleans()):
+        weight = np.ones(N_KABKOTA, dtype=np.int64)
+        weight[:KABS] = draw(st.lists(st.sampled_from([1, 2, 3, 7, 1000, 33_333]),
+                                      min_size=KABS, max_size=KABS))
+
     return Params(
         cadence_months=draw(st.sampled_from([1, 1, 2])),
         eligible_desil=(mask(), mask(), mask()),
-        umr_excludes=draw(st.integers(0, 7)), quota=quota,
+        umr_excludes=draw(st.integers(0, 7)), quota=quota, desil_weight=weight,
         bpnt_every=draw(st.integers(1, 2)), pkh_every=draw(st.integers(1, 3)),
         pbi_every=draw(st.integers(1, 2)),
         pkh_max_components=draw(st.integers(0, 5)), pkh_max_children=draw(st.integers(0, 4)),
@@ -186,6 +193,23 @@ def test_engines_agree_over_months(data) -> None:
             reference.disburse(b, lb, params, period, seed, payable=pay)
             assert_same_ledger(la, lb, where + " rerun")
         period += data.draw(st.integers(1, 2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_equal_decile_weights_rank_as_no_weights(data) -> None:
+    """Every household weighing the same c ranks exactly as unweighted, in both twins."""
+    reg = data.draw(registries())
+    params = dataclasses.replace(data.draw(params_st()), desil_weight=None, cadence_months=1)
+    c = data.draw(st.sampled_from([1, 5, 1000]))
+    weighted = dataclasses.replace(params, desil_weight=np.full(N_KABKOTA, c, dtype=np.int64))
+    out = []
+    for p, engine in ((params, monthly.run_month), (weighted, monthly.run_month),
+                      (weighted, reference.run_month)):
+        r = reg.copy()
+        engine(r, ch.ChangeBatch.empty(), p, 0)
+        out.append(r["desil"])
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
 
 
 @settings(max_examples=25, deadline=None)
