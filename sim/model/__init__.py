@@ -19,6 +19,8 @@ A run is regions coupled to national stages (docs/distributed.md): `region` is o
 kab/kota with its own SimPy environment and streams, `national` the Kemensos pool, printer,
 decree and credit day, `windows` the conservative windows between them, `partition` the regions
 one worker holds, `distributed` the partitions as Dask actors, `merge` the run's `Context` from
-its regions; `rowdraws` hashes per-household draws on demand. Entry point:
+its regions; `rowdraws` hashes per-household draws on demand. With ``territory.context =
+"national"`` (`nation`) the whole country is simulated at two fractions and `view` is the
+territory's part of the run that the results folder reports. Entry point:
 `sim.model.run.run(scenario)`; results are written by `sim.outputs.write`.
 """
