@@ -516,36 +516,39 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     # patience, lengthened by the round trip (per visit), and return times, as Python floats
     patience_l = (patience + (trip * stay)[:, None]).tolist()
     tods_l = return_tod.tolist()
-    tod_l = tod.tolist()
-    svc_l = service_min.tolist()
-    route = np.where(to_pos, 0, np.where(to_ewarong, 1, 2)).tolist()
+    svc_l = (service_min / _MIN_PER_DAY).tolist()
+    svc_atm_l = (service_min * atm_scale / _MIN_PER_DAY).tolist()
+    route = np.where(to_pos, 0, np.where(to_ewarong, 1, 2))
+    # arrival times as whole columns (PT Pos on its pay days, e-warong on working days, ATMs
+    # every day), then the visits in time order (ties in row order)
+    start_day = np.where(route == 0, day0 + 1 + (days - 1) % d["pos_pay_days"], day0 + days)
+    worked = cal.next_working_days(start_day)
+    t_all = np.where(route == 2, start_day, worked) + tod
+    order = np.lexsort((np.arange(len(rows)), t_all)).tolist()
+    t_l = t_all.tolist()
+    route_l = route.tolist()
+    rows_l = rows.tolist()
     vkec = ctx.frame.vkec[rows].tolist()
     agent_idx = agents.agent_of_row[rows].tolist()
-    pos_svc, pay_days = agents._pos_svc, d["pos_pay_days"]
+    pos_svc = agents._pos_svc
     atm_deadline = t_credit + d["bank_collect_days"] if channel == "bank" else deadline
+    bank = channel == "bank"
+    ewarong = agents.ewarong
     run = Visits(ctx)
-    firsts: list[tuple] = []
-    for j, (row, day) in enumerate(zip(rows.tolist(), days.tolist(), strict=True)):
-        r = route[j]
+    for j in order:
+        row, r, t = rows_l[j], route_l[j], t_l[j]
         if r == 0:  # PT Pos, on its pay days
-            t = cal.next_working(day0 + 1 + (day - 1) % pay_days) + tod_l[j]
             agent, svc = agents.pos_of(row), pos_svc
         elif r == 1:
-            t = cal.next_working(day0 + day) + tod_l[j]
-            agent = agents.ewarong.get((vkec[j], agent_idx[j])) or agents.ewarong_of(row)
+            agent = ewarong.get((vkec[j], agent_idx[j])) or agents.ewarong_of(row)
             agent.demand += 1
-            svc = svc_l[j] / _MIN_PER_DAY
+            svc = svc_l[j]
         else:  # ATM cash-out (every day; the bank channel's PT Pos takes over after)
-            then = (agents.pos_of(row), pos_svc, deadline) if channel == "bank" else None
-            t = day0 + day + tod_l[j]
-            firsts.append((t, j, _ATM,
-                           (t, j, row, svc_l[j] * atm_scale / _MIN_PER_DAY,
-                            agents.atm_of(row), row in first_rows, patience_l[j], tods_l[j],
-                            atm_deadline, period, (row, pb[j], pu[j]), then)))
+            then = (agents.pos_of(row), pos_svc, deadline) if bank else None
+            run.push(t, _ATM, (t, j, row, svc_atm_l[j], agents.atm_of(row),
+                               row in first_rows, patience_l[j], tods_l[j], atm_deadline,
+                               period, (row, pb[j], pu[j]), then))
             continue
-        firsts.append((t, j, _VISIT, (t, j, row, svc, agent, row in first_rows, patience_l[j],
-                                      tods_l[j], deadline, period, (row, pb[j], pu[j]))))
-    firsts.sort(key=lambda x: (x[0], x[1]))
-    for t, _, kind, v in firsts:
-        run.push(t, kind, v)
+        run.push(t, _VISIT, (t, j, row, svc, agent, row in first_rows, patience_l[j], tods_l[j],
+                             deadline, period, (row, pb[j], pu[j])))
     env.process(run.run())

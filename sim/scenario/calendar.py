@@ -76,6 +76,13 @@ class WorkCalendar:
         n = int(self._next[d])
         return t if n == d else float(n)
 
+    def next_working_days(self, days: np.ndarray) -> np.ndarray:
+        """`next_working` of whole days *days* at once (int64): each day itself if worked, else
+        the next working day; days beyond the tables stay as they are."""
+        d = np.asarray(days, dtype=np.int64)
+        inside = (d >= 0) & (d < self.span)
+        return np.where(inside, self._next[np.clip(d, 0, self.span)], d)
+
     def add_working(self, t: float, work_days: float) -> float:
         """The time at which *work_days* of office work started at *t* are done.
 

@@ -63,3 +63,18 @@ def test_add_working_spends_exactly_the_work_on_working_days(start, work, holida
             spent += min(end, d + 1) - max(t0, d)
         d += 1
     assert abs(spent - work) < 1e-6 or (work == 0 and spent == 0)
+
+
+def test_next_working_days_is_next_working_per_day() -> None:
+    """The whole-column `next_working_days` agrees with the per-day `next_working`."""
+    import datetime as dt
+
+    import numpy as np
+
+    from sim.scenario.calendar import WorkCalendar
+
+    cal = WorkCalendar(dt.date(2025, 1, 1), 60, holidays=(dt.date(2025, 1, 29),))
+    days = np.arange(-3, cal.span + 5)
+    got = cal.next_working_days(days)
+    want = [cal.next_working(float(d)) if d >= 0 else float(d) for d in days.tolist()]
+    assert got.tolist() == want
