@@ -251,6 +251,21 @@ def _contents(v: ReportView) -> str:
     return f'<nav aria-label="Contents"><h2>Contents</h2><ol>{lis}</ol></nav>'
 
 
+def _context_note(v: ReportView) -> str:
+    """With ``territory.context = "national"``: what is the territory's and what is national."""
+    t = v.res.ctx.p["territory"]
+    if t["context"] != "national":
+        return ""
+    whole = v.res.ctx.national
+    rest = len(whole.registry) - v.res.ctx.frame.households if whole is not None else 0
+    return (f'<p class="note">The territory ran inside the whole country: every other '
+            f"kab/kota was simulated too, at fraction {t['context_fraction']:.6g} "
+            f"({rest:,} more households), with national quotas, deciles, poverty lines and "
+            f"national pools. Everything here is the territory's except the Kemensos and "
+            f"printer pools' servers, utilisation and queues, which serve the whole country "
+            f"(docs/scenarios.md).</p>\n")
+
+
 def _scale(v: ReportView) -> str:
     fr = v.res.ctx.frame
     body = (f'<p class="note">This run simulated {fr.households:,} households standing for '
@@ -258,7 +273,7 @@ def _scale(v: ReportView) -> str:
             f"household has weight {fr.weight:,.6g}). Counts and money are <strong>territory "
             f"totals</strong>: simulated values times the weight. Lead times, waits, shares "
             f"and errors are not weighted. Counts marked <em>simulated</em> are raw counts of "
-            f"the sample.</p>\n"
+            f"the sample.</p>\n{_context_note(v)}"
             f"<p>Units: rupiah as Rp with {esc(labels.SCALE_NOTE)}; counts in the same "
             f"short scale; lead times and waits in days or minutes; shares in percent "
             f"(differences in percentage points, pp).</p>\n"
