@@ -248,9 +248,10 @@ def run_distributed(scen: Scenario, progress: Progress | None = None, *,
         del specs  # on the workers now, and on disk for a restart (`sim.model.inputlog`)
         try:
             results = run_windows(nat, parts, progress)
+            events = sum(r.events for r in results)
             ctx = merged(nat, results, parts.read)
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"{where}: the cluster failed mid-run ({type(exc).__name__}); "
                                "nothing was written") from None
         parts.close()  # after a failure the part files go with the actors (`records.Spill`)
-    return ctx, sum(r.events for r in results)
+    return ctx, events

@@ -60,9 +60,10 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
 
     *read* gives a region's spilled records (`sim.model.records`): they are read one region and
     one record at a time and appended to the run's columns, so no region's records are held
-    twice.
+    twice. *results* is consumed: it is emptied, each region's result dropped once merged.
     """
-    results = sorted(results, key=lambda r: r.region)
+    results.sort(key=lambda r: r.region, reverse=True)
+    oneoffs = []
     reg = nat.registry
     env = simpy.Environment()
     props = Proposals(env)
@@ -78,7 +79,9 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
     card_active = np.zeros(n, dtype=bool)
     pbi_quick: list[float] = []
     samples: dict[tuple[int, str], list[int]] = {}
-    for r in results:
+    while results:
+        r = results.pop()
+        oneoffs.append(r.oneoff)
         lo, hi = r.row0, r.row0 + len(r.log_c)
         _extend(props.row, np.asarray(r.props["row"], dtype=np.int64) + lo)
         for name in ("source", "serial", "state", "t_arrive", "t_dtks", "t_credit", "t_redeem"):
@@ -148,7 +151,7 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
     ctx.forced_decrees = nat.forced_decrees
     ctx.enumerated = nat.enumerated
     ctx.ceilings = nat.ceilings
-    ctx.oneoff = oneoff.merge(nat.oneoff, [r.oneoff for r in results])
+    ctx.oneoff = oneoff.merge(nat.oneoff, oneoffs)
     ctx.province_codes = np.asarray(nat.province_code, dtype=np.int64)
     from sim.registry import regions
 

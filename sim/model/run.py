@@ -82,7 +82,8 @@ def run(scen: Scenario, progress: Progress | None = None, partitions: int = 1,
     nat, parts = build(scen, partitions)
     try:
         results = run_windows(nat, parts, progress)
+        events = sum(r.events for r in results)
         ctx = merged(nat, results, parts.read)
     finally:
         parts.close()
-    return ModelResult(scenario=scen, ctx=ctx, events=sum(r.events for r in results))
+    return ModelResult(scenario=scen, ctx=ctx, events=events)

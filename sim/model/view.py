@@ -65,7 +65,8 @@ def merged(nat: Any, results: list[RegionResult], read: Reader) -> Context:
     the territory's view of it, the whole run as its ``national``."""
     from sim.model.merge import merge
 
-    ctx = merge(nat, results, read)
+    # the merge consumes its list: the territory's view below still needs the results
+    ctx = merge(nat, results if nat.in_territory is None else list(results), read)
     if nat.in_territory is None:
         return ctx
     view = territory(nat, results, ctx, read)

@@ -190,8 +190,8 @@ def test_killed_worker_costs_a_replay_not_the_run(tmp_path, single, missing_comp
 
         results = run_windows(nat, parts, progress)
         assert killed and parts.restarts >= 1
-        res = ModelResult(scenario=scen, ctx=merge(nat, results, parts.read),
-                          events=sum(r.events for r in results))
+        events = sum(r.events for r in results)
+        res = ModelResult(scenario=scen, ctx=merge(nat, results, parts.read), events=events)
         parts.close()
     outputs.write(res, tmp_path / "recovered")
     assert _files(tmp_path / "recovered") == single
