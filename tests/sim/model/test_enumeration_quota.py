@@ -101,3 +101,21 @@ def test_a_budget_ceiling_caps_the_enumerated_split(tmp_path) -> None:
     assert (got <= scaled).all()
     # the old register's split would have given some kab/kota more than it holds now
     assert np.abs(_split(standing) - _split(built(scen).engine.params.quota))[0].max() > 0.002
+
+
+def test_the_dtsen_switch_scenario_enumerates_the_population_at_its_first_decree() -> None:
+    """scenarios/dtsen_switch.toml is the switch as it happened: the quarterly cycle and the
+    population enumerated and ranked at the first DTSEN decree (as the backtest timeline's)."""
+    from tests.sim.model.conftest import run_small
+
+    res = run_small("dtsen_switch")
+    ctx = res.ctx
+    assert ctx.p["register"]["ranking"] == "population" and ctx.enumerated
+    assert ctx.mon.counts["enumerated"] > 0 and ctx.mon.counts["reranks"] > 0
+    results = dict(ctx.decree_results)
+    n = len(ctx.registry)
+    assert results[300].dtks < 0.6 * n   # January 2025: the DTKS register
+    assert 301 not in results and 302 not in results  # quarterly from the switch
+    assert results[303].dtks > 0.9 * n   # April 2025, the first DTSEN decree: the population
+    base = run_small("baseline")
+    assert dict(base.ctx.decree_results)[303].dtks < 0.6 * n
