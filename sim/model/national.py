@@ -77,6 +77,11 @@ class Clock:
     now: float = 0.0
 
 
+#: counters of the national stages that count rows: the territory's view reports its own
+TERRITORY_COUNTERS = ("initial_dtks", "cards_printed", "giveups_too_late", "forfeited_rp",
+                      "rerank_refreshed", "enumerated", "enumeration_refreshed")
+
+
 @dataclass
 class TerritoryDecree:
     """What a decree left in the territory (``context = "national"``): holders per programme
@@ -140,6 +145,8 @@ class National:
         self.territory_waits: dict[str, array] = {"kemensos": array("d"),
                                                   "printing": array("d")}
         self.territory_targeting: list[dict] = []
+        #: the national stages' row counters, of the territory's rows (`TERRITORY_COUNTERS`)
+        self.territory_counts: dict[str, int] = {}
         #: per territory month: the territory's balances before its credit day
         self.territory_opening: list[int] = []
         self.territory_pbi_exits: list[dict] = []
@@ -161,6 +168,9 @@ class National:
         self.last_credited = np.zeros(0, dtype=np.int64)
         self.mon.counts["initial_dtks"] = int(res.dtks) if hasattr(res, "dtks") else int(
             np.count_nonzero(registry["status"] == STATUS_IN_DTKS))
+        if self.in_territory is not None:
+            self.count_territory("initial_dtks", np.flatnonzero(
+                registry["status"] == STATUS_IN_DTKS))
         self.card_active = (registry["programmes"] & _KPM) != 0
         self.bounds = region_bounds(fr.vkab)
         #: per region: its weight relative to the territory's (1.0 at one fraction)
@@ -238,6 +248,14 @@ class National:
                 pass_log_c=self.pass_log_c, mean_log_c=self.mean_log_c, sd_log_c=self.sd_log_c,
                 national_share=fr.national_share, weight=fr.weight * self.region_rel[r]))
         return out
+
+    def count_territory(self, name: str, rows) -> None:
+        """Add the rows of *rows* (global) in the territory to its counter *name* (a national
+        counter counted again for the territory's view, `TERRITORY_COUNTERS`)."""
+        if self.in_territory is None:
+            return
+        n = int(np.count_nonzero(self.in_territory[np.asarray(rows, dtype=np.int64)]))
+        self.territory_counts[name] = self.territory_counts.get(name, 0) + n
 
     def verval_line(self) -> float:
         """The verval pass threshold: ``verification.pass_quantile`` of true log consumption
@@ -470,6 +488,8 @@ class National:
             if t_end < self.days:
                 mon.work["printing"] += work
                 mon.count("cards_printed", len(batch))
+                self.territory_counts["cards_printed"] = self.territory_counts.get(
+                    "cards_printed", 0) + sum(1 for o in batch if self.region_in_territory[o[1]])
                 per: dict[int, list[int]] = {}
                 for _, r, seq in batch:
                     per.setdefault(r, []).append(seq)
@@ -552,7 +572,9 @@ class National:
                                              self.p["churn"]["graduation_factor"])
         rerank = pen["rerank_every_months"]
         if rerank and period % rerank == 0:  # DTSEN update: every household re-ranked
-            updates += churn.rerank_updates(self, period)
+            refresh = churn.rerank_updates(self, period)
+            self.count_territory("rerank_refreshed", [u[0] for u in refresh])
+            updates += refresh
             eng.invalidate()  # the full decree path: every row re-checked and re-ranked
             self.mon.count("reranks")
         proposals = [(x[3], x[4], x[5]) for x in done]
@@ -563,6 +585,8 @@ class National:
             proposals += [(r, s, False) for r, s in zip(rows.tolist(), scores.tolist(),
                                                         strict=True)]
             updates += refreshed
+            self.count_territory("enumerated", rows)
+            self.count_territory("enumeration_refreshed", sorted({u[0] for u in refreshed}))
             eng.invalidate()
             enumerated = enumeration.register_after(reg, proposals)
         batch = penetapan.change_batch(reg, proposals, updates, removes)

@@ -189,6 +189,8 @@ def settle_giveups(ctx) -> None:
         rows = ctx.giveups.pop(period)
         if period != current or not ctx.mon.months or ctx.mon.months[-1]["period"] != period:
             ctx.mon.count("giveups_too_late", len(rows))
+            if getattr(ctx, "in_territory", None) is not None:
+                ctx.count_territory("giveups_too_late", [x[0] for x in rows])
             continue
         r = eng.forfeit(period, rows)
         if getattr(ctx, "in_territory", None) is not None and ctx.territory_months:
@@ -215,7 +217,10 @@ def _forfeit_part(nat, rows: list[tuple[int, int, int]], period: int) -> None:
         r = np.array([x[0] for x in mine], dtype=np.int64)
         draws = redemption_draws(eng.disbursed_with.get(period, eng.params), eng.seed, period,
                                  r, np.array([x[1] for x in mine], dtype=np.int64))
-        month["redeemed_rp"] -= int(draws.amount.sum(dtype=np.int64))
+        forfeited = int(draws.amount.sum(dtype=np.int64))
+        month["redeemed_rp"] -= forfeited
+        nat.territory_counts["forfeited_rp"] = nat.territory_counts.get("forfeited_rp",
+                                                                        0) + forfeited
         month["redeemers"] -= len(mine)
         month["collected"] -= int(np.isin(r, nat.last_credited).sum())
     month["gave_up"] = len(mine)

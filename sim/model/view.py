@@ -49,7 +49,11 @@ class _TerritoryStages:
             mon.waits[s] = array("d", nat.territory_waits[s])
             mon.work[s] = nat.mon.work[s]
             mon.servers[s] = nat.mon.servers[s]
-        mon.counts = dict(nat.mon.counts)
+        from sim.model.national import TERRITORY_COUNTERS
+
+        # the national stages' row counters count the territory's rows only
+        mon.counts = {k: nat.territory_counts.get(k, 0) if k in TERRITORY_COUNTERS else v
+                      for k, v in nat.mon.counts.items()}
         mon.months = nat.territory_months
         mon.targeting = nat.territory_targeting
         mon.timeline = nat.mon.timeline

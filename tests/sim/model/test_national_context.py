@@ -25,6 +25,7 @@ from sim.model.national import National
 from sim.model.run import run
 from sim.outputs import results, tables
 from sim.registry import privacy, regions
+from sim.registry.table import STATUS_IN_DTKS
 from sim.scenario.loader import load
 from tests.sim.model.conftest import ROOT, SCENARIOS
 
@@ -77,6 +78,12 @@ def test_at_the_territory_fraction_it_is_the_national_run() -> None:
         assert 0 < m["bpnt_credits"] < next(x for x in a.mon.months
                                             if x["period"] == m["period"])["bpnt_credits"]
     assert view.mon.months[-1]["held_rp"] == int(view.registry["balance"].sum())
+    # the national stages' row counters count the territory's rows in its view
+    start = National(_scen('territory.scope="national"', *common))
+    in_ntt = start.registry["province"] == int(regions.load().province_lookup[53])
+    assert view.mon.counts["initial_dtks"] == int(np.count_nonzero(
+        (start.registry["status"] == STATUS_IN_DTKS) & in_ntt)) < a.mon.counts["initial_dtks"]
+    assert view.mon.counts["cards_printed"] <= a.mon.counts["cards_printed"]
 
 
 def test_ntt_inside_the_country_gets_national_quotas_and_lines() -> None:
