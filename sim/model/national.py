@@ -79,7 +79,8 @@ class Clock:
 
 #: counters of the national stages that count rows: the territory's view reports its own
 TERRITORY_COUNTERS = ("initial_dtks", "cards_printed", "giveups_too_late", "forfeited_rp",
-                      "rerank_refreshed", "enumerated", "enumeration_refreshed")
+                      "rerank_refreshed", "enumerated", "enumeration_refreshed",
+                      "oneoff_recipients")
 
 
 @dataclass
@@ -228,6 +229,8 @@ class National:
         self.pbi_round_due = 0.0
         # one-off rounds (sim.model.oneoff): the national ledger holds the decreed budgets
         self.oneoff = oneoff.OneOffLedger()
+        #: the territory's part of the rounds (``context = "national"``, its view)
+        self.territory_oneoff = oneoff.OneOffLedger()
         self.oneoff_rounds = oneoff.round_numbers(scen.events)
         self.started = False
 

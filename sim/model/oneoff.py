@@ -75,6 +75,17 @@ def split_quota(total: int, eligible_k: np.ndarray) -> np.ndarray:
     return out
 
 
+def weighted_quota(share: float, households_k: np.ndarray, eligible_k: np.ndarray,
+                   rel: np.ndarray) -> np.ndarray:
+    """`split_quota` of a registry whose kab/kota weigh *rel* (relative to the territory's):
+    *share* of the weighted households split by weighted eligible households, in the
+    territory's units, then counted at each kab/kota's own fraction (never above its eligible
+    households)."""
+    total = round(share * float(np.dot(households_k, rel)))
+    parts = split_quota(total, np.rint(eligible_k * rel).astype(np.int64))
+    return np.minimum(np.rint(parts / rel).astype(np.int64), eligible_k)
+
+
 def recipients(ctx: Context, share: float, max_desil: int) -> np.ndarray:
     """Rows of a one-off round: deciles 1..*max_desil* of the register, poorest first.
 
@@ -83,6 +94,8 @@ def recipients(ctx: Context, share: float, max_desil: int) -> np.ndarray:
     (the population's once the register ranks the population, DTSEN: `sim.model.enumeration`,
     as the BLTS 2025 deciles were [BLTS-2025][DESIL-METHOD]), so a kab/kota with few of them
     cannot fill a quota by population while a poorer one leaves eligible families unpaid.
+    In a registry sampled at several fractions (``territory.context = "national"``) the round's
+    size and its split are weighted (`weighted_quota`).
     """
     reg = ctx.registry
     n = len(reg)
@@ -90,8 +103,12 @@ def recipients(ctx: Context, share: float, max_desil: int) -> np.ndarray:
     dtks = reg["status"] == STATUS_IN_DTKS
     desil = reg["desil"]
     eligible = np.flatnonzero(dtks & (desil >= 1) & (desil <= max_desil))
-    quota = split_quota(round(share * n),
-                        np.bincount(kab[eligible], minlength=N_KABKOTA))
+    eligible_k = np.bincount(kab[eligible], minlength=N_KABKOTA)
+    rel = getattr(ctx.frame, "kab_rel", None)
+    if rel is None:
+        quota = split_quota(round(share * n), eligible_k)
+    else:
+        quota = weighted_quota(share, np.bincount(kab, minlength=N_KABKOTA), eligible_k, rel)
     order = np.lexsort((eligible, reg["pmt_score"][eligible], kab[eligible]))
     rows = eligible[order]
     k = kab[rows]
@@ -125,6 +142,14 @@ def start_round(nat, number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, i
                        "channel": o["channel"], "window_days": int(o["window_days"])})
     led.check()
     nat.mon.count("oneoff_recipients", n)
+    if getattr(nat, "in_territory", None) is not None:  # the territory's part, for its view
+        mine = int(np.count_nonzero(nat.in_territory[rows]))
+        nat.count_territory("oneoff_recipients", rows)
+        part: OneOffLedger = nat.territory_oneoff
+        part.budget += mine * amount
+        part.outstanding += mine * amount
+        part.by_month[month]["decreed"] += mine * amount
+        part.rounds.append(dict(led.rounds[-1], recipients=mine, budget_rp=mine * amount))
     return rows, day, collects, amount, o["channel"], float(o["window_days"])
 
 

@@ -40,8 +40,8 @@ class _TerritoryStages:
         self.p, self.cal, self.streams = nat.p, nat.cal, nat.streams
         self.pass_log_c, self.engine = nat.pass_log_c, nat.engine
         self.forced_decrees, self.enumerated = nat.forced_decrees, nat.enumerated
-        self.ceilings, self.oneoff, self.province_code = nat.ceilings, nat.oneoff, \
-            nat.province_code
+        self.ceilings, self.province_code = nat.ceilings, nat.province_code
+        self.oneoff = nat.territory_oneoff  # the territory's part of every round
         self.decree_results = nat.territory_decrees
         self.pbi_exits = nat.territory_pbi_exits
         mon = Monitor()

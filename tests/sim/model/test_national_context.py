@@ -43,9 +43,11 @@ def _files(folder: Path) -> dict[str, str]:
 
 
 def test_at_the_territory_fraction_it_is_the_national_run() -> None:
-    """context_fraction == fraction: the whole country draw for draw as the national run, and
-    the territory's outputs are the national run's NTT rows and figures."""
-    common = ("territory.fraction=0.0003", "scenario.months=2")
+    """context_fraction == fraction: the whole country draw for draw as the national run (a
+    one-off round included), and the territory's outputs are the national run's NTT rows and
+    figures."""
+    common = ("territory.fraction=0.0003", "scenario.months=2", "oneoff.amount=600000",
+              "oneoff.share=0.2")
     nat = run(_scen('territory.scope="national"', *common))
     inside = run(_scen(*NTT, *common, CONTEXT, "territory.context_fraction=0.0003"))
     a, b = nat.ctx, inside.national
@@ -84,6 +86,12 @@ def test_at_the_territory_fraction_it_is_the_national_run() -> None:
     assert view.mon.counts["initial_dtks"] == int(np.count_nonzero(
         (start.registry["status"] == STATUS_IN_DTKS) & in_ntt)) < a.mon.counts["initial_dtks"]
     assert view.mon.counts["cards_printed"] <= a.mon.counts["cards_printed"]
+    # the territory's part of the one-off round: its recipients, its money
+    whole, part = a.oneoff, view.oneoff
+    assert b.oneoff.rounds == whole.rounds and b.oneoff.paid == whole.paid
+    n = part.rounds[0]["recipients"]
+    assert 0 < n < whole.rounds[0]["recipients"] and n == view.mon.counts["oneoff_recipients"]
+    assert part.budget == n * 600_000 == part.paid + part.returned + part.outstanding
 
 
 def test_ntt_inside_the_country_gets_national_quotas_and_lines() -> None:
@@ -149,6 +157,21 @@ def test_rest_of_the_country_carries_its_weight_at_the_national_pools() -> None:
     assert {round(s.weight) for s in specs} == {round(fr.weight), round(fr.weight * rel[1])}
 
 
+def test_a_weighted_one_off_round_is_share_of_the_weighted_households() -> None:
+    """The round of a registry at two fractions: *share* of the real households, split by the
+    weighted eligible households and counted at each kab/kota's fraction."""
+    from sim.model.oneoff import weighted_quota
+
+    rel = np.array([1.0, 5.0, 5.0])
+    households = np.array([1000, 200, 400])
+    eligible = np.array([500, 40, 200])
+    parts = weighted_quota(0.2, households, eligible, rel)
+    assert float(np.dot(parts, rel)) == pytest.approx(0.2 * 4000, abs=5)
+    assert (parts <= eligible).all()
+    # eligible weight 500 : 200 : 1000 -> 800 real recipients in the same proportions
+    assert parts.tolist() == [235, 19, 94]
+
+
 def _kks(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kks_emulator.cli.main", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -157,7 +180,8 @@ def _kks(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(("sets", "key"), [
     (("territory.fraction=0.001", "territory.context_fraction=0.002"),
      "territory.context_fraction"),
-    (("territory.fraction=0.01", "oneoff.amount=600000"), "oneoff.amount"),
+    (("territory.fraction=0.01", "programmes.bpnt_budget_rp=45000000000000"),
+     "programmes.bpnt_budget_rp"),
 ])
 def test_bad_context_combinations_are_one_line_exit_2(tmp_path, sets, key) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
