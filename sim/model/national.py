@@ -597,7 +597,7 @@ class National:
         before = {name: reg[name].copy() for name in watched}
         round_rows = None
         if self.pbi_round_due:  # an event's PBI-JK deactivation round (sim.model.pbi_round)
-            round_rows = pbi_round.apply_round(reg, self.pbi_round_due)
+            round_rows = pbi_round.apply_round(reg, self.pbi_round_due, self.rel)
             self.pbi_round_due = 0.0
         # the PBI-JK person quota in this decree's households; the built quota is kept as the
         # model's (what `sim.outputs.effects` compares)

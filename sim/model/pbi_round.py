@@ -16,15 +16,18 @@ import numpy as np
 from sim.registry.table import PROG_PBI, STATUS_IN_DTKS
 
 
-def round_rows(registry, share: float) -> np.ndarray:
+def round_rows(registry, share: float, rel: np.ndarray | None = None) -> np.ndarray:
     """Rows that lose PBI-JK in a round of *share* of the PBI-JK persons held: the holders in the
     register, richest score first (ties: the later row first), until their persons reach *share*
-    of the persons held (the household that reaches it included)."""
+    of the persons held (the household that reaches it included). With *rel* (a weight per row:
+    a registry sampled at several fractions, `sim.model.nation`) persons are weighted by it."""
     held = np.flatnonzero(((registry["programmes"] & PROG_PBI) != 0)
                           & (registry["status"] == STATUS_IN_DTKS))
     if share <= 0 or not len(held):
         return np.zeros(0, dtype=np.int64)
     size = registry["size"][held].astype(np.int64)
+    if rel is not None:
+        size = size * rel[held]
     target = share * float(size.sum())
     order = np.lexsort((-held, -registry["pmt_score"][held].astype(np.float64)))
     cum = np.cumsum(size[order])
@@ -32,8 +35,8 @@ def round_rows(registry, share: float) -> np.ndarray:
     return np.sort(held[order[:min(n, len(held))]])
 
 
-def apply_round(registry, share: float) -> np.ndarray:
+def apply_round(registry, share: float, rel: np.ndarray | None = None) -> np.ndarray:
     """Take PBI-JK from the rows of a round of *share* (`round_rows`); returns them."""
-    rows = round_rows(registry, share)
+    rows = round_rows(registry, share, rel)
     registry["programmes"][rows] &= np.uint8(~PROG_PBI & 0xFF)
     return rows

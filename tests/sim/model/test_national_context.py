@@ -212,3 +212,17 @@ def test_mixed_resolution_split_on_a_cluster_equals_one_process(tmp_path,
         res = run(scen, partitions=2, scheduler=cluster.scheduler_address)
     results.write(res, tmp_path / "two")
     assert _files(tmp_path / "two") == _files(tmp_path / "one")
+
+
+def test_a_pbi_round_counts_weighted_persons() -> None:
+    """A PBI-JK deactivation round over a registry at two fractions counts each household's
+    persons times its weight: the same share takes more rows when the richest weigh less."""
+    from sim.model.pbi_round import round_rows
+    from sim.registry.table import PROG_PBI
+
+    reg = {"programmes": np.full(4, PROG_PBI, dtype=np.uint8),
+           "status": np.full(4, STATUS_IN_DTKS, dtype=np.uint8),
+           "size": np.ones(4, dtype=np.uint8),
+           "pmt_score": np.array([4.0, 3.0, 2.0, 1.0], dtype=np.float32)}
+    assert round_rows(reg, 0.25).tolist() == [0]
+    assert round_rows(reg, 0.25, np.array([1.0, 1.0, 5.0, 5.0])).tolist() == [0, 1, 2]
