@@ -5,8 +5,10 @@ SimPy environments instrumented:
 
 * every scheduled event is counted against the process that scheduled it (the generator that
   was running, with the innermost generator it delegates to, e.g. ``proposal/serve``) and the
-  event's class; events scheduled outside any process (at a barrier) are ``<barrier>``, and a
-  process's start (``Initialize``) is counted against the process it starts;
+  event's class; a process's start (``Initialize``) and its end (the ``Process`` event) are
+  counted against that process (``start``/``end``); events scheduled by an event's callbacks
+  outside any process (a request granted at a release, a condition met) are ``<callback>``, and
+  those scheduled between windows (at a barrier) ``<barrier>``;
 * the time of every step (the event's callbacks) is charged to the process it resumes (or to
   ``<no process>`` for events nobody waits on).
 
@@ -62,13 +64,17 @@ def instrumented() -> Iterator[tuple[Counter, Counter]]:
     seconds: Counter = Counter()
     orig_schedule, orig_step = simpy.Environment.schedule, simpy.Environment.step
 
+    stepping = [False]
+
     def schedule(self, event, priority=1, delay=0):
         if isinstance(event, Initialize):
             kind = "start " + event.callbacks[0].__self__._generator.gi_code.co_name
+        elif isinstance(event, Process):
+            kind = "end " + event._generator.gi_code.co_name
         elif self._active_proc is not None:
             kind = _name()
         else:
-            kind = "<barrier>"
+            kind = "<callback>" if stepping[0] else "<barrier>"
         events[(kind, type(event).__name__)] += 1
         heappush(self._queue, (self._now + delay, priority, next(self._eid), event))
 
@@ -85,6 +91,7 @@ def instrumented() -> Iterator[tuple[Counter, Counter]]:
                 kind = owner._generator.gi_code.co_name
                 break
         t0 = time.perf_counter()
+        stepping[0] = True
         try:
             for callback in callbacks:
                 callback(event)
@@ -93,6 +100,7 @@ def instrumented() -> Iterator[tuple[Counter, Counter]]:
             self.schedule(event, -1)
             raise
         finally:
+            stepping[0] = False
             seconds[kind] += time.perf_counter() - t0
         if not event._ok and not hasattr(event, "_defused"):
             exc = type(event._value)(*event._value.args)
@@ -140,8 +148,9 @@ def table(events: Counter, seconds: Counter) -> str:
             other += n
             continue
         cls = ", ".join(f"{c} {k / n:.0%}" for c, k in classes[kind].most_common(3))
-        owner = kind.split("/")[0].removeprefix("start ")
-        share_s = seconds.get(owner, 0.0) / total_s if not kind.startswith("start ") else None
+        owner = kind.split("/")[0].removeprefix("start ").removeprefix("end ")
+        share_s = (None if kind.startswith(("start ", "end "))
+                   else seconds.get(owner, 0.0) / total_s)
         lines.append(f"| {kind} | {n:,} | {n / total:.1%} | {cls} | "
                      f"{'' if share_s is None else f'{share_s:.1%}'} |")
     if other:
@@ -165,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{wall:.1f} s instrumented, {total / max(households, 1):.1f} events per household\n")
     by_proc: Counter = Counter()
     for (kind, _), n in events.items():
-        by_proc[kind.split("/")[0].removeprefix("start ")] += n
+        by_proc[kind.split("/")[0].removeprefix("start ").removeprefix("end ")] += n
     out("\nstep time by process resumed (share):\n")
     total_s = sum(seconds.values()) or 1.0
     for kind, s in seconds.most_common(12):
