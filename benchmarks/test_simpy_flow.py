@@ -6,7 +6,9 @@
   one year of Kota Magelang at full resolution, decree and credit calls to the monthly engine
   included) in events/s, stored with `ratio_to_raw` = raw events/s / model events/s (goal:
   <= 2), the events per household and the households simulated per second (a year each):
-  fewer events for the same households is the gain that counts (docs/distributed.md §6);
+  fewer events for the same households is the gain that counts (docs/distributed.md §6), and
+  since the visits at agents spend no events at all, the cost per *event* is no longer the
+  model's cost (`households_per_s` and its ratio to raw SimPy's events/s are);
 - `kabupaten_year`: wall time of `kabupaten_year.toml` (Kabupaten Banyumas, 1.8 M people, every
   household, one year), build + run;
 - `national_baseline`: wall time of `baseline.toml` (national at its sampling fraction), build +
@@ -100,7 +102,8 @@ def test_model_events(benchmark) -> None:
     benchmark.extra_info.update(events=ev, events_per_s=rate, raw_events_per_s=raw,
                                 ratio_to_raw=raw / rate, households=hh,
                                 events_per_household=ev / hh, households_per_s=hh / median)
-    assert raw / rate < 6, "model overhead per event far above raw SimPy"
+    # a count, not a timing: the model spends its events on modelling (docs/distributed.md §6)
+    assert ev / hh < 3, f"{ev / hh:.2f} events per household-year"
 
 
 @pytest.mark.benchmark(group="simpy_flow")

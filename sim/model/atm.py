@@ -49,8 +49,8 @@ import math
 STAMP, ATM, AFTER_ATM, POS, AFTER_POS = 2, 3, 4, 5, 6
 
 
-def visit(run, v: tuple, k: int) -> None:
-    """ATM visit *k* of KPM *v*, now (*run* is the `sim.model.redemption.Visits` driver).
+def visit(run, v: tuple, k: int, t: float) -> None:
+    """ATM visit *k* of KPM *v* at time *t* (*run* is the `sim.model.redemption.Visits` driver).
 
     *v* is ``(t, j, row, service, atm, first, patience[], return_tod[], deadline, period,
     giveup, then)``: the e-warong/PT Pos tuple of `sim.model.redemption.schedule_visits` with
@@ -60,53 +60,53 @@ def visit(run, v: tuple, k: int) -> None:
     working days.
     """
     ctx = run.ctx
-    served, leaves, wait = v[4].arrive(ctx.env.now, v[3], float(v[6][k]))
+    served, leaves, wait = v[4].arrive(t, v[3], v[6][k])
     if served:
         ctx.agents.atm_waits.append(wait)
         ctx.mon.count("atm_cashouts")
         if v[5]:
-            run.later(leaves, STAMP, v, k)  # the first redemption, when the service ends
+            run.later(leaves, STAMP, v, k, t)  # the first redemption, when the service ends
     else:
-        run.later(leaves, AFTER_ATM, v, k)
+        run.later(leaves, AFTER_ATM, v, k, t)
 
 
-def after_visit(run, v: tuple, k: int) -> None:
-    """KPM *v* left the ATMs unserved after visit *k* (now): back the next day at its own
+def after_visit(run, v: tuple, k: int, t: float) -> None:
+    """KPM *v* left the ATMs unserved after visit *k* (at *t*): back the next day at its own
     return time, or to PT Pos (bank channel), or it gives up."""
     ctx = run.ctx
     if k + 1 < len(v[6]):
-        t = math.floor(ctx.env.now) + 1.0 + float(v[7][k + 1])  # ATMs work every day
-        if t < v[8]:
+        nxt = math.floor(t) + 1.0 + v[7][k + 1]  # ATMs work every day
+        if nxt < v[8]:
             ctx.mon.count("repeat_visits")
-            run.push(t, ATM, v, k + 1)
+            run.push(nxt, ATM, v, k + 1)
             return
     if v[11] is None:
         run.give_up(v)
         return
     ctx.mon.count("atm_to_pos")  # bank channel: PT Pos takes over from the next working day
     ctx.mon.count("pos_takeover")
-    pos_next(run, v, 0)
+    pos_next(run, v, 0, t)
 
 
-def pos_visit(run, v: tuple, k: int) -> None:
-    """PT Pos take-over visit *k* of KPM *v*, now (queued with the same patience)."""
+def pos_visit(run, v: tuple, k: int, t: float) -> None:
+    """PT Pos take-over visit *k* of KPM *v* at time *t* (queued with the same patience)."""
     ctx = run.ctx
     pos, pos_svc, _ = v[11]
-    served, leaves, wait = pos.arrive(ctx.env.now, pos_svc, float(v[6][k]), run.close)
+    served, leaves, wait = pos.arrive(t, pos_svc, v[6][k], run.close)
     if served:
         ctx.mon.redeem_wait_days.append(wait)
         if v[5]:
-            run.later(leaves, STAMP, v, k)
+            run.later(leaves, STAMP, v, k, t)
     else:
-        run.later(leaves, AFTER_POS, v, k)
+        run.later(leaves, AFTER_POS, v, k, t)
 
 
-def pos_next(run, v: tuple, k: int) -> None:
-    """After KPM *v*'s last failure (now): its PT Pos visit *k* on the next working day while
+def pos_next(run, v: tuple, k: int, t: float) -> None:
+    """After KPM *v*'s last failure (at *t*): its PT Pos visit *k* on the next working day while
     that starts before the final deadline, else it gives up."""
     ctx = run.ctx
     if k < len(v[6]):
-        start = ctx.cal.next_working(math.floor(ctx.env.now) + 1.0) + float(v[7][k])
+        start = ctx.cal.next_working(math.floor(t) + 1.0) + v[7][k]
         if start < v[11][2]:
             if k:
                 ctx.mon.count("repeat_visits")

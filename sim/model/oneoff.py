@@ -182,6 +182,7 @@ def _pay(ctx: Context, rows: np.ndarray, day: np.ndarray, collects: np.ndarray, 
         if t > env.now:
             yield env.timeout(t - env.now)
         if channel == "pos":  # no patience: served in turn (`redemption.Agent.arrive`)
+            ctx.agents.visits.flush(env.now)  # after the regular visits due before
             served, _, wait = ctx.agents.pos_of(int(rows[j])).arrive(env.now,
                                                                      ctx.agents._pos_svc)
             if served:

@@ -168,15 +168,21 @@ _ATM, _AFTER_ATM, _POS, _AFTER_POS = _atm.ATM, _atm.AFTER_ATM, _atm.POS, _atm.AF
 
 
 class Visits:
-    """The visits of one credit day (or what is left of one KPM's after a stock-out).
+    """Every visit of one region, as a heap of dated steps, computed when they are due.
 
-    One SimPy process walks a heap of dated steps: KPM arriving at their agent (first visits
-    and returns after a give-up), a KPM's decision after a visit it was not served in (taken
-    when it leaves, at that time: package back, come back another day or give up), and the
-    first redemption of a proposal (stamped when its service ends). Steps at the same time run
-    in the order they were added, first visits in the order of `schedule_visits`. One timeout
-    per step time replaces each visit's own process with its request, release and service
-    events (docs/distributed.md §6); the queues themselves are the agents' (`Agent.arrive`).
+    Steps: KPM arriving at their agent (first visits and returns after a give-up), a KPM's
+    decision after a visit it was not served in (taken at the time it leaves: package back,
+    come back another day or give up) and the first redemption of a proposal (stamped with the
+    time its service ends). A step reads and writes only its agent, its KPM and counters, and
+    at an agent the order of arrivals is all that matters (`Agent.arrive`), so the steps need
+    no SimPy event: they are run in time order (ties in the order they were added, first visits
+    in the order of `schedule_visits`) by `flush`, up to the moment something else looks at
+    what they change: the end of every window (`sim.model.region.Region.advance`: give-ups and
+    redemption stamps reach the barrier), the midday queue sample, a restock, a one-off payment
+    at PT Pos, a status check or a new proposal. Each step takes its time from the heap, never
+    from the clock. This replaces each visit's process with its request, renege timer, service
+    and release events, and the one timeout per visit a driver process would still cost
+    (docs/distributed.md §6).
     """
 
     __slots__ = ("close", "ctx", "heap", "seq")
@@ -188,56 +194,52 @@ class Visits:
         self.close = ctx.p["disbursement"]["close_hour"]
 
     def push(self, t: float, kind: int, v: tuple, k: int = 0) -> None:
-        """Add step *kind* of KPM *v* (visit number *k*) at time *t* (>= now)."""
+        """Add step *kind* of KPM *v* (visit number *k*) at time *t*."""
         heappush(self.heap, (t, self.seq, kind, v, k))
         self.seq += 1
 
-    def run(self):
-        """Process: run the steps in time order until none are left."""
-        env, heap = self.ctx.env, self.heap
-        while heap:
+    def flush(self, until: float) -> None:
+        """Run every step due before *until*, in time order."""
+        heap = self.heap
+        while heap and heap[0][0] < until:
             t, _, kind, v, k = heappop(heap)
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            self._step(kind, v, k)
+            self.step(kind, v, k, t)
 
-    def later(self, t: float, kind: int, v: tuple, k: int) -> None:
-        """Step *kind* at *t*: at once when that is now, else when its time comes."""
-        if t > self.ctx.env.now:
+    def later(self, t: float, kind: int, v: tuple, k: int, now: float) -> None:
+        """Step *kind* at *t*: at once when that is *now*, else when it is due."""
+        if t > now:
             self.push(t, kind, v, k)
         else:
-            self._step(kind, v, k)
+            self.step(kind, v, k, t)
 
-    def _step(self, kind: int, v: tuple, k: int) -> None:
-        ctx = self.ctx
-        mon = ctx.mon
+    def step(self, kind: int, v: tuple, k: int, t: float) -> None:
+        """Run step *kind* of KPM *v* (visit *k*) at time *t*."""
         if kind == _VISIT:  # e-warong or PT Pos (the channel's agent)
-            self.visit(v, k)
+            self.visit(v, k, t)
         elif kind == _AFTER:
             agent = v[4]
             if agent.stock is not None:
                 agent.stock += 1  # the package goes back on the shelf
             if k + 1 < len(v[6]):
-                t = ctx.cal.next_working(math.floor(ctx.env.now) + 1.0) + float(v[7][k + 1])
-                if t < v[8]:
-                    mon.count("repeat_visits")
-                    self.push(t, _VISIT, v, k + 1)
+                nxt = self.ctx.cal.next_working(math.floor(t) + 1.0) + v[7][k + 1]
+                if nxt < v[8]:
+                    self.ctx.mon.count("repeat_visits")
+                    self.push(nxt, _VISIT, v, k + 1)
                     return
             self.give_up(v)
         elif kind == _AFTER_POS:
-            _atm.pos_next(self, v, k + 1)
+            _atm.pos_next(self, v, k + 1, t)
         elif kind == _ATM:
-            _atm.visit(self, v, k)
+            _atm.visit(self, v, k, t)
         elif kind == _AFTER_ATM:
-            _atm.after_visit(self, v, k)
+            _atm.after_visit(self, v, k, t)
         elif kind == _POS:
-            _atm.pos_visit(self, v, k)
+            _atm.pos_visit(self, v, k, t)
         else:  # _STAMP
-            _stamp_first(ctx, v[2])
+            _stamp_first(self.ctx, v[2], t)
 
-    def visit(self, v: tuple, k: int, stocked: bool = False) -> None:
-        """Visit *k* of KPM *v* at its e-warong or PT Pos paying point, now."""
-        ctx = self.ctx
+    def visit(self, v: tuple, k: int, t: float, stocked: bool = False) -> None:
+        """Visit *k* of KPM *v* at its e-warong or PT Pos paying point at time *t*."""
         agent: Agent = v[4]
         if agent.stock is not None and not stocked:
             if agent.stock <= 0:
@@ -245,13 +247,13 @@ class Visits:
                 agent.short.append((v, k))  # served in turn after the next restock
                 return
             agent.stock -= 1
-        served, leaves, wait = agent.arrive(ctx.env.now, v[3], float(v[6][k]), self.close)
+        served, leaves, wait = agent.arrive(t, v[3], v[6][k], self.close)
         if served:
-            ctx.mon.redeem_wait_days.append(wait)
+            self.ctx.mon.redeem_wait_days.append(wait)
             if v[5]:
-                self.later(leaves, _STAMP, v, k)
+                self.later(leaves, _STAMP, v, k, t)
         else:
-            self.later(leaves, _AFTER, v, k)
+            self.later(leaves, _AFTER, v, k, t)
 
     def give_up(self, v: tuple) -> None:
         """KPM *v* does not collect this period (reported to the engine at the barrier)."""
@@ -318,6 +320,8 @@ class Agents:
                                                          self.per_kec)
         self.pos_hops = catchments(fr.vkec, fr.vdesa, fr.n_vkec, self.per_kec)[1]
         self._svc = d["service_minutes"] / _MIN_PER_DAY
+        #: every visit of the region, run when due (`Visits`)
+        self.visits = Visits(ctx)
         self._pos_svc = (d["close_hour"] - d["open_hour"]) / 24.0 / c["pos_kpm_per_officer_day"]
 
     def size_ewarong(self, bpnt_rows: np.ndarray) -> None:
@@ -397,6 +401,8 @@ def restocking(ctx: Context):
     while t < cal.days:
         every = d["restock_every"]
         yield env.timeout(t + 0.3 - env.now)  # before opening
+        run: Visits = agents.visits
+        run.flush(env.now)  # the visits due before the delivery took from the old stock
         # visits crowd into the redeem window after the credit: cover that pace until the next
         # delivery (about 5 working days in 7 calendar days)
         per_period = min(1.0, every / max(d["redeem_days"] * 5.0 / 7.0, 1.0))
@@ -407,27 +413,25 @@ def restocking(ctx: Context):
                 ctx.mon.count("restock_packages", target - ag.stock)
                 ag.stock = target
         # KPM who found no stock come back now, in turn, as far as the new stock goes
-        run = Visits(ctx)
         for key in sorted(agents.ewarong):
             ag = agents.ewarong[key]
             waiting, ag.short = ag.short, []
             for v, k in waiting:
                 if ag.stock > 0:
                     ag.stock -= 1
-                    run.visit(v, k, stocked=True)
+                    run.visit(v, k, env.now, stocked=True)
                 else:
                     ag.short.append((v, k))
-        if run.heap:
-            env.process(run.run())
         t = cal.next_working(math.floor(cal.add_working(t + 1.0, every - 1)))
 
 
-def _stamp_first(ctx: Context, row: int) -> None:
-    """Stamp the first redemption of *row*'s open proposal, if it was credited and not yet."""
+def _stamp_first(ctx: Context, row: int, t: float) -> None:
+    """Stamp the first redemption of *row*'s open proposal at time *t*, if it was credited and
+    not yet."""
     i = ctx.proposal_of_row.get(row, -1)
     if i >= 0 and _first_redemption(ctx, i):
-        ctx.props.t_redeem[i] = ctx.env.now
-        ctx.props.advance(i, S["redeemed"])
+        ctx.props.t_redeem[i] = t
+        ctx.props.advance_at(i, S["redeemed"], t)
         ctx.proposal_of_row.pop(row, None)
 
 
@@ -462,7 +466,7 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     """
     if len(rows) == 0:
         return
-    env, cal = ctx.env, ctx.cal
+    cal = ctx.cal
     d = ctx.p["disbursement"]
     agents: Agents = ctx.agents
     rng_a = ctx.streams.get("redeem.arrival", month)
@@ -534,7 +538,7 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     atm_deadline = t_credit + d["bank_collect_days"] if channel == "bank" else deadline
     bank = channel == "bank"
     ewarong = agents.ewarong
-    run = Visits(ctx)
+    run: Visits = agents.visits
     for j in order:
         row, r, t = rows_l[j], route_l[j], t_l[j]
         if r == 0:  # PT Pos, on its pay days
@@ -551,4 +555,3 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
             continue
         run.push(t, _VISIT, (t, j, row, svc, agent, row in first_rows, patience_l[j], tods_l[j],
                              deadline, period, (row, pb[j], pu[j])))
-    env.process(run.run())

@@ -257,6 +257,7 @@ class Region:
         ctx = self.ctx
         if until > ctx.env.now:
             ctx.env.run(until=until)
+        ctx.agents.visits.flush(until)  # visits are computed when due (`redemption.Visits`)
         r0 = self.row0
         arrivals = []
         for t, i in ctx.kemensos_arrivals:
@@ -345,6 +346,7 @@ def sampler(ctx: Context):
                 busy = mon.busy[s]
                 if s == "redeem":
                     now = env.now
+                    ctx.agents.visits.flush(now)
                     agents = (*ctx.agents.ewarong.values(), *ctx.agents.pos.values())
                     busy = sum(a.busy(now) for a in agents)
                     queued = sum(a.queued(now) for a in agents)

@@ -131,6 +131,7 @@ def repropose(ctx: Context, row: int, flow, draws: Draws, serial: int,
               source: str = "pbi") -> None:
     """Enter household *row* again (KIS PBI inactive beyond the window: through the village;
     an appeal after a verval rejection: through Dinsos)."""
+    ctx.agents.visits.flush(ctx.env.now)  # a first redemption due before closes a proposal
     if row in ctx.proposal_of_row:
         ctx.mon.count(f"duplicate_{source}")
         return

@@ -53,6 +53,7 @@ def checks(ctx: Context):
             continue  # finished already: nothing to check, no event spent
         if t > env.now:
             yield env.timeout(t - env.now)
+        ctx.agents.visits.flush(env.now)  # redemptions due before are stamped
         row = props.row[i]
         if open_of.get(row, -1) != i:
             continue  # that proposal finished meanwhile
