@@ -382,24 +382,31 @@ class National:
         return later[0] if later else math.inf
 
     def _kemensos(self, limit: float, inbox: dict) -> None:
-        """Serve the queued arrivals FIFO that start before *limit* (the next event date)."""
+        """Serve the queued arrivals FIFO that start before *limit* (the next event date).
+
+        A proposal of a region weighing w times the territory's (`sim.model.nation`) stands for
+        w proposals arriving together: it is worked by ``min(round(w), pool)`` officers at once,
+        starting when that many are free, for w times the work shared between them."""
         free, mon, cal, days = self.kemensos_free, self.mon, self.cal, self.days
         scale, rel, own = self.kemensos_scale, self.region_rel, self.region_in_territory
         for k, (tt, r, i, row, score, fixed, days_work) in enumerate(self.kem_wait):
-            start = max(tt, free[0])
+            n_srv = 1 if rel[r] < 1.5 else min(round(rel[r]), len(free))
+            start = max(tt, free[0] if n_srv == 1 else heapq.nsmallest(n_srv, free)[-1])
             if start >= limit:  # queued when the event comes: served by the pool it leaves
                 self.kem_wait = self.kem_wait[k:]
                 return
             work = days_work * scale * rel[r]  # a job weighs its region's weight
-            heapq.heappop(free)
-            end = cal.add_working(start, work)
-            heapq.heappush(free, end)
+            for _ in range(n_srv):
+                heapq.heappop(free)
+            end = cal.add_working(start, work / n_srv)
+            for _ in range(n_srv):
+                heapq.heappush(free, end)
             if start < days:
                 mon.waits["kemensos"].append(start - tt)
                 if own[r]:
                     self.territory_waits["kemensos"].append(start - tt)
             self.kem_queued.add(tt, start)
-            self.kem_busy.add(start, end)
+            self.kem_busy.add(start, end, n_srv)
             if end < days:
                 mon.work["kemensos"] += work
                 inbox[r].setdefault("kemensos", []).append((i, end))

@@ -172,6 +172,21 @@ def test_a_weighted_one_off_round_is_share_of_the_weighted_households() -> None:
     assert parts.tolist() == [235, 19, 94]
 
 
+def test_the_national_pool_carries_the_whole_country_s_load() -> None:
+    """Kota Magelang at fraction 1 inside the country at 0.0003: the Kemensos pool is the real
+    one and a rest-of-country proposal stands for ~3,300 worked by many officers at once, so the
+    pool is as busy as in a national run and Magelang's proposals wait as the country's do."""
+    common = ("scenario.months=2",)
+    nat = results.kpis(run(_scen('territory.scope="national"', "territory.fraction=0.0003",
+                                 *common)))
+    inside = results.kpis(run(_scen('territory.scope="kabkota"', 'territory.codes=["33.71"]',
+                                    "territory.fraction=1.0", CONTEXT,
+                                    "territory.context_fraction=0.0003", *common)))
+    assert inside["utilisation_kemensos"] == pytest.approx(nat["utilisation_kemensos"], rel=0.2)
+    assert inside["wait_kemensos_mean_days"] == pytest.approx(nat["wait_kemensos_mean_days"],
+                                                             rel=0.5)
+
+
 def _kks(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kks_emulator.cli.main", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
