@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kks_emulator.errors import ConfigError, InputError
 from sim.fidelity.mirror import BankMonth, FidelityReport, period_label, run_card_fidelity
-from sim.model import engine, frame
+from sim.model import engine, frame, nation
 from sim.outputs.section import Section
 from sim.registry import regions
 from sim.scenario.loader import Scenario
@@ -101,10 +101,11 @@ def run(scen: Scenario, kabkota: str, months: int, workdir: Path | None = None) 
     temporary folder removed afterwards)."""
     regs = regions.load()
     row = regs.kabkota_index(kabkota)
-    _, registry = frame.build(scen)
+    fr, registry = frame.build(scen)
     p = scen.data
-    quota = engine.quotas(p, registry, regs.province_code)
-    params = engine.params_from(p, quota)
+    # a national-context scenario's registry is at two fractions: weighted quotas and deciles
+    quota = engine.quotas(p, registry, regs.province_code, fr.kab_rel)
+    params = engine.params_from(p, quota, nation.desil_weight(fr.kab_rel))
     first = _start_period(scen)
     periods = list(range(first, first + months))
     seed = int(scen["scenario"]["seed"])

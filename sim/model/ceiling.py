@@ -79,10 +79,17 @@ def ceiling(ctx: Context, prog: str) -> int:
     return round(national * ctx.frame.national_share) if national > 0 else 0
 
 
+def _rel(ctx: Context) -> np.ndarray | None:
+    """Weight per row relative to the territory's (a registry at two fractions), or None."""
+    return getattr(ctx, "rel", None)
+
+
 def used(ctx: Context, prog: str, year: int) -> int:
-    """Rupiah *prog* was credited in fiscal *year* so far (simulated)."""
+    """Rupiah *prog* was credited in fiscal *year* so far (simulated; weighted by region in a
+    registry at two fractions, `sim.model.nation`)."""
     field_ = PROGRAMMES[prog][2]
-    return sum(m[field_] for m in ctx.mon.months if int(m["date"][:4]) == year)
+    months = ctx.weighted_months if _rel(ctx) is not None else ctx.mon.months
+    return sum(m[field_] for m in months if int(m["date"][:4]) == year)
 
 
 def _tranches_left(ctx: Context, every: int, period: int, include_this: bool) -> int:
@@ -99,10 +106,13 @@ def _unit_cost(ctx: Context, k: int, rows: np.ndarray) -> float:
         return float(params.bpnt_monthly * params.bpnt_every)
     if len(rows) == 0:
         return 0.0
+    rel = _rel(ctx)
+    w = None if rel is None else rel[rows]
     if k == 1:
-        return float(_disburse.entitlements(ctx.registry, 1, rows, params).mean())
+        return float(np.average(_disburse.entitlements(ctx.registry, 1, rows, params),
+                                weights=w))
     return float(params.pbi_premium * params.pbi_every
-                 * ctx.registry["size"][rows].astype(np.float64).mean())
+                 * np.average(ctx.registry["size"][rows].astype(np.float64), weights=w))
 
 
 def cap_quotas(ctx: Context, period: int, credit_ahead: bool) -> None:
@@ -129,7 +139,10 @@ def cap_quotas(ctx: Context, period: int, credit_ahead: bool) -> None:
             continue
         cap = max(0, c - used(ctx, prog, year)) // round(unit * left)
         entry["cap_kpm"] = int(cap)
-        total = int(quota[k].sum())
+        kab_rel = ctx.frame.kab_rel
+        # KPM in the territory's weight (each kab/kota's quota counts at its own fraction)
+        total = int(quota[k].sum()) if kab_rel is None else round(float(
+            np.dot(quota[k], kab_rel)))
         if cap < total:
             quota[k] = np.floor(quota[k] * (cap / total)).astype(np.int64)
             entry["capped_decrees"] += 1
@@ -160,9 +173,14 @@ def paused_for_budget(ctx: Context, period: int, payable: np.ndarray) -> int:
         holders = (reg["programmes"] & PROG_BITS[k]) != 0
         rows = np.flatnonzero(holders & (ledger.last_credit[k] < period) & payable)
         units = 1 + np.minimum(ledger.owed_array()[k, rows], params.arrears_tranches)
-        due = int((_disburse.entitlements(reg, k, rows, params) * units).sum(dtype=np.int64))
+        amount = _disburse.entitlements(reg, k, rows, params) * units
+        rel = _rel(ctx)
+        due = int(amount.sum(dtype=np.int64)) if rel is None else round(float(np.dot(
+            amount.astype(np.float64), rel[rows])))
         if used(ctx, prog, year) + due > c:
             bits |= PROG_BITS[k]
             ctx.ceilings.entry(prog, year, c)["withheld_periods"] += 1
             ctx.mon.count(f"{prog}_withheld_for_budget", len(rows))
+            if getattr(ctx, "in_territory", None) is not None:
+                ctx.count_territory(f"{prog}_withheld_for_budget", rows)
     return bits

@@ -280,6 +280,9 @@ class Context:
     nation: Any = None
     #: the whole country's merged `Context` behind a territory's view (`sim.model.view`)
     national: Any = None
+    #: the months of money the budget ceilings count when they are not ``mon.months``: a
+    #: territory's view holds the whole country's, weighted (`sim.model.ceiling`)
+    ceiling_months: Any = None
     restocking: bool = False
     #: per decree: households and persons who left PBI-JK because of their decile
     pbi_exits: list = field(default_factory=list)

@@ -157,6 +157,8 @@ class Credits:
     pre_unspent: np.ndarray     # its unspent months before the period was settled
     #: the month's money of the rows of *part* alone (`Engine.disburse`), or None
     part: dict | None = None
+    #: the month's programme money with every row weighted (`Engine.disburse`), or None
+    weighted: dict | None = None
 
 
 class Engine:
@@ -187,10 +189,11 @@ class Engine:
             self.state.invalidate()
 
     def disburse(self, period: int, payable: np.ndarray,
-                 part: np.ndarray | None = None) -> Credits:
+                 part: np.ndarray | None = None, weight: np.ndarray | None = None) -> Credits:
         """Credit and settle *period*; only rows with *payable* true receive BPNT/PKH credits
         (the others' tranches are withheld and owed, docs/monthly.md §4.1). With *part* (bool
-        per row) the month's money of those rows alone is returned too (`part_month`)."""
+        per row) the month's money of those rows alone is returned too (`part_month`), with
+        *weight* (float per row) the programmes' money weighted by it (`weighted_money`)."""
         reg = self.registry
         before = reg["balance"].copy()
         unspent_before = reg["unspent_months"].copy()
@@ -220,6 +223,24 @@ class Engine:
         if part is not None:
             out.part = self.part_month(period, part, before, owed, credited, rows,
                                        draws.amount[did] if len(moved) else rows)
+        if weight is not None:
+            out.weighted = self.weighted_money(period, owed, weight)
+        return out
+
+    def weighted_money(self, period: int, owed: np.ndarray, weight: np.ndarray) -> dict:
+        """The programmes' money of *period* just after `disburse` (``bpnt_rp``, ``pkh_rp``,
+        ``pbi_premium_rp``), each row's amount times its *weight* (*owed*: owed tranches before
+        the period), rounded to the rupiah."""
+        reg, params, marks = self.registry, self.params, self.ledger.last_credit
+        out = {}
+        for p, name in ((0, "bpnt_rp"), (1, "pkh_rp")):
+            rows_p = np.flatnonzero(marks[p] == period)
+            units = 1 + np.minimum(owed[p, rows_p], params.arrears_tranches).astype(np.int64)
+            amount = _disburse.entitlements(reg, p, rows_p, params) * units
+            out[name] = round(float(np.dot(amount.astype(np.float64), weight[rows_p])))
+        pbi = np.flatnonzero(marks[2] == period)
+        persons = float(np.dot(reg["size"][pbi].astype(np.float64), weight[pbi]))
+        out["pbi_premium_rp"] = round(persons * params.pbi_premium * params.pbi_every)
         return out
 
     def part_month(self, period: int, part: np.ndarray, before: np.ndarray, owed: np.ndarray,

@@ -80,7 +80,8 @@ class Clock:
 #: counters of the national stages that count rows: the territory's view reports its own
 TERRITORY_COUNTERS = ("initial_dtks", "cards_printed", "giveups_too_late", "forfeited_rp",
                       "rerank_refreshed", "enumerated", "enumeration_refreshed",
-                      "oneoff_recipients")
+                      "oneoff_recipients", "bpnt_withheld_for_budget",
+                      "pkh_withheld_for_budget")
 
 
 @dataclass
@@ -148,6 +149,9 @@ class National:
         self.territory_targeting: list[dict] = []
         #: the national stages' row counters, of the territory's rows (`TERRITORY_COUNTERS`)
         self.territory_counts: dict[str, int] = {}
+        #: per month: the programmes' money of the whole country in the territory's weight
+        #: (two fractions: what the budget ceilings count, `sim.model.ceiling.used`)
+        self.weighted_months: list[dict] = []
         #: per territory month: the territory's balances before its credit day
         self.territory_opening: list[int] = []
         self.territory_pbi_exits: list[dict] = []
@@ -531,10 +535,10 @@ class National:
             paused = eng.params.paused
             eng.with_params(paused=paused | ceiling.paused_for_budget(self, period,
                                                                        self.card_active))
-            cr = eng.disburse(period, self.card_active, self.in_territory)
+            cr = eng.disburse(period, self.card_active, self.in_territory, self.rel)
             eng.with_params(paused=paused)
         else:
-            cr = eng.disburse(period, self.card_active, self.in_territory)
+            cr = eng.disburse(period, self.card_active, self.in_territory, self.rel)
         self.last_credited = cr.credited_rows
         r = cr.result
         self.mon.months.append({
@@ -553,6 +557,8 @@ class National:
             "collected": int(np.isin(cr.redeem_rows, cr.credited_rows).sum()),
             "gave_up": 0,
         })
+        if cr.weighted is not None:  # the country's money in the territory's weight (ceilings)
+            self.weighted_months.append(dict(cr.weighted, date=self.mon.months[-1]["date"]))
         if cr.part is not None:  # the territory's own money inside the national run
             part = dict(cr.part, period=period, date=self.mon.months[-1]["date"],
                         proposals_to_date=sum(self._territory_proposals.values()),

@@ -116,6 +116,8 @@ def territory(nat: Any, results: list[RegionResult], national: Context,
         moved.append(dataclasses.replace(r, row0=off, vkec0=first))
         off += len(r.log_c)
     ctx = merge(stages, moved, read)
+    if nat.rel is not None:  # the ceilings count the whole country's money, weighted
+        ctx.ceiling_months = nat.weighted_months
     ctx.nation = {k: v[rows] for k, v in targeting.of(national).items()}
     ctx.nation["true_decile"] = targeting.true_deciles(national)[rows]
     return ctx

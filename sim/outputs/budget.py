@@ -23,6 +23,17 @@ _COLUMNS = ("month", "programme", "credited_rp", "kpm", "withheld_tranches", "ar
             "decreed_rp", "returned_rp", "conserved", "ytd_rp", "ceiling_rp")
 
 
+def _ceiling_money(ctx: Context) -> dict[tuple[str, str], int]:
+    """(month, programme) -> the money the budget ceilings count, where it is not the row's own
+    ``credited_rp``: a national-context run's territory counts the whole country's, weighted
+    (`sim.model.ceiling`), against the national line."""
+    months = getattr(ctx, "ceiling_months", None)
+    if not months:
+        return {}
+    return {(m["date"][:7], prog): m[key] for m in months
+            for prog, key in (("bpnt", "bpnt_rp"), ("pkh", "pkh_rp"), ("pbi", "pbi_premium_rp"))}
+
+
 def rows(ctx: Context) -> list[dict]:
     """The budget rows of a finished run, month by month, programme by programme."""
     out: list[dict] = []
@@ -46,10 +57,11 @@ def rows(ctx: Context) -> list[dict]:
     out.sort(key=lambda r: (r["month"], r["programme"]))
     book = getattr(ctx, "ceilings", None)
     caps = book.month_ceiling if book is not None else {}
+    counted = _ceiling_money(ctx)
     ytd: dict[tuple[str, str], int] = {}
     for r in out:
         key = (r["programme"], r["month"][:4])
-        ytd[key] = ytd.get(key, 0) + r["credited_rp"]
+        ytd[key] = ytd.get(key, 0) + counted.get((r["month"], r["programme"]), r["credited_rp"])
         r["ytd_rp"] = ytd[key]
         r["ceiling_rp"] = caps.get((r["programme"], r["month"]), 0)
     return out
@@ -63,10 +75,12 @@ def ceiling_rows(ctx: Context) -> list[dict]:
     if book is None or not book.years:
         return []
     w = ctx.frame.weight
+    counted = _ceiling_money(ctx)
     used: dict[tuple[str, int], int] = {}
     for r in rows(ctx):
         key = (r["programme"], int(r["month"][:4]))
-        used[key] = used.get(key, 0) + r["credited_rp"]
+        used[key] = used.get(key, 0) + counted.get((r["month"], r["programme"]),
+                                                   r["credited_rp"])
     return [{"programme": e["programme"], "year": e["year"],
              "ceiling_rp": round(e["ceiling_rp"] * w),
              "used_rp": round(used.get((e["programme"], e["year"]), 0) * w),

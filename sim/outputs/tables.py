@@ -151,7 +151,8 @@ TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
         _c("returned_rp", "int64", "rupiah", "sample", "one-off money not collected, returned"),
         _c("conserved", "int64", "-", "-", "1 when the programme's money adds up"),
         _c("ytd_rp", "int64", "rupiah", "sample", "the programme's money of the fiscal year "
-           "(January to December) up to and including the month"),
+           "(January to December) up to and including the month (with territory.context = "
+           "'national': the whole country's, weighted, as the ceiling counts it)"),
         _c("ceiling_rp", "int64", "rupiah", "sample", "the programme's budget line for the "
            "year in force that month (0 = none; sim/model/ceiling.py)"),
     )),

@@ -434,17 +434,12 @@ def _check_regions(scen: Scenario, where) -> None:
 
 def _context_checks(d: dict, where) -> None:
     """``territory.context = "national"`` (`sim.model.nation`): the rest of the country at a
-    sample no finer than the territory, and no budget ceiling (not weighted by region yet)."""
+    sample no finer than the territory."""
     t = d["territory"]
     if t["context_fraction"] > t["fraction"]:
         raise ConfigError(where("territory.context_fraction"), "territory.context_fraction",
                           f"at most territory.fraction ({t['fraction']:g}): the rest of the "
                           "country is sampled no finer than the territory")
-    for key in ("bpnt_budget_rp", "pkh_budget_rp", "pbi_budget_rp"):
-        if d["programmes"][key] > 0:
-            raise ConfigError(where(f"programmes.{key}"), f"programmes.{key}",
-                              "0 with territory.context = 'national' (budget ceilings are not "
-                              "weighted by region yet)")
 
 
 def _cross_checks(scen: Scenario, where) -> None:

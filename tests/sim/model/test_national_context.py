@@ -187,21 +187,40 @@ def test_the_national_pool_carries_the_whole_country_s_load() -> None:
                                                              rel=0.5)
 
 
+def test_a_budget_ceiling_caps_the_whole_country_weighted() -> None:
+    """A binding BPNT line (Rp 30 T a year) inside the simulated country caps the national KPM
+    as a national run does, counting the rest of the country's money at its weight; the
+    territory's ceiling table reads the national line against the national use."""
+    common = ("scenario.months=2", "programmes.bpnt_budget_rp=30000000000000")
+    nat = run(_scen('territory.scope="national"', "territory.fraction=0.0005", *common))
+    inside = run(_scen(*NTT, "territory.fraction=0.005", CONTEXT,
+                       "territory.context_fraction=0.0005", *common))
+    from sim.outputs import budget
+
+    a, b = budget.ceiling_rows(nat.ctx)[0], budget.ceiling_rows(inside.ctx)[0]
+    assert a["capped_decrees"] > 0 and b["capped_decrees"] == a["capped_decrees"]
+    assert b["ceiling_rp"] == pytest.approx(30e12, rel=1e-6)
+    assert b["cap_kpm"] == pytest.approx(a["cap_kpm"], rel=0.02)
+    assert b["used_rp"] == pytest.approx(a["used_rp"], rel=0.03)
+    # the territory's own BPNT money is a small part of the national use
+    own = sum(m["bpnt_rp"] for m in inside.ctx.mon.months) * inside.ctx.frame.weight
+    assert 0 < own < 0.05 * b["used_rp"]
+
+
 def _kks(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kks_emulator.cli.main", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(("sets", "key"), [
-    (("territory.fraction=0.001", "territory.context_fraction=0.002"),
+    ((*NTT, CONTEXT, "territory.fraction=0.001", "territory.context_fraction=0.002"),
      "territory.context_fraction"),
-    (("territory.fraction=0.01", "programmes.bpnt_budget_rp=45000000000000"),
-     "programmes.bpnt_budget_rp"),
+    (('territory.scope="national"', CONTEXT, "territory.fraction=0.001"), "territory.context"),
 ])
 def test_bad_context_combinations_are_one_line_exit_2(tmp_path, sets, key) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        _scen(*NTT, CONTEXT, *sets)
-    args = [a for s in (*NTT, CONTEXT, *sets) for a in ("--set", s)]
+        _scen(*sets)
+    args = [a for s in sets for a in ("--set", s)]
     out = tmp_path / "results"
     r = _kks("sim", "run", "scenarios/baseline.toml", *args, "--out", str(out))
     assert r.returncode == 2
