@@ -539,6 +539,8 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     bank = channel == "bank"
     ewarong = agents.ewarong
     run: Visits = agents.visits
+    seq = run.seq
+    steps: list[tuple] = []  # (t, seq, kind, visit, 0) in time order: one heapify, no pushes
     for j in order:
         row, r, t = rows_l[j], route_l[j], t_l[j]
         if r == 0:  # PT Pos, on its pay days
@@ -549,9 +551,14 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
             svc = svc_l[j]
         else:  # ATM cash-out (every day; the bank channel's PT Pos takes over after)
             then = (agents.pos_of(row), pos_svc, deadline) if bank else None
-            run.push(t, _ATM, (t, j, row, svc_atm_l[j], agents.atm_of(row),
-                               row in first_rows, patience_l[j], tods_l[j], atm_deadline,
-                               period, (row, pb[j], pu[j]), then))
+            steps.append((t, seq, _ATM, (t, j, row, svc_atm_l[j], agents.atm_of(row),
+                                         row in first_rows, patience_l[j], tods_l[j],
+                                         atm_deadline, period, (row, pb[j], pu[j]), then), 0))
+            seq += 1
             continue
-        run.push(t, _VISIT, (t, j, row, svc, agent, row in first_rows, patience_l[j], tods_l[j],
-                             deadline, period, (row, pb[j], pu[j])))
+        steps.append((t, seq, _VISIT, (t, j, row, svc, agent, row in first_rows, patience_l[j],
+                                       tods_l[j], deadline, period, (row, pb[j], pu[j])), 0))
+        seq += 1
+    run.seq = seq
+    run.heap.extend(steps)
+    heapify(run.heap)
