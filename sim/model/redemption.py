@@ -103,13 +103,6 @@ class Agent:
             heappop(q)
         return len(q)
 
-    def expected_wait(self) -> float:
-        """Days the queue ahead of a newcomer takes to clear (0 with a free counter)."""
-        now = self.env.now
-        if self.busy(now) < self.capacity:
-            return 0.0
-        return (self.queued(now) + 1) * self.mean_service / self.capacity
-
     def arrive(self, t: float, service: float, patience: float = math.inf,
                close_hour: float | None = None) -> tuple[bool, float, float]:
         """A KPM arrives at time *t* (no earlier than every earlier arrival) for *service* days.

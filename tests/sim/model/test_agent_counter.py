@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import simpy
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sim.model.redemption import Agent
@@ -31,6 +31,8 @@ class ReferenceAgent:
         self.res = simpy.Resource(env, capacity=servers)
         self.mean_service = mean_service
         self.visits = self.balked = self.reneged = self.closed = 0
+        #: when a KPM left a counter or the queue (to rule out arrivals at those instants)
+        self.departures: list[float] = []
 
     def visit(self, service: float, patience: float, close_hour: float | None, out: dict,
               key: int):
@@ -53,10 +55,12 @@ class ReferenceAgent:
                     self.closed += 1
                 else:
                     self.reneged += 1
+                self.departures.append(env.now)
                 out[key] = (False, 0.0)
                 return
             out[key] = (True, env.now - t0)
             yield env.timeout(service)
+            self.departures.append(env.now)
         self.visits += 1
 
 
@@ -71,6 +75,27 @@ arrival = st.tuples(
 @given(servers=st.integers(1, 3), arrivals=st.lists(arrival, min_size=1, max_size=60),
        closing=st.booleans(), mean=st.floats(0.001, 0.02))
 def test_computed_queue_equals_simpy_resource(servers, arrivals, closing, mean) -> None:
+    assume(_compare(servers, arrivals, closing, mean) is not None)
+
+
+def test_every_way_of_leaving_is_exercised() -> None:
+    """A busy afternoon at one counter: KPM are served, balk, renege and are sent home.
+
+    (Times avoid an arrival at the very instant a service ends: there the old per-visit process
+    saw a free counter between the release and the next KPM's grant, skipped its renege timer
+    and waited without patience; the computed queue does not have that artefact.)"""
+    arrivals = [(0.00413 if k % 3 else 0.0, 0.0197, (0.031, 0.0, math.inf)[k % 3])
+                for k in range(80)]
+    arrivals[0] = (0.22, 0.0197, math.inf)  # the first one comes at 12:58, closing is at 14:00
+    agent = _compare(1, arrivals, True, 0.005)
+    assert agent is not None, "an arrival at the instant of a departure"
+    assert agent.visits and agent.balked and agent.reneged and agent.closed, (
+        agent.visits, agent.balked, agent.reneged, agent.closed)
+
+
+def _compare(servers: int, arrivals: list, closing: bool, mean: float) -> Agent | None:
+    """Run *arrivals* through the reference and the computed agent; assert they agree (None:
+    an arrival falls on a departure's instant, not compared)."""
     close = CLOSE_HOUR if closing else None
     t, times = 0.3, []
     for gap, _, _ in arrivals:
@@ -98,10 +123,14 @@ def test_computed_queue_equals_simpy_resource(servers, arrivals, closing, mean) 
     env.process(source())
     env.process(sampler())
     env.run()
+    # SimPy orders simultaneous events by event id: an arrival at the very instant a KPM
+    # leaves a counter or the queue may see it there or not (the old process even skipped its
+    # renege timer then); with drawn times that never happens, so such examples are left out
+    if any(abs(a - d) < 1e-9 for a in times for d in ref.departures):
+        return None
     probes = [0.3 + k * 0.0371 + 1e-7 for k in range(1, 40)]
     events = sorted([(tk, 0, k) for k, tk in enumerate(times)] + [(p, 1, p) for p in probes])
     for tk, kind, k in events:
-        env_new._now = tk  # the agent reads the clock for nothing but `expected_wait`
         if kind:
             samples_new.append((agent.busy(tk), agent.queued(tk)))
             continue
@@ -115,6 +144,7 @@ def test_computed_queue_equals_simpy_resource(servers, arrivals, closing, mean) 
     assert (agent.visits, agent.balked, agent.reneged, agent.closed) == (
         ref.visits, ref.balked, ref.reneged, ref.closed)
     assert samples_new == samples_ref
+    return agent
 
 
 def test_resize_keeps_the_counters_that_free_last() -> None:
