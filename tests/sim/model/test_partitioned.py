@@ -197,6 +197,38 @@ def test_killed_worker_costs_a_replay_not_the_run(tmp_path, single, missing_comp
     assert _files(tmp_path / "recovered") == single
 
 
+@pytest.mark.dask
+def test_worker_killed_before_the_merge_is_replayed_for_its_records(tmp_path, single,
+                                                                   missing_component) -> None:
+    """The records of a partition are on its worker until the merge reads them: a worker lost
+    after the last window is replayed (from the input log on the client's disk) and finished
+    again, and the folder does not change."""
+    local_cluster = _dask()
+    if local_cluster is None:
+        missing_component("dask.distributed is not installed (extra `distributed`)")
+    from dask.distributed import Client
+
+    from sim.model.distributed import DaskPartitions
+
+    scen = _scen()
+    with local_cluster(n_workers=2, threads_per_worker=1, processes=True,
+                       dashboard_address=None) as cluster, Client(cluster) as client:
+        nat = National(scen)
+        specs = nat.specs()
+        groups = [[specs[r] for r in g] for g in plan([s.households for s in specs], 2)]
+        parts = DaskPartitions(client, scen, groups, "test cluster")
+        pids = client.run(os.getpid)
+        results = run_windows(nat, parts)
+        assert parts.restarts == 0
+        os.kill(pids[sorted(pids)[1]], signal.SIGKILL)  # the worker holding partition 1
+        events = sum(r.events for r in results)
+        res = ModelResult(scenario=scen, ctx=merge(nat, results, parts.read), events=events)
+        assert parts.restarts >= 1
+        parts.close()
+    outputs.write(res, tmp_path / "recovered")
+    assert _files(tmp_path / "recovered") == single
+
+
 def _wait_for(path: Path, text: str, timeout: float = 60.0) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
