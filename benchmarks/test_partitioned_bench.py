@@ -6,6 +6,8 @@
   worker's peak RSS and the bytes per household it held (`worker_bytes_per_household`,
   goal <= 200 at national scale), and the client's (`client_bytes_per_household`: the national
   stages, the input logs and the merge).
+- `test_memory_two_workers`: only the 2-worker run, with the same figures, for territories too
+  large to run twice (`BENCH_SCOPE=provinces BENCH_CODES=33` is Jawa Tengah, 12.6 M households).
 
 The workers' bytes per household are their peak RSS above their idle RSS, summed, divided by
 the households of the run. The client's are its highest sampled RSS (every 0.2 s) during the
@@ -28,8 +30,10 @@ from sim.model.run import run
 from sim.scenario.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the territory of the efficiency run; `BENCH_CODES` overrides it (comma-separated)
+#: the territory of the runs; `BENCH_CODES` overrides it (comma-separated), `BENCH_SCOPE` its
+#: kind (`kabkota` by default, or `provinces`)
 CODES = os.environ.get("BENCH_CODES", "33.02,33.29").split(",")
+SCOPE = os.environ.get("BENCH_SCOPE", "kabkota")
 #: months simulated (`BENCH_MONTHS`; the scenario's 12 by default)
 MONTHS = os.environ.get("BENCH_MONTHS")
 
@@ -37,7 +41,7 @@ MONTHS = os.environ.get("BENCH_MONTHS")
 def _scen():
     codes = ",".join(f'"{c}"' for c in CODES)
     return load(ROOT / "scenarios" / "baseline.toml",
-                ['territory.scope="kabkota"', f"territory.codes=[{codes}]",
+                [f'territory.scope="{SCOPE}"', f"territory.codes=[{codes}]",
                  "territory.fraction=1.0", *([f"scenario.months={MONTHS}"] if MONTHS else [])])
 
 
@@ -83,15 +87,13 @@ class _Sampler:
         self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
-@pytest.mark.benchmark(group="partitioned")
-def test_parallel_efficiency(benchmark) -> None:
+def _two_workers(scen, benchmark) -> tuple[dict, int, int]:
+    """The run of *scen* on a local cluster of 2 workers (timed by *benchmark*): its memory
+    figures, households and events."""
     import gc
 
     from dask.distributed import Client, LocalCluster
 
-    scen = _scen()
-    load_start = os.getloadavg()
-    # the 2-worker run first: the client's RSS before it is then the imports and the scenario
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         idle = client.run(_rss)
@@ -105,21 +107,43 @@ def test_parallel_efficiency(benchmark) -> None:
 
         res, client_peak = benchmark.pedantic(split, rounds=1, iterations=1)
         peaks = client.run(_rss)
-    t_two = benchmark.stats.stats.median
     households, events = len(res.ctx.registry), res.events
-    del res
+    grown = sum(peaks[w][1] - idle[w][0] for w in peaks)
+    return {
+        "worker_peak_rss_mb": {w: peaks[w][1] / 2**20 for w in peaks},
+        "worker_bytes_per_household": grown / households,
+        "client_start_rss_mb": client_start / 2**20, "client_peak_rss_mb": client_peak / 2**20,
+        "client_bytes_per_household": (client_peak - client_start) / households,
+    }, households, events
+
+
+@pytest.mark.benchmark(group="partitioned")
+def test_memory_two_workers(benchmark) -> None:
+    scen = _scen()
+    load_start = os.getloadavg()
+    figures, households, events = _two_workers(scen, benchmark)
+    benchmark.extra_info.update(
+        households=households, events=events, two_workers_s=benchmark.stats.stats.median,
+        **figures, months=scen["scenario"]["months"], territory=f"{SCOPE} {','.join(CODES)}",
+        load_average_start=load_start, load_average_end=os.getloadavg())
+
+
+@pytest.mark.benchmark(group="partitioned")
+def test_parallel_efficiency(benchmark) -> None:
+    import gc
+
+    scen = _scen()
+    load_start = os.getloadavg()
+    # the 2-worker run first: the client's RSS before it is then the imports and the scenario
+    figures, households, events = _two_workers(scen, benchmark)
+    t_two = benchmark.stats.stats.median
     gc.collect()
     t0 = time.perf_counter()
     one = run(scen)
     t_one = time.perf_counter() - t0
     assert len(one.ctx.registry) == households and one.events == events
-    grown = sum(peaks[w][1] - idle[w][0] for w in peaks)
     benchmark.extra_info.update(
         households=households, events=events, one_process_s=t_one, two_workers_s=t_two,
-        speedup=t_one / t_two, efficiency=t_one / t_two / 2,
-        worker_peak_rss_mb={w: peaks[w][1] / 2**20 for w in peaks},
-        worker_bytes_per_household=grown / households,
-        client_start_rss_mb=client_start / 2**20, client_peak_rss_mb=client_peak / 2**20,
-        client_bytes_per_household=(client_peak - client_start) / households,
+        speedup=t_one / t_two, efficiency=t_one / t_two / 2, **figures,
         months=scen["scenario"]["months"],
         load_average_start=load_start, load_average_end=os.getloadavg())
