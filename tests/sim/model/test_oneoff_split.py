@@ -55,7 +55,8 @@ def test_round_recipients_follow_the_deciles_across_kabkota() -> None:
             return n
 
     reg = Columns(kabkota=kab, status=np.full(n, STATUS_IN_DTKS), desil=desil, pmt_score=score)
-    rows = recipients(SimpleNamespace(registry=reg), 0.372, 4)
+    rows = recipients(SimpleNamespace(registry=reg, frame=SimpleNamespace(kab_rel=None)),
+                      0.372, 4)
     assert len(rows) == 744 and (desil[rows] <= 4).all()
     assert np.count_nonzero(kab[rows] == 0) == 74
     kept = rows[kab[rows] == 1]
