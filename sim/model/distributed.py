@@ -21,6 +21,7 @@ nothing is written (the results folder is written only after the last window).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -125,8 +126,13 @@ class DaskPartitions:
     def _start(self, k: int, worker: str | None) -> Any:
         try:
             group = next(iter(self.specs[k]))
-            fut = self.client.submit(Partition, self.scen, group, actor=True,
-                                     pure=False, workers=[worker] if worker else None)
+            with warnings.catch_warnings():
+                # the region specs go to the worker once, with the actor: Dask warns about any
+                # task over 10 MB, which a kab/kota of 600,000 households is
+                warnings.filterwarnings("ignore", message="Sending large graph",
+                                        category=UserWarning)
+                fut = self.client.submit(Partition, self.scen, group, actor=True,
+                                         pure=False, workers=[worker] if worker else None)
             del group
             return fut.result()
         except (OSError, TimeoutError, RuntimeError) as exc:

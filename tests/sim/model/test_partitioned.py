@@ -66,7 +66,8 @@ bpnt_amount = 250000
 
 
 #: the same territory whole for a year: a run that cannot end before the scheduler is killed
-LONGER = (*TERRITORY[:2], "territory.fraction=1.0", "scenario.months=12")
+LONGER = ('territory.scope="kabkota"', 'territory.codes=["33.02"]', "territory.fraction=1.0",
+          "scenario.months=12")
 
 
 def _scen(kind: str = "baseline", tmp: Path | None = None):
