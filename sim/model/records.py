@@ -61,15 +61,29 @@ DTYPES: dict[str, np.dtype] = {
 }
 
 
+def _worker_directory() -> str | None:
+    """The local directory of the Dask worker running this code, None outside a worker."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return None
+    try:
+        return get_worker().local_directory
+    except ValueError:  # not in a worker
+        return None
+
+
 class Spill:
     """The part files of one partition's regions, in a directory that lives as long as it does.
 
-    The directory is made under the system's temporary directory of the machine the partition
-    runs on, and removed by `close` (or when the partition is dropped, or the process exits).
+    The directory is made in the local directory of the Dask worker the partition runs on (which
+    Dask purges when a worker that died is replaced or the machine's next worker starts), or
+    under the system's temporary directory in a run without Dask; it is removed by `close` (or
+    when the partition is dropped, or the process exits normally).
     """
 
     def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="kks-records-"))
+        self.root = Path(tempfile.mkdtemp(prefix="kks-records-", dir=_worker_directory()))
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.root, True)
         #: (region, record) -> values spilled so far
         self.counts: dict[tuple[int, str], int] = {}
