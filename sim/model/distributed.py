@@ -20,6 +20,7 @@ nothing is written (the results folder is written only after the last window).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import warnings
 from collections.abc import Iterator
@@ -246,17 +247,23 @@ def run_distributed(scen: Scenario, progress: Progress | None = None, *,
     """
     where = f"--scheduler {scheduler}" if scheduler else f"local Dask cluster ({workers} workers)"
     with cluster(workers, scheduler) as client:
-        nat = National(scen)
-        specs = nat.specs()
-        n = partitions if partitions > 1 else len(client.scheduler_info()["workers"])
-        groups = plan([s.households for s in specs], max(n, 1))
-        parts = DaskPartitions(client, scen, [[specs[r] for r in g] for g in groups], where)
-        del specs  # on the workers now, and on disk for a restart (`sim.model.inputlog`)
         try:
+            nat = National(scen)
+            specs = nat.specs()
+            n = partitions if partitions > 1 else len(client.scheduler_info()["workers"])
+            groups = plan([s.households for s in specs], max(n, 1))
+            parts = DaskPartitions(client, scen, [[specs[r] for r in g] for g in groups], where)
+            del specs  # on the workers now, and on disk for a restart (`sim.model.inputlog`)
             results = run_windows(nat, parts, progress)
             events = sum(r.events for r in results)
             ctx = merged(nat, results, parts.read)
-        except (OSError, TimeoutError) as exc:
+        except ClusterError:
+            raise
+        except (Exception, asyncio.CancelledError) as exc:
+            # the scheduler may go at any step (while the actors start, a window, the merge):
+            # whatever Dask raises then (a closed comm, a cancelled future) is that one error
+            if client.status == "running" and not isinstance(exc, (OSError, TimeoutError)):
+                raise
             raise ClusterError(f"{where}: the cluster failed mid-run ({type(exc).__name__}); "
                                "nothing was written") from None
         parts.close()  # after a failure the part files go with the actors (`records.Spill`)

@@ -240,7 +240,9 @@ def _wait_for(path: Path, text: str, timeout: float = 60.0) -> None:
 
 
 @pytest.mark.dask
-def test_scheduler_gone_is_one_line_exit_2_nothing_written(tmp_path, missing_component) -> None:
+@pytest.mark.parametrize("after", [1.0, 4.0], ids=["while-starting", "mid-run"])
+def test_scheduler_gone_is_one_line_exit_2_nothing_written(tmp_path, missing_component,
+                                                           after: float) -> None:
     if _dask() is None:
         missing_component("dask.distributed is not installed (extra `distributed`)")
     bindir = Path(sys.executable).parent
@@ -270,7 +272,9 @@ def test_scheduler_gone_is_one_line_exit_2_nothing_written(tmp_path, missing_com
                  *(x for s in LONGER for x in ("--set", s)), "--scheduler", address,
                  "--out", str(out)], stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
             _wait_for(logs["scheduler"], "Receive client connection")
-            time.sleep(4.0)  # the client has built the national stages and started windows
+            # 1 s: the client is building the national stages or starting the actors;
+            # 4 s: it has started the windows
+            time.sleep(after)
             sched.send_signal(signal.SIGKILL)
             code = cli.wait(timeout=120)
     finally:
