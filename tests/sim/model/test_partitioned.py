@@ -12,6 +12,7 @@ goes away ends `kks sim run` with one line, exit code 2 and no results folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -164,8 +165,10 @@ def test_dask_cluster_2_and_4_partitions_equal_single_process(tmp_path, single, 
                 assert _files(tmp_path / f"{name}{n}") == want, (name, n)
 
 
-@pytest.mark.dask
-def test_killed_worker_costs_a_replay_not_the_run(tmp_path, single, missing_component) -> None:
+@contextlib.contextmanager
+def _two_partitions(scen, missing_component):
+    """The national stages of *scen* and its two partitions as actors on a 2-worker
+    `LocalCluster`, with the workers' process ids (by worker address)."""
     local_cluster = _dask()
     if local_cluster is None:
         missing_component("dask.distributed is not installed (extra `distributed`)")
@@ -173,14 +176,18 @@ def test_killed_worker_costs_a_replay_not_the_run(tmp_path, single, missing_comp
 
     from sim.model.distributed import DaskPartitions
 
-    scen = _scen()
     with local_cluster(n_workers=2, threads_per_worker=1, processes=True,
                        dashboard_address=None) as cluster, Client(cluster) as client:
         nat = National(scen)
         specs = nat.specs()
         groups = [[specs[r] for r in g] for g in plan([s.households for s in specs], 2)]
-        parts = DaskPartitions(client, scen, groups, "test cluster")
-        pids = client.run(os.getpid)
+        yield nat, DaskPartitions(client, scen, groups, "test cluster"), client.run(os.getpid)
+
+
+@pytest.mark.dask
+def test_killed_worker_costs_a_replay_not_the_run(tmp_path, single, missing_component) -> None:
+    scen = _scen()
+    with _two_partitions(scen, missing_component) as (nat, parts, pids):
         victim = pids[sorted(pids)[1]]  # the worker holding partition 1
         killed = []
 
@@ -204,21 +211,8 @@ def test_worker_killed_before_the_merge_is_replayed_for_its_records(tmp_path, si
     """The records of a partition are on its worker until the merge reads them: a worker lost
     after the last window is replayed (from the input log on the client's disk) and finished
     again, and the folder does not change."""
-    local_cluster = _dask()
-    if local_cluster is None:
-        missing_component("dask.distributed is not installed (extra `distributed`)")
-    from dask.distributed import Client
-
-    from sim.model.distributed import DaskPartitions
-
     scen = _scen()
-    with local_cluster(n_workers=2, threads_per_worker=1, processes=True,
-                       dashboard_address=None) as cluster, Client(cluster) as client:
-        nat = National(scen)
-        specs = nat.specs()
-        groups = [[specs[r] for r in g] for g in plan([s.households for s in specs], 2)]
-        parts = DaskPartitions(client, scen, groups, "test cluster")
-        pids = client.run(os.getpid)
+    with _two_partitions(scen, missing_component) as (nat, parts, pids):
         results = run_windows(nat, parts)
         assert parts.restarts == 0
         os.kill(pids[sorted(pids)[1]], signal.SIGKILL)  # the worker holding partition 1
