@@ -158,6 +158,53 @@ class Agent:
 #: kinds of `Visits` steps (the ATM ones are `sim.model.atm`'s)
 _VISIT, _AFTER, _STAMP = 0, 1, _atm.STAMP
 _ATM, _AFTER_ATM, _POS, _AFTER_POS = _atm.ATM, _atm.AFTER_ATM, _atm.POS, _atm.AFTER_POS
+#: the next first visit of a credit day's `FirstVisits` (its only entry in the heap)
+_FIRST = 7
+
+
+class FirstVisits:
+    """A credit day's first visits, as typed columns in time order (ties in row order).
+
+    Each KPM's first visit used to be a heap entry holding its visit tuple and its patience and
+    return times as Python lists (about 700 bytes per KPM in flight). Here they are columns
+    (about 100 bytes per KPM): only the next one is in the `Visits` heap, at its own time and
+    sequence number (the visits of a credit day take consecutive numbers), and its tuple is
+    made when it is due (`visit`), value for value the tuple `schedule_visits` built before.
+    What depends on the moment of scheduling is taken then: the agent (created in this order,
+    its demand counted) and whether the KPM's proposal awaits its first redemption.
+    """
+
+    __slots__ = ("agents", "atm_deadline", "deadline", "first", "giveup_balance",
+                 "giveup_unspent", "index", "kinds", "n", "patience", "period", "pos_svc",
+                 "returns", "rows", "service", "then", "times")
+
+    def __init__(self, times: np.ndarray, kinds: bytes, index: np.ndarray, rows: np.ndarray,
+                 service: np.ndarray, agents: list, first: np.ndarray, patience: np.ndarray,
+                 returns: np.ndarray, giveup_balance: np.ndarray, giveup_unspent: np.ndarray,
+                 then: list | None, pos_svc: float, deadline: float, atm_deadline: float,
+                 period: int) -> None:
+        self.n = len(times)
+        self.times = times
+        self.kinds = kinds
+        self.index, self.rows, self.service = index, rows, service
+        self.agents, self.first = agents, first
+        self.patience, self.returns = patience, returns
+        self.giveup_balance, self.giveup_unspent = giveup_balance, giveup_unspent
+        self.then, self.pos_svc = then, pos_svc
+        self.deadline, self.atm_deadline, self.period = deadline, atm_deadline, period
+
+    def visit(self, i: int) -> tuple[int, tuple, int]:
+        """The step of first visit *i*: ``(kind, visit tuple, 0)`` (`schedule_visits`)."""
+        t = float(self.times[i])
+        row = int(self.rows[i])
+        giveup = (row, int(self.giveup_balance[i]), int(self.giveup_unspent[i]))
+        head = (t, int(self.index[i]), row, float(self.service[i]), self.agents[i],
+                bool(self.first[i]), self.patience[i].tolist(), self.returns[i].tolist())
+        if self.kinds[i] == _ATM:
+            then = self.then[i] if self.then is not None else None
+            return _ATM, (*head, self.atm_deadline, self.period, giveup,
+                          None if then is None else (then, self.pos_svc, self.deadline)), 0
+        return _VISIT, (*head, self.deadline, self.period, giveup), 0
 
 
 class Visits:
@@ -175,7 +222,8 @@ class Visits:
     at PT Pos, a status check or a new proposal. Each step takes its time from the heap, never
     from the clock. This replaces each visit's process with its request, renege timer, service
     and release events, and the one timeout per visit a driver process would still cost
-    (docs/distributed.md §6).
+    (docs/distributed.md §6). A credit day's first visits wait as columns (`FirstVisits`), with
+    only the next one in the heap; a KPM's visit tuple exists only from its first visit on.
     """
 
     __slots__ = ("close", "ctx", "heap", "seq")
@@ -195,7 +243,11 @@ class Visits:
         """Run every step due before *until*, in time order."""
         heap = self.heap
         while heap and heap[0][0] < until:
-            t, _, kind, v, k = heappop(heap)
+            t, seq, kind, v, k = heappop(heap)
+            if kind == _FIRST:  # a credit day's first visit *k*: its tuple is made only now
+                if k + 1 < v.n:
+                    heappush(heap, (float(v.times[k + 1]), seq + 1, _FIRST, v, k + 1))
+                kind, v, k = v.visit(k)
             self.step(kind, v, k, t)
 
     def later(self, t: float, kind: int, v: tuple, k: int, now: float) -> None:
@@ -495,7 +547,6 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     first_rows = ctx.proposal_of_row
     for ag in agents.ewarong.values():
         ag.demand = 0
-    pb, pu = pre_balance.tolist(), pre_unspent.tolist()
     if channel == "bank" and d["bank_cashout_median_days"] > 0:
         days = bank_cashout_days(rng_a.random(n_all)[rows], d["bank_cashout_median_days"])
     # the route of every visit, as whole columns: PT Pos, e-warong (BPNT) or ATM
@@ -510,48 +561,51 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     hops = np.where(to_ewarong, agents.hops_of_row[rows], agents.pos_hops[rows])
     trip = travel + hops * hop_min
     ctx.mon.travel_min.extend(trip.tolist())
-    # patience, lengthened by the round trip (per visit), and return times, as Python floats
-    patience_l = (patience + (trip * stay)[:, None]).tolist()
-    tods_l = return_tod.tolist()
-    svc_l = (service_min / _MIN_PER_DAY).tolist()
-    svc_atm_l = (service_min * atm_scale / _MIN_PER_DAY).tolist()
+    # patience, lengthened by the round trip (per visit), and service times
+    patience_d = patience + (trip * stay)[:, None]
+    svc_d = service_min / _MIN_PER_DAY
+    svc_atm_d = service_min * atm_scale / _MIN_PER_DAY
     route = np.where(to_pos, 0, np.where(to_ewarong, 1, 2))
     # arrival times as whole columns (PT Pos on its pay days, e-warong on working days, ATMs
     # every day), then the visits in time order (ties in row order)
     start_day = np.where(route == 0, day0 + 1 + (days - 1) % d["pos_pay_days"], day0 + days)
     worked = cal.next_working_days(start_day)
     t_all = np.where(route == 2, start_day, worked) + tod
-    order = np.lexsort((np.arange(len(rows)), t_all)).tolist()
-    t_l = t_all.tolist()
-    route_l = route.tolist()
-    rows_l = rows.tolist()
-    vkec = ctx.frame.vkec[rows].tolist()
-    agent_idx = agents.agent_of_row[rows].tolist()
+    order = np.lexsort((np.arange(len(rows)), t_all))
+    route_o = route[order]
     pos_svc = agents._pos_svc
+    service = np.where(route_o == 0, pos_svc,
+                       np.where(route_o == 1, svc_d[order], svc_atm_d[order]))
     atm_deadline = t_credit + d["bank_collect_days"] if channel == "bank" else deadline
     bank = channel == "bank"
     ewarong = agents.ewarong
-    run: Visits = agents.visits
-    seq = run.seq
-    steps: list[tuple] = []  # (t, seq, kind, visit, 0) in time order: one heapify, no pushes
-    for j in order:
-        row, r, t = rows_l[j], route_l[j], t_l[j]
+    # each visit's agent, in time order (agents are created, and count their demand, in it)
+    at: list[Agent] = []
+    then: list[Agent | None] | None = [] if bank else None
+    rows_o = rows[order]
+    vkec = ctx.frame.vkec[rows_o].tolist()
+    agent_idx = agents.agent_of_row[rows_o].tolist()
+    for i, (row, r) in enumerate(zip(rows_o.tolist(), route_o.tolist(), strict=True)):
         if r == 0:  # PT Pos, on its pay days
-            agent, svc = agents.pos_of(row), pos_svc
+            agent = agents.pos_of(row)
         elif r == 1:
-            agent = ewarong.get((vkec[j], agent_idx[j])) or agents.ewarong_of(row)
+            agent = ewarong.get((vkec[i], agent_idx[i])) or agents.ewarong_of(row)
             agent.demand += 1
-            svc = svc_l[j]
         else:  # ATM cash-out (every day; the bank channel's PT Pos takes over after)
-            then = (agents.pos_of(row), pos_svc, deadline) if bank else None
-            steps.append((t, seq, _ATM, (t, j, row, svc_atm_l[j], agents.atm_of(row),
-                                         row in first_rows, patience_l[j], tods_l[j],
-                                         atm_deadline, period, (row, pb[j], pu[j]), then), 0))
-            seq += 1
-            continue
-        steps.append((t, seq, _VISIT, (t, j, row, svc, agent, row in first_rows, patience_l[j],
-                                       tods_l[j], deadline, period, (row, pb[j], pu[j])), 0))
-        seq += 1
-    run.seq = seq
-    run.heap.extend(steps)
-    heapify(run.heap)
+            if then is not None:
+                then.append(agents.pos_of(row))
+                at.append(agents.atm_of(row))
+                continue
+            agent = agents.atm_of(row)
+        if then is not None:
+            then.append(None)
+        at.append(agent)
+    first = np.fromiter((row in first_rows for row in rows_o.tolist()), dtype=bool,
+                        count=len(rows_o))
+    kinds = np.where(route_o == 2, _ATM, _VISIT).astype(np.uint8).tobytes()
+    run: Visits = agents.visits
+    batch = FirstVisits(t_all[order], kinds, order, rows_o, service, at, first,
+                        patience_d[order], return_tod[order], pre_balance[order],
+                        pre_unspent[order], then, pos_svc, deadline, atm_deadline, period)
+    heappush(run.heap, (float(batch.times[0]), run.seq, _FIRST, batch, 0))
+    run.seq += batch.n
