@@ -140,6 +140,11 @@ def inventory(ctx: Context) -> dict[str, Any]:
     out["rule_return_after_months"] = int(prm.return_after_months)
     out["rule_eligible_desil"] = ",".join(
         "".join("1" if x else "0" for x in m) for m in prm.eligible_desil)
+    # rules that act at a later decree (the enumeration, the quarterly re-ranking): nothing in
+    # the built model moves, but the run does
+    out["rule_ranking"] = str(ctx.p["register"]["ranking"])
+    out["rule_rerank_every_months"] = int(ctx.p["penetapan"]["rerank_every_months"])
+    out["rule_rerank_refresh"] = float(ctx.p["penetapan"]["rerank_refresh"])
     out.update(bank_rules(ctx))
     return out
 

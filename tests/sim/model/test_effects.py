@@ -143,3 +143,15 @@ def test_an_event_after_a_channel_switch_sees_the_channel_of_its_date(small, tmp
     # the --set layer is accounted against the model as built, not as the events left it
     verval = found[("--set", "capacity.verval_per_desa")]
     assert verval.warning is None and "rule_channel" not in verval.changed
+
+
+def test_rules_that_act_at_a_later_decree_are_rule_changes_not_inert(small) -> None:
+    """The enumeration and the quarterly re-ranking change nothing in the built model (they act
+    at a decree of the run), but they are rules the run follows: reported, not flagged."""
+    got = _effects(small, 'register.ranking="population"', "penetapan.rerank_every_months=3",
+                   "penetapan.rerank_refresh=0.25")
+    for key, item, change in (("register.ranking", "rule_ranking", ("register", "population")),
+                              ("penetapan.rerank_every_months", "rule_rerank_every_months", (0, 3)),
+                              ("penetapan.rerank_refresh", "rule_rerank_refresh", (0.0, 0.25))):
+        assert got[key].warning is None, key
+        assert {k: tuple(v) for k, v in got[key].changed.items()} == {item: change}, key
