@@ -30,6 +30,7 @@ import numpy as np
 from kks_emulator.errors import LedgerInvariantError
 from sim.model.context import Context
 from sim.params import N_KABKOTA
+from sim.registry import population
 from sim.registry.table import STATUS_IN_DTKS
 
 
@@ -64,15 +65,9 @@ def split_quota(total: int, eligible_k: np.ndarray) -> np.ndarray:
     total = min(max(int(total), 0), supply)
     if supply == 0 or total == 0:
         return np.zeros(len(eligible_k), dtype=np.int64)
-    exact = eligible_k.astype(np.float64) * (total / supply)
-    out = np.minimum(np.floor(exact).astype(np.int64), eligible_k)
-    left = total - int(out.sum())
-    if left > 0:
-        room = out < eligible_k
-        order = np.lexsort((np.arange(len(out)), -(exact - out)))
-        order = order[room[order]]
-        out[order[:left]] += 1
-    return out
+    # exact shares never round above a kab/kota's eligible households: a remainder unit goes
+    # only to a part with a fractional share, i.e. below its eligible count
+    return population.allocate(total, eligible_k)
 
 
 def weighted_quota(share: float, households_k: np.ndarray, eligible_k: np.ndarray,
