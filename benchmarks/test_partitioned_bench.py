@@ -12,7 +12,8 @@
 The workers' bytes per household are their peak RSS above their idle RSS, summed, divided by
 the households of the run. The client's are its highest sampled RSS (every 0.2 s) during the
 2-worker run and merge above its RSS just before it (its own high-water mark would be the
-one-process run's). Run with
+one-process run's); `client_write_bytes_per_household` is the same while it then writes the
+results folder, as `kks sim run` does. Run with
 `pytest benchmarks/test_partitioned_bench.py -m benchmark --benchmark-only` under
 `flock /tmp/kks-bigmem.lock` (the client holds the national registry and engine state).
 """
@@ -20,6 +21,7 @@ one-process run's). Run with
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from sim.model.run import run
+from sim.outputs import results as outputs
 from sim.scenario.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +110,11 @@ def _two_workers(scen, benchmark) -> tuple[dict, int, int]:
 
         res, client_peak = benchmark.pedantic(split, rounds=1, iterations=1)
         peaks = client.run(_rss)
+    # what `kks sim run` does next, in the client alone: the results folder (its per-household
+    # and per-proposal tables are written a batch at a time, sim/outputs/tables.py)
+    with tempfile.TemporaryDirectory() as tmp, _Sampler() as sampler:
+        outputs.write(res, Path(tmp) / "run")
+    write_peak = sampler.peak
     households, events = len(res.ctx.registry), res.events
     grown = sum(peaks[w][1] - idle[w][0] for w in peaks)
     return {
@@ -114,6 +122,8 @@ def _two_workers(scen, benchmark) -> tuple[dict, int, int]:
         "worker_bytes_per_household": grown / households,
         "client_start_rss_mb": client_start / 2**20, "client_peak_rss_mb": client_peak / 2**20,
         "client_bytes_per_household": (client_peak - client_start) / households,
+        "client_write_peak_rss_mb": write_peak / 2**20,
+        "client_write_bytes_per_household": (write_peak - client_start) / households,
     }, households, events
 
 

@@ -367,8 +367,8 @@ def write(res: ModelResult, out: Path, sections: Sequence[Section] = (), *,
         for name, v in k.items():
             wr.writerow([name, "" if v is None else v])
         (tmp / "kpi.csv").write_text(buf.getvalue(), encoding="utf-8")
-        for name, table in (("households", tables.households(res.ctx, key)),
-                            ("proposals", tables.proposals(res.ctx, key)),
+        for name, table in (("households", tables.household_batches(res.ctx, key)),
+                            ("proposals", tables.proposal_batches(res.ctx, key)),
                             ("monthly", tables.monthly(res.ctx)),
                             ("queues", tables.queues(res.ctx)),
                             ("provinces", tables.provinces(summary["by_province"])),

@@ -18,8 +18,11 @@ both`` both for every table.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,76 +201,141 @@ TABLES: dict[str, tuple[str, tuple[Column, ...]]] = {
 }
 
 
+#: rows per record batch of the per-household and per-proposal tables. They are built, checked
+#: and written one batch at a time, so the writer never holds a whole table: at national scale
+#: the households table alone would be several GB in the client (docs/distributed.md §5)
+BATCH_ROWS = 1 << 17
+
+
 def _names(codes: np.ndarray, table: tuple[str, ...]) -> list[str]:
     return [table[int(c)] for c in codes]
 
 
-def _kab_cols(kab_rows: np.ndarray) -> dict[str, pa.Array]:
-    regs = regions.load()
-    prov_rows = regs.kabkota_province[kab_rows]
-    pcode = [f"{int(c):02d}" for c in regs.province_code[prov_rows]]
-    kcode = [f"{int(c) // 100:02d}.{int(c) % 100:02d}" for c in regs.kabkota_code[kab_rows]]
-    return {"province": pa.array(pcode, pa.string()),
-            "province_name": pa.array(_names(prov_rows, regs.province_name), pa.string()),
-            "kabkota": pa.array(kcode, pa.string()),
-            "kabkota_name": pa.array(_names(kab_rows, regs.kabkota_name), pa.string())}
+def _decode(names: pa.Array, codes: np.ndarray) -> pa.Array:
+    """The strings ``names[codes]`` as an Arrow array, taken in C++ (no Python string per row)."""
+    return names.take(pa.array(np.asarray(codes, dtype=np.int64)))
+
+
+def _lut(names: Sequence[str]) -> pa.Array:
+    return pa.array(list(names), pa.string())
+
+
+class _KabNames:
+    """Province and kab/kota codes and names of registry kab/kota rows, decoded by table
+    lookup (one string per kab/kota, taken per row)."""
+
+    def __init__(self) -> None:
+        regs = regions.load()
+        prov = regs.kabkota_province
+        self.province = _lut([f"{int(c):02d}" for c in regs.province_code[prov]])
+        self.province_name = _lut([regs.province_name[int(r)] for r in prov])
+        self.kabkota = _lut([f"{int(c) // 100:02d}.{int(c) % 100:02d}"
+                             for c in regs.kabkota_code])
+        self.kabkota_name = _lut(list(regs.kabkota_name))
+
+    def columns(self, kab_rows: np.ndarray) -> dict[str, pa.Array]:
+        """The four region columns of rows in kab/kota *kab_rows*."""
+        return {name: _decode(getattr(self, name), kab_rows)
+                for name in ("province", "province_name", "kabkota", "kabkota_name")}
+
+
+def _programme_lut() -> list[str]:
+    return ["+".join(n for n, bit in (("bpnt", PROG_BPNT), ("pkh", PROG_PKH), ("pbi", PROG_PBI))
+                     if b & int(bit)) for b in range(256)]
 
 
 def programme_names(bits: np.ndarray) -> list[str]:
     """``bpnt+pkh``-style names of programme bit sets (empty string for none)."""
-    lut = []
-    for b in range(256):
-        lut.append("+".join(n for n, bit in (("bpnt", PROG_BPNT), ("pkh", PROG_PKH),
-                                             ("pbi", PROG_PBI)) if b & int(bit)))
+    lut = _programme_lut()
     return [lut[int(b)] for b in bits]
+
+
+def _pseudonym_array(niks: np.ndarray, key: privacy.PseudonymKey) -> pa.Array:
+    """Pseudonyms of *niks* as an Arrow string array built from one contiguous ASCII buffer."""
+    texts = privacy.pseudonyms(niks, key).astype(f"S{privacy.PSEUDONYM_CHARS}")
+    width = privacy.PSEUDONYM_CHARS
+    offsets = np.arange(0, width * (len(texts) + 1), width, dtype=np.int32)
+    return pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets),
+                                       pa.py_buffer(texts.tobytes()))
+
+
+def _last_proposal(rows: np.ndarray, n: int) -> np.ndarray:
+    """Per registry row, the number of its last proposal (-1 if none)."""
+    last = np.full(n, -1, dtype=np.int64)
+    if len(rows):
+        back = rows[::-1]
+        uniq, first_back = np.unique(back, return_index=True)
+        last[uniq] = len(rows) - 1 - first_back
+    return last
+
+
+def _spans(n: int) -> range:
+    """Batch starts over *n* rows; one (empty) batch when there are none, for the schema."""
+    return range(0, max(n, 1), BATCH_ROWS)
+
+
+def household_batches(ctx: Context, key: privacy.PseudonymKey) -> Iterator[pa.RecordBatch]:
+    """The households table, `BATCH_ROWS` rows at a time (the batches of `households`)."""
+    reg = ctx.registry
+    n = len(reg)
+    last = _last_proposal(np.asarray(ctx.props.row, dtype=np.int64), n)
+    decile = true_deciles(ctx).astype(np.int8)
+    none = len(SOURCE_NAMES), len(STATES)  # the "" entry of each lookup
+    src = np.append(np.asarray(ctx.props.source, dtype=np.int64), none[0])
+    st = np.append(np.asarray(ctx.props.state, dtype=np.int64), none[1])
+    kab = _KabNames()
+    luts = {"status": _lut(STATUS_NAMES), "programmes": _lut(_programme_lut()),
+            "bank": _lut([*BANKS, ""]), "source": _lut([*SOURCE_NAMES, ""]),
+            "state": _lut([*STATES, ""])}
+    for a in _spans(n):
+        b = min(n, a + BATCH_ROWS)
+        lp = last[a:b]  # -1 reads the appended "" entry of src and st
+        bank = reg["bank"][a:b].astype(np.int64)
+        yield pa.RecordBatch.from_pydict({
+            "pseudonym": _pseudonym_array(reg["nik"][a:b], key),
+            **kab.columns(reg["kabkota"][a:b]),
+            "weight": pa.array(np.full(b - a, ctx.frame.weight)),
+            "true_decile": pa.array(decile[a:b]),
+            "desil": pa.array(reg["desil"][a:b].astype(np.int8)),
+            "status": _decode(luts["status"], reg["status"][a:b]),
+            "programmes": _decode(luts["programmes"], reg["programmes"][a:b]),
+            "bank": _decode(luts["bank"], np.where(bank >= 0, bank, len(BANKS))),
+            "card_active": pa.array(ctx.card_active[a:b]),
+            "balance_rp": pa.array(reg["balance"][a:b].astype(np.int64)),
+            "unspent_months": pa.array(np.minimum(reg["unspent_months"][a:b], 127)
+                                       .astype(np.int8)),
+            "proposal_source": _decode(luts["source"], src[lp]),
+            "proposal_state": _decode(luts["state"], st[lp])})
 
 
 def households(ctx: Context, key: privacy.PseudonymKey) -> pa.Table:
     """The households table."""
-    reg = ctx.registry
-    n = len(reg)
-    last = np.full(n, -1, dtype=np.int64)
-    for i, row in enumerate(ctx.props.row):
-        last[row] = i
-    decile = true_deciles(ctx)
-    src = np.asarray(ctx.props.source, dtype=np.int64)
-    st = np.asarray(ctx.props.state, dtype=np.int64)
-    bank = reg["bank"].astype(np.int64)
-    cols = {"pseudonym": pa.array(privacy.pseudonyms(reg["nik"], key).tolist(), pa.string()),
-            **_kab_cols(reg["kabkota"].astype(np.int64)),
-            "weight": pa.array(np.full(n, ctx.frame.weight)),
-            "true_decile": pa.array(decile.astype(np.int8)),
-            "desil": pa.array(reg["desil"].astype(np.int8)),
-            "status": pa.array(_names(reg["status"], STATUS_NAMES), pa.string()),
-            "programmes": pa.array(programme_names(reg["programmes"]), pa.string()),
-            "bank": pa.array([BANKS[b] if b >= 0 else "" for b in bank.tolist()], pa.string()),
-            "card_active": pa.array(ctx.card_active),
-            "balance_rp": pa.array(reg["balance"].astype(np.int64)),
-            "unspent_months": pa.array(np.minimum(reg["unspent_months"], 127).astype(np.int8)),
-            "proposal_source": pa.array([SOURCE_NAMES[src[i]] if i >= 0 else ""
-                                         for i in last.tolist()], pa.string()),
-            "proposal_state": pa.array([STATES[st[i]] if i >= 0 else ""
-                                        for i in last.tolist()], pa.string())}
-    return pa.table(cols)
+    return pa.Table.from_batches(list(household_batches(ctx, key)))
+
+
+def proposal_batches(ctx: Context, key: privacy.PseudonymKey) -> Iterator[pa.RecordBatch]:
+    """The proposals table, `BATCH_ROWS` rows at a time (the batches of `proposals`)."""
+    p = ctx.props
+    n = len(p)
+    kab = _KabNames()
+    luts = {"source": _lut(SOURCE_NAMES), "state": _lut(STATES)}
+    for a in _spans(n):
+        b = min(n, a + BATCH_ROWS)
+        rows = np.asarray(p.row[a:b], dtype=np.int64)
+        yield pa.RecordBatch.from_pydict({
+            "proposal": pa.array(np.arange(a, b, dtype=np.int64)),
+            "pseudonym": _pseudonym_array(ctx.registry["nik"][rows], key),
+            **kab.columns(ctx.registry["kabkota"][rows]),
+            "source": _decode(luts["source"], np.asarray(p.source[a:b])),
+            "state": _decode(luts["state"], np.asarray(p.state[a:b])),
+            **{name: pa.array(np.asarray(getattr(p, name)[a:b], dtype=np.float64),
+                              from_pandas=name != "t_arrive")
+               for name in ("t_arrive", "t_dtks", "t_credit", "t_redeem")}})
 
 
 def proposals(ctx: Context, key: privacy.PseudonymKey) -> pa.Table:
     """The proposals table."""
-    p = ctx.props
-    rows = np.asarray(p.row, dtype=np.int64)
-    niks = ctx.registry["nik"][rows] if len(rows) else np.zeros(0, dtype=np.int64)
-    return pa.table({
-        "proposal": pa.array(np.arange(len(p), dtype=np.int64)),
-        "pseudonym": pa.array(privacy.pseudonyms(niks, key).tolist() if len(rows) else [],
-                              pa.string()),
-        **_kab_cols(ctx.registry["kabkota"][rows].astype(np.int64)),
-        "source": pa.array([SOURCE_NAMES[s] for s in p.source], pa.string()),
-        "state": pa.array([STATES[s] for s in p.state], pa.string()),
-        "t_arrive": pa.array(np.asarray(p.t_arrive, dtype=np.float64)),
-        "t_dtks": pa.array(np.asarray(p.t_dtks, dtype=np.float64), from_pandas=True),
-        "t_credit": pa.array(np.asarray(p.t_credit, dtype=np.float64), from_pandas=True),
-        "t_redeem": pa.array(np.asarray(p.t_redeem, dtype=np.float64), from_pandas=True),
-    })
+    return pa.Table.from_batches(list(proposal_batches(ctx, key)))
 
 
 def monthly(ctx: Context) -> pa.Table:
@@ -324,7 +392,7 @@ def _arrow(name: str) -> pa.DataType:
     return getattr(pa, "bool_" if name == "bool" else name)()
 
 
-def check(name: str, table: pa.Table) -> None:
+def check(name: str, table: pa.Table | pa.RecordBatch) -> None:
     """Raise AssertionError unless *table* has exactly the dictionary's columns and types."""
     spec = TABLES[name][1]
     got = [(f.name, str(f.type)) for f in table.schema]
@@ -333,6 +401,13 @@ def check(name: str, table: pa.Table) -> None:
     if got != want:
         raise AssertionError(f"{name}: columns {got} differ from the data dictionary {want} "
                              "(sim/outputs/tables.py TABLES, docs/outputs.md)")
+
+
+def _csv_rows(wr: Any, batch: pa.RecordBatch | pa.Table) -> None:
+    cols = [c.to_pylist() for c in batch.columns]
+    for row in zip(*cols, strict=True):
+        wr.writerow(["" if v is None or (isinstance(v, float) and v != v) else
+                     (f"{v:.10g}" if isinstance(v, float) else v) for v in row])
 
 
 def to_csv(table: pa.Table) -> str:
@@ -344,23 +419,46 @@ def to_csv(table: pa.Table) -> str:
     buf = io.StringIO()
     wr = csv.writer(buf, lineterminator="\n")
     wr.writerow(table.column_names)
-    cols = [c.to_pylist() for c in table.columns]
-    for row in zip(*cols, strict=True):
-        wr.writerow(["" if v is None or (isinstance(v, float) and v != v) else
-                     (f"{v:.10g}" if isinstance(v, float) else v) for v in row])
+    _csv_rows(wr, table)
     return buf.getvalue()
 
 
-def write(name: str, table: pa.Table, folder: Path, fmt: str) -> list[str]:
-    """Write table *name* in *fmt* into *folder*; return the file names written."""
-    check(name, table)
+def _batches_of(table: pa.Table) -> Iterator[pa.RecordBatch]:
+    batches = table.to_batches()
+    yield from batches or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+
+
+def write(name: str, table: pa.Table | Iterable[pa.RecordBatch], folder: Path,
+          fmt: str) -> list[str]:
+    """Write table *name* in *fmt* into *folder*; return the file names written.
+
+    *table* is a whole table or its record batches (`household_batches`), at least one: the
+    batches are checked against the data dictionary and written as they come (a Parquet row
+    group each, CSV rows as `to_csv` writes them), so only one batch is held at a time.
+    """
+    batches = iter(_batches_of(table) if isinstance(table, pa.Table) else table)
+    first = next(batches)
+    check(name, first)
     files = []
-    if fmt in ("parquet", "both"):
-        pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
-        files.append(f"{name}.parquet")
-    if fmt in ("csv", "both") or (fmt == "parquet" and name in SMALL):
-        (folder / f"{name}.csv").write_text(to_csv(table), encoding="utf-8")
-        files.append(f"{name}.csv")
+    with contextlib.ExitStack() as stack:
+        parquet = csv_writer = None
+        if fmt in ("parquet", "both"):
+            parquet = stack.enter_context(pq.ParquetWriter(folder / f"{name}.parquet",
+                                                           first.schema, compression="zstd"))
+            files.append(f"{name}.parquet")
+        if fmt in ("csv", "both") or (fmt == "parquet" and name in SMALL):
+            fh = stack.enter_context(open(folder / f"{name}.csv", "w", encoding="utf-8",
+                                          newline=""))
+            csv_writer = csv.writer(fh, lineterminator="\n")
+            csv_writer.writerow(first.schema.names)
+            files.append(f"{name}.csv")
+        for batch in itertools.chain([first], batches):
+            if batch is not first:
+                check(name, batch)
+            if parquet is not None and batch.num_rows:
+                parquet.write_batch(batch)
+            if csv_writer is not None:
+                _csv_rows(csv_writer, batch)
     return files
 
 

@@ -39,6 +39,8 @@ NOT_PROTECTIVE = ("Pseudonyms are NOT protective: no pseudonym key was set, so t
                   "under a public key and anyone can recompute them from a NIK. Set "
                   f"{ENV_KEY} (64 hex digits) or {ENV_KEY_FILE} before sharing any export.")
 PSEUDONYM_BYTES = 16
+#: characters of a pseudonym (hex digits)
+PSEUDONYM_CHARS = 2 * PSEUDONYM_BYTES
 MIN_KEY_BYTES = 32
 
 
