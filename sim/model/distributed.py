@@ -110,7 +110,10 @@ class DaskPartitions:
         #: per partition: the last barrier's messages handed to `finish` (for a replay)
         self.final: list[dict | None] = [None for _ in groups]
         workers = self._workers()
-        self.actors = [self._start(k, workers[k % len(workers)]) for k in range(len(groups))]
+        # every partition is sent before any is awaited: they build on their workers at once
+        # (one after the other, a cluster of P partitions would take P builds to start)
+        pending = [self._submit(k, workers[k % len(workers)]) for k in range(len(groups))]
+        self.actors = [self._started(k, fut) for k, fut in enumerate(pending)]
 
     def _workers(self) -> list[str]:
         self._check()
@@ -125,6 +128,11 @@ class DaskPartitions:
                                "nothing was written")
 
     def _start(self, k: int, worker: str | None) -> Any:
+        return self._started(k, self._submit(k, worker))
+
+    def _submit(self, k: int, worker: str | None) -> Any:
+        """Send partition *k* (its region specs, read back from disk) to *worker* (any if
+        None); the future of its actor."""
         try:
             group = next(iter(self.specs[k]))
             with warnings.catch_warnings():
@@ -132,14 +140,22 @@ class DaskPartitions:
                 # task over 10 MB, which a kab/kota of 600,000 households is
                 warnings.filterwarnings("ignore", message="Sending large graph",
                                         category=UserWarning)
-                fut = self.client.submit(Partition, self.scen, group, actor=True,
-                                         pure=False, workers=[worker] if worker else None)
-            del group
+                return self.client.submit(Partition, self.scen, group, actor=True,
+                                          pure=False, workers=[worker] if worker else None)
+        except (OSError, TimeoutError, RuntimeError) as exc:
+            raise self._cannot_start(k, exc) from None
+
+    def _started(self, k: int, fut: Any) -> Any:
+        """The actor of partition *k* once built on its worker."""
+        try:
             return fut.result()
         except (OSError, TimeoutError, RuntimeError) as exc:
-            self._check()
-            raise ClusterError(f"{self.where}: cannot start partition {k} on the cluster "
-                               f"({type(exc).__name__}: {exc})") from None
+            raise self._cannot_start(k, exc) from None
+
+    def _cannot_start(self, k: int, exc: Exception) -> ClusterError:
+        self._check()
+        return ClusterError(f"{self.where}: cannot start partition {k} on the cluster "
+                            f"({type(exc).__name__}: {exc})")
 
     def _recover(self, k: int) -> None:
         """Start partition *k* again on a live worker and replay its input log."""
