@@ -105,6 +105,12 @@ class Params:
     #: keep it while they are in the register, nobody enters, nobody leaves for eligibility or
     #: quota (docs/monthly.md §2.8)
     standing: int = 0
+    #: the register ranks the population (DTSEN: every family ranked [DTSEN-2025-07]
+    #: [DESIL-METHOD]; the scenario's ``register.ranking = "population"``): a family removed by a
+    #: request other than death stays in the national deciles, barred from every programme until
+    #: an accepted proposal (`STATUS_BARRED`, docs/monthly.md §2.5). False: the DTKS era, whose
+    #: register ranks only its own members, so every removal leaves the ranking
+    ranks_population: bool = False
 
     def __post_init__(self) -> None:
         ints = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -122,6 +128,8 @@ class Params:
             raise ConfigError("params", "paused", "a bit mask of BPNT (1) and PKH (2): 0..3")
         if self.arrears_tranches > 255:
             raise ConfigError("params", "arrears_tranches", "an integer 0..255")
+        if not isinstance(self.ranks_population, bool):
+            raise ConfigError("params", "ranks_population", "true or false")
         if self.standing > 7:
             raise ConfigError("params", "standing", "a programme bit mask 0..7")
         if self.umr_excludes > 7:

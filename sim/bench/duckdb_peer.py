@@ -23,7 +23,7 @@ from sim.hotpath.monthly import MonthResult, empty_result
 from sim.hotpath.validity import tables
 from sim.params import PROG_BITS, PROGRAMMES, Params
 from sim.registry import regions as _regions
-from sim.registry.table import Registry
+from sim.registry.table import STATUS_BARRED, Registry
 
 _MEMBERS = ch.MEMBER_COLUMNS
 _QUAL = "(" + " + ".join(f"{m}::INT" for m in _MEMBERS) + ") > 0 AS qual"
@@ -264,7 +264,11 @@ class DuckPeer:
         rej[ch.SUPERSEDED] += n_ok - n_rml
         removed = dict(q("SELECT reason, count(*) FROM rml GROUP BY reason"))
         res.accepted["remove"] = n_rml
-        ex("UPDATE hh SET status = 2 FROM rml WHERE hh.row = rml.row")
+        # the DTSEN era: a removal other than a death stays ranked, barred (status 3)
+        barring = ", ".join(map(str, ch.BARRING_REASONS))
+        ex(f"""UPDATE hh SET status = CASE WHEN {params.ranks_population} AND rml.reason IN
+                 ({barring}) THEN {STATUS_BARRED} ELSE 2 END
+               FROM rml WHERE hh.row = rml.row""")
         # 2.6 existing rows
         if not self.verified:
             # pass/fail only (no reasons): one evaluation per row, then UPDATE of those rows
@@ -273,6 +277,9 @@ class DuckPeer:
                     AND row NOT IN (SELECT row FROM acc)""")
             removed[ch.INVALID] = q("SELECT count(*) FROM inv")[0][0]
             ex("UPDATE hh SET status = 2 FROM inv WHERE hh.row = inv.row")
+            # a barred row failing a check leaves the ranking (counted when it was barred)
+            ex(f"""UPDATE hh SET status = 2 WHERE status = {STATUS_BARRED}
+                   AND NOT rec_ok(nik, kk, dukcapil_match, pmt_score)""")
             # numbers held twice (hash aggregates), then the order of §2.6 on those rows only
             ex("""CREATE OR REPLACE TEMP TABLE dn AS
                   SELECT nik FROM hh WHERE status = 1 GROUP BY nik HAVING count(*) > 1""")
@@ -302,17 +309,19 @@ class DuckPeer:
         for code, name in ch.REJECT_REASONS.items():
             res.rejected[name] = int(rej.get(code, 0))
         lap("dedupe")
-        # 2.7 national deciles: rank the DTKS rows only, UPDATE the rows whose decile moved
-        big_n = res.dtks = q("SELECT count(*) FROM hh WHERE status = 1")[0][0]
+        # 2.7 national deciles: rank the DTKS rows (and barred ones, DTSEN era), UPDATE the rows
+        # whose decile moved
+        ranked = f"status IN (1, {STATUS_BARRED})"
+        big_n = res.dtks = q(f"SELECT count(*) FROM hh WHERE {ranked}")[0][0]
         if big_n:
             ex(f"""
               CREATE OR REPLACE TEMP TABLE dch AS
               SELECT row, d FROM (
                 SELECT row, desil, (1 + (10 * (row_number() OVER (ORDER BY pmt_score, row) - 1))
                                     // {big_n})::TINYINT AS d
-                FROM hh WHERE status = 1) WHERE d <> desil""")
+                FROM hh WHERE {ranked}) WHERE d <> desil""")
             ex("UPDATE hh SET desil = dch.d FROM dch WHERE hh.row = dch.row")
-        ex("UPDATE hh SET desil = 0 WHERE status <> 1 AND desil <> 0")
+        ex(f"UPDATE hh SET desil = 0 WHERE NOT {ranked} AND desil <> 0")
         res.desil_counts = [(d * big_n + 9) // 10 - ((d - 1) * big_n + 9) // 10
                             for d in range(1, 11)]
         lap("rank")

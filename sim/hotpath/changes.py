@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kks_emulator.errors import InputError
-from sim.registry.table import STATUS_IN_DTKS, Registry
+from sim.registry.table import STATUS_BARRED, STATUS_IN_DTKS, STATUS_REMOVED, Registry
 
 # record kinds
 PROPOSE = 1
@@ -24,7 +24,9 @@ UPDATE = 2
 REMOVE = 3
 KINDS = {PROPOSE: "propose", UPDATE: "update", REMOVE: "remove"}
 
-# removal reasons (requests 1-5, engine 6-7); docs/monthly.md §2.5-2.6
+# removal reasons (requests 1-5 and 8, engine 6-7); docs/monthly.md §2.5-2.6. `OUT_OF_DTKS` is a
+# family that left the register's area (moved); `DIED` a family that left the population: in the
+# DTSEN era (`Params.ranks_population`) only `DIED` and the engine's reasons unrank a row
 OUT_OF_DTKS = 1
 CIVIL_UNREPORTED = 2
 RESIGNED = 3
@@ -32,12 +34,29 @@ DECLARED_INELIGIBLE = 4
 SANGGAH_UPHELD = 5
 INVALID = 6
 DUPLICATE = 7
+DIED = 8
 REMOVAL_REASONS = {
     OUT_OF_DTKS: "out_of_dtks", CIVIL_UNREPORTED: "civil_unreported", RESIGNED: "resigned",
     DECLARED_INELIGIBLE: "declared_ineligible", SANGGAH_UPHELD: "sanggah_upheld",
-    INVALID: "invalid", DUPLICATE: "duplicate",
+    INVALID: "invalid", DUPLICATE: "duplicate", DIED: "died",
 }
-REQUEST_REASONS = (OUT_OF_DTKS, CIVIL_UNREPORTED, RESIGNED, DECLARED_INELIGIBLE, SANGGAH_UPHELD)
+REQUEST_REASONS = (OUT_OF_DTKS, CIVIL_UNREPORTED, RESIGNED, DECLARED_INELIGIBLE, SANGGAH_UPHELD,
+                   DIED)
+#: removal requests after which, in the DTSEN era, the family stays ranked (`STATUS_BARRED`)
+BARRING_REASONS = (OUT_OF_DTKS, CIVIL_UNREPORTED, RESIGNED, DECLARED_INELIGIBLE, SANGGAH_UPHELD)
+
+
+def removed_status(reason: int, ranks_population: bool) -> int:
+    """The status a removal with *reason* leaves its row in (docs/monthly.md §2.5-2.6).
+
+    In the DTSEN era (*ranks_population*) a family removed by a request other than death is still
+    a family of the population, which DTSEN ranks in full [DTSEN-2025-07][DESIL-METHOD]: it stays
+    ranked but is barred from every programme (`STATUS_BARRED`) until an accepted proposal. A
+    death, an invalid record (DESIL-0: desil 0 is a family not ranked, a NIK not matched) and a
+    duplicate record (the family is ranked under its other record) leave the ranking
+    (`STATUS_REMOVED`), as every removal does in the DTKS era, whose register ranks only itself.
+    """
+    return STATUS_BARRED if ranks_population and reason in BARRING_REASONS else STATUS_REMOVED
 
 # reject reasons of records; 1-6 are sim.registry.nik's reason codes (NIK_LENGTH .. NIK_SERIAL)
 REJECT_REASONS = {
@@ -86,7 +105,7 @@ class ChangeBatch:
             raise InputError("change batch: kind must be PROPOSE, UPDATE or REMOVE")
         rem = kinds == REMOVE
         if n and not np.isin(self.columns["reason"][rem], REQUEST_REASONS).all():
-            raise InputError("change batch: a REMOVE record needs a request reason 1-5")
+            raise InputError("change batch: a REMOVE record needs a request reason 1-5 or 8")
 
     def __len__(self) -> int:
         return len(self.columns["kind"])

@@ -27,7 +27,7 @@ from sim.hotpath.members import member_stats
 from sim.hotpath.validity import records_valid
 from sim.params import PBI, PKH, PROG_BITS, PROGRAMMES, Params
 from sim.registry.nik import nik_reasons
-from sim.registry.table import STATUS_IN_DTKS, STATUS_REMOVED, Registry
+from sim.registry.table import STATUS_BARRED, STATUS_IN_DTKS, STATUS_REMOVED, Registry
 
 _MEMBERS = ch.MEMBER_COLUMNS
 
@@ -71,7 +71,7 @@ def empty_result(period: int) -> MonthResult:
     )
 
 
-#: score bins of the histogram ranking; the last value marks "not in DTKS"
+#: score bins of the histogram ranking; the last value marks "not ranked" (§2.7)
 N_BINS = 1 << 16
 OUT_BIN = N_BINS - 1
 #: coarse bins per kab/kota for choosing vacancies (fine bin >> COARSE_SHIFT)
@@ -91,7 +91,8 @@ class MonthlyState:
     """What the engine keeps between decrees of one registry (see the module docstring).
 
     `bins[i]` is row i's score bin (a monotone function of `pmt_score`, fixed at the first
-    decree) or `OUT_BIN` outside DTKS; `hist` counts DTKS rows per bin; `qual` says whether the
+    decree) or `OUT_BIN` when not ranked (neither in DTKS nor barred, §2.7); `hist` counts the
+    ranked rows per bin; `qual` says whether the
     household has a PKH-qualifying member and `pkh_pay` its PKH amount per payment (in units of
     `pkh_unit` rupiah, see `pkh_scale`). All are
     updated from the rows a decree touches; `invalidate()` forces a full rebuild.
@@ -210,6 +211,13 @@ def _blocks(n: int, block: int = BLOCK):
         yield lo, min(lo + block, n)
 
 
+def ranked(status: np.ndarray) -> np.ndarray:
+    """True for rows ranked in the national deciles (§2.7): in the register, or barred from the
+    programmes in the DTSEN era (`STATUS_BARRED`: a family of the population, which DTSEN ranks
+    in full [DTSEN-2025-07])."""
+    return (status == STATUS_IN_DTKS) | (status == STATUS_BARRED)
+
+
 def pkh_scale(params: Params) -> tuple[int, np.dtype]:
     """(unit, dtype) to store PKH amounts per payment as `units * unit` in a small integer.
 
@@ -246,7 +254,7 @@ def _parallel(fn, items: list) -> list:
 def _build_state(st: MonthlyState, registry: Registry, params: Params, score_range: tuple,
                  nik_index: KeyIndex, kk_index: KeyIndex) -> None:
     """Bins, histogram and member caches for every row (a full decree); the indexes are
-    built by the caller, `score_range` is (min, max) of the DTKS scores (any bounds keep the
+    built by the caller, `score_range` is (min, max) of the ranked scores (any bounds keep the
     bins monotone)."""
     n = len(registry)
     status = registry["status"]
@@ -263,7 +271,7 @@ def _build_state(st: MonthlyState, registry: Registry, params: Params, score_ran
         lo, hi = bounds
         for a in range(lo, hi, 1 << 16):  # float32 temporaries that stay in cache
             b = st.bin_of(score[a:min(a + (1 << 16), hi)])
-            b[status[a:a + len(b)] != STATUS_IN_DTKS] = OUT_BIN
+            b[~ranked(status[a:a + len(b)])] = OUT_BIN
             st.bins[a:a + len(b)] = b
         b = st.bins[lo:hi]
         st.qual[lo:hi], st.pkh_pay[lo:hi] = _member_stats(registry, slice(lo, hi), params)
@@ -281,7 +289,8 @@ def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
                    removed: np.ndarray, timings: dict[str, float]
                    ) -> tuple[np.ndarray, tuple, KeyIndex, KeyIndex]:
     """§2.6 over every existing row (a full decree): rows failing a record check and rows
-    losing to a later duplicate are removed. Returns (the duplicate rows, (min, max) score of
+    losing to a later duplicate are removed; a barred row failing a record check leaves the
+    ranking (`STATUS_REMOVED`, not counted again). Returns (the duplicate rows, (min, max) score of
     the valid rows, the NIK and KK indexes over the rows still in DTKS before the duplicate
     removal: losers stay in them as stale entries, which lookups drop by status).
 
@@ -296,7 +305,8 @@ def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
     acc_sorted = np.sort(acc_rows)
     cols = [registry[c] for c in ("nik", "kk", "dukcapil_match", "pmt_score")]
 
-    def check(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float, float]:
+    def check(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float, float,
+                                                np.ndarray]:
         lo, hi = bounds
         m = status[lo:hi] == STATUS_IN_DTKS
         a, b = np.searchsorted(acc_sorted, [lo, hi])
@@ -304,14 +314,19 @@ def _full_existing(registry: Registry, acc_rows: np.ndarray, live: np.ndarray,
         idx = np.flatnonzero(m) + lo
         ok = records_valid(*(c[idx] for c in cols))
         good = idx[ok].astype(np.int32)  # rows < 2^31 (checked by run_month): half the bytes
-        sc = cols[3][good]
+        # barred rows are ranked too: an invalid one leaves the ranking (counted when barred)
+        bar = np.flatnonzero(status[lo:hi] == STATUS_BARRED) + lo
+        bok = records_valid(*(c[bar] for c in cols)) if len(bar) else np.zeros(0, dtype=bool)
+        sc = np.concatenate([cols[3][good], cols[3][bar[bok]]])
         return good, idx[~ok], (float(sc.min()) if len(sc) else np.inf), \
-            (float(sc.max()) if len(sc) else -np.inf)
+            (float(sc.max()) if len(sc) else -np.inf), bar[~bok]
 
     parts = _parallel(check, list(_blocks(n, FULL_BLOCK)))
     inv = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     status[inv] = STATUS_REMOVED
     removed[ch.INVALID] += len(inv)
+    for p in parts:
+        status[p[4]] = STATUS_REMOVED
     lo_s = min([p[2] for p in parts] + [np.inf])
     hi_s = max([p[3] for p in parts] + [-np.inf])
     if len(live):
@@ -355,7 +370,7 @@ def _update_state(st: MonthlyState, registry: Registry, params: Params, touched:
         t = t[_last_in_group(t)]
         old = st.bins[t]
         new = st.bin_of(registry["pmt_score"][t])
-        new[registry["status"][t] != STATUS_IN_DTKS] = OUT_BIN
+        new[~ranked(registry["status"][t])] = OUT_BIN
         st.hist += np.bincount(new, minlength=N_BINS) - np.bincount(old, minlength=N_BINS)
         st.hist[OUT_BIN] = 0
         st.bins[t] = new
@@ -482,9 +497,13 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
     few_runs = runs is not None and len(runs) <= FEW_RUNS
     pay_acc = np.uint64 if pkh_pay.dtype.kind == "u" else np.int64
     kept_l = [[0] * n_kab for _ in range(3)]
+    # barred rows (DTSEN era) have a decile but no programme: only then a status pass per block
+    barred_any = bool(np.any(status == STATUS_BARRED))
     for lo, hi in _blocks(n):
         pr = prev[lo:hi]
         e = np.take(lut3, desil[lo:hi])
+        if barred_any:
+            e[status[lo:hi] == STATUS_BARRED] = 0
         if umr_mask:
             e &= ~(earn[lo:hi].view(np.uint8) * umr_mask)
         e &= (qual[lo:hi].view(np.uint8) << np.uint8(1)) | qual_keep
@@ -652,6 +671,7 @@ def _kept_rows(registry: Registry, st: MonthlyState, params: Params, p: int,
     lut[:11] = params.eligible_desil[p]
     for lo, hi in _blocks(len(registry)):
         e = lut[desil[lo:hi]] & over[registry["kabkota"][lo:hi]]
+        e &= registry["status"][lo:hi] == STATUS_IN_DTKS  # a barred row is ranked, not eligible
         e &= (registry["programmes"][lo:hi] & bit).astype(bool)
         if params.umr_excludes & bit:
             e &= ~registry["earns_umr"][lo:hi]
@@ -764,7 +784,9 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
         rv = rv[~sup]
         res.accepted["remove"] = len(rv)
         removed += np.bincount(changes["reason"][rv], minlength=len(removed))
-        status[row[rv]] = STATUS_REMOVED
+        # DTSEN era: removed by a request other than death, still ranked (STATUS_BARRED)
+        barring = params.ranks_population & np.isin(changes["reason"][rv], ch.BARRING_REASONS)
+        status[row[rv]] = np.where(barring, STATUS_BARRED, STATUS_REMOVED)
         touched.append(row[rv])
     # 2.6 existing rows
     live_m = status[acc_rows] == STATUS_IN_DTKS

@@ -29,7 +29,13 @@ from sim.hotpath.disburse import (
 from sim.hotpath.monthly import MonthResult, empty_result
 from sim.params import PROG_BITS, PROGRAMMES, Params
 from sim.registry import regions as _regions
-from sim.registry.table import STATUS_IN_DTKS, STATUS_REMOVED, Registry
+from sim.registry.table import (
+    RANKED_STATUSES,
+    STATUS_BARRED,
+    STATUS_IN_DTKS,
+    STATUS_REMOVED,
+    Registry,
+)
 
 _M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -185,7 +191,8 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params,
         res.accepted[ch.KINDS[r["kind"]]] += 1
 
     def remove(i: int, reason: int) -> None:
-        status[i] = STATUS_REMOVED
+        # DTSEN era: removed by a request other than death, still ranked (STATUS_BARRED)
+        status[i] = ch.removed_status(reason, params.ranks_population)
         res.removed[ch.REMOVAL_REASONS[reason]] += 1
 
     # 2.5 removal requests
@@ -207,9 +214,12 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params,
         res.accepted["remove"] += 1
     # 2.6 existing rows: validity, then duplicates
     for i in range(n):
-        if status[i] == STATUS_IN_DTKS and i not in accepted_rows and record_reason(
-                col["nik"][i], col["kk"][i], col["dukcapil_match"][i], col["pmt_score"][i]):
+        bad = record_reason(col["nik"][i], col["kk"][i], col["dukcapil_match"][i],
+                            col["pmt_score"][i])
+        if status[i] == STATUS_IN_DTKS and i not in accepted_rows and bad:
             remove(i, ch.INVALID)
+        elif status[i] == STATUS_BARRED and bad:  # leaves the ranking; counted when barred
+            status[i] = STATUS_REMOVED
     order = [i for i in range(n) if status[i] == STATUS_IN_DTKS and i not in accepted_rows]
     order += [recs[j]["row"] for j in accepted if status[recs[j]["row"]] == STATUS_IN_DTKS]
     seen_nik: set[int] = set()
@@ -219,8 +229,9 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params,
             remove(i, ch.DUPLICATE)
         seen_nik.add(col["nik"][i])
         seen_kk.add(col["kk"][i])
-    # 2.7 national deciles
-    dtks = sorted((i for i in range(n) if status[i] == STATUS_IN_DTKS),
+    # 2.7 national deciles: the register, and in the DTSEN era the families barred from
+    # programmes, which DTSEN still ranks [DTSEN-2025-07]
+    dtks = sorted((i for i in range(n) if status[i] in RANKED_STATUSES),
                   key=lambda i: (col["pmt_score"][i], i))
     big_n = len(dtks)
     desil = [0] * n

@@ -16,6 +16,7 @@ from sim.registry.table import (
     PROG_PKH,
     SCHEMA,
     SCHEMA_VERSION,
+    STATUS_BARRED,
     STATUS_IN_DTKS,
     STATUS_NOT_IN_DTKS,
     STATUS_REMOVED,
@@ -25,6 +26,6 @@ from sim.registry.table import (
 )
 
 __all__ = [
-    "PROG_BPNT", "PROG_PBI", "PROG_PKH", "SCHEMA", "SCHEMA_VERSION", "STATUS_IN_DTKS",
-    "STATUS_NOT_IN_DTKS", "STATUS_REMOVED", "Registry", "load", "save",
+    "PROG_BPNT", "PROG_PBI", "PROG_PKH", "SCHEMA", "SCHEMA_VERSION", "STATUS_BARRED",
+    "STATUS_IN_DTKS", "STATUS_NOT_IN_DTKS", "STATUS_REMOVED", "Registry", "load", "save",
 ]

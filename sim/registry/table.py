@@ -30,6 +30,13 @@ PROG_PBI = np.uint8(4)  # PBI-JK (KIS PBI)
 STATUS_NOT_IN_DTKS = 0
 STATUS_IN_DTKS = 1
 STATUS_REMOVED = 2
+#: DTSEN era only (`Params.ranks_population`): removed from the register by a request other than
+#: death, so barred from every programme until an accepted proposal, but still a family of the
+#: population and ranked in its deciles: DTSEN ranks every family [DTSEN-2025-07][DESIL-METHOD]
+#: (docs/monthly.md §2.5, §2.7)
+STATUS_BARRED = 3
+#: statuses ranked in the national deciles (docs/monthly.md §2.7)
+RANKED_STATUSES = (STATUS_IN_DTKS, STATUS_BARRED)
 
 #: column name -> (dtype, meaning). Static attributes come from `sim.registry.population`;
 #: state columns are written by the monthly engine and the flow model.

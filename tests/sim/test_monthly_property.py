@@ -52,7 +52,7 @@ def registries(draw) -> Registry:
         "size": col(st.integers(1, 8)), "earns_umr": col(st.booleans()),
         "consumption": [1] * n, "pmt_score": col(score_st),
         "dukcapil_match": col(st.sampled_from([True, True, True, False])),
-        "status": col(st.sampled_from([0, 1, 1, 1, 2])), "desil": [0] * n,
+        "status": col(st.sampled_from([0, 1, 1, 1, 2, 3])), "desil": [0] * n,
         "programmes": col(st.integers(0, 7)), "bank": [0] * n,
         "balance": col(st.sampled_from([0, 0, 5, 150_000, 1_234_567])),
         "unspent_months": col(st.integers(0, 4)),
@@ -73,7 +73,7 @@ def batches(draw, n: int) -> ch.ChangeBatch:
         kind = draw(st.sampled_from([ch.PROPOSE, ch.UPDATE, ch.REMOVE]))
         recs["kind"].append(kind)
         recs["row"].append(draw(st.integers(0, n - 1)))
-        recs["reason"].append(draw(st.integers(1, 5)) if kind == ch.REMOVE else 0)
+        recs["reason"].append(draw(st.sampled_from(ch.REQUEST_REASONS)) if kind == ch.REMOVE else 0)
         data = kind != ch.REMOVE
         recs["nik"].append(draw(nik_st) if data else 0)
         recs["kk"].append(draw(kk_st) if data else 0)
@@ -122,6 +122,8 @@ def params_st(draw) -> Params:
         return_after_months=draw(st.integers(0, 3)),
         arrears_tranches=draw(st.sampled_from([0, 0, 1, 2, 255])),
         paused=draw(st.sampled_from([0, 0, 0, 1, 2, 3])),
+        # the DTSEN era: removals other than deaths stay ranked, barred from programmes
+        ranks_population=draw(st.booleans()),
     )
 
 

@@ -17,7 +17,13 @@ from sim.hotpath import disburse as fast_d
 from sim.hotpath import monthly, reference
 from sim.params import N_KABKOTA, Params
 from sim.registry import population
-from sim.registry.table import STATUS_IN_DTKS, STATUS_NOT_IN_DTKS, STATUS_REMOVED, Registry
+from sim.registry.table import (
+    STATUS_BARRED,
+    STATUS_IN_DTKS,
+    STATUS_NOT_IN_DTKS,
+    STATUS_REMOVED,
+    Registry,
+)
 
 _POP = population.generate(300, 5)
 _VALID = np.flatnonzero(monthly.record_reasons(_POP["nik"], _POP["kk"], _POP["dukcapil_match"],
@@ -79,6 +85,48 @@ def test_each_removal_request_removes_with_its_reason(engine, reason) -> None:
     assert reg["programmes"][1] == 0 and reg["desil"][1] == 0
     assert res.removed[ch.REMOVAL_REASONS[reason]] == 1
     assert res.left["bpnt"]["removed"] == 1
+
+
+DTSEN = dataclasses.replace(PARAMS, ranks_population=True)
+
+
+@pytest.mark.parametrize("reason", ch.REQUEST_REASONS)
+def test_dtsen_era_removal_keeps_the_rank_unless_the_family_died(engine, reason) -> None:
+    """DTSEN ranks every family of the population [DTSEN-2025-07]: a family removed by any
+    request but death stays in the deciles, barred from every programme (docs/monthly.md §2.5)."""
+    reg = make([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], programmes=7)
+    engine(reg, ch.ChangeBatch.empty(), DTSEN)
+    res = engine(reg, batch({"kind": ch.REMOVE, "row": 0, "reason": reason}), DTSEN, 1)
+    assert res.removed[ch.REMOVAL_REASONS[reason]] == 1
+    assert reg["programmes"][0] == 0 and res.left["bpnt"]["removed"] == 1
+    if reason == ch.DIED:  # left the population: unranked, the others re-ranked without it
+        assert reg["status"][0] == STATUS_REMOVED and reg["desil"][0] == 0
+        assert res.dtks == 9
+        assert reg["desil"][1:].tolist() == [1 + 10 * r // 9 for r in range(9)]
+    else:  # still the poorest family of the population, and no programme
+        assert reg["status"][0] == STATUS_BARRED and reg["desil"][0] == 1
+        assert res.dtks == 10 and reg["desil"].tolist() == list(range(1, 11))
+        assert res.recipients["bpnt"] == 9
+
+
+def test_barred_family_is_ranked_but_needs_a_proposal(engine) -> None:
+    reg = make([1.0, 2.0, 3.0], programmes=7)
+    engine(reg, ch.ChangeBatch.empty(), DTSEN)
+    engine(reg, batch({"kind": ch.REMOVE, "row": 0, "reason": ch.RESIGNED}), DTSEN, 1)
+    res = engine(reg, batch(data_record(reg, 0), {"kind": ch.REMOVE, "row": 0,
+                                                  "reason": ch.DIED}), DTSEN, 2)
+    assert res.rejected["not_in_dtks"] == 2  # an update or a removal of a barred row: refused
+    assert reg["status"][0] == STATUS_BARRED and reg["programmes"][0] == 0
+    engine(reg, batch(data_record(reg, 0, kind=ch.PROPOSE)), DTSEN, 3)
+    assert reg["status"][0] == STATUS_IN_DTKS and reg["programmes"][0] == 7
+
+
+def test_dtks_era_removal_unranks_every_reason(engine) -> None:
+    reg = make([1.0, 2.0, 3.0], programmes=7)
+    engine(reg, ch.ChangeBatch.empty())
+    res = engine(reg, batch({"kind": ch.REMOVE, "row": 0, "reason": ch.DECLARED_INELIGIBLE}),
+                 t=1)
+    assert reg["status"][0] == STATUS_REMOVED and reg["desil"][0] == 0 and res.dtks == 2
 
 
 def test_pkh_family_without_qualifying_member_leaves_pkh_only(engine) -> None:
