@@ -8,7 +8,10 @@ docs/glossary.md flows 7, 8 and 9:
   the KPM truly not poor, it is upheld and the KPM is removed at the next decree
   (``SANGGAH_UPHELD``);
 * *removals per reason* (died, moved, civil-registry change not reported, resigned, declared
-  ineligible by the local government) become REMOVE records of the next decree; *PKH family
+  ineligible by the local government) become REMOVE records of the next decree; in the DTSEN era
+  (``register.ranking = "population"``) a family removed for any reason but death stays ranked in
+  the population's deciles, barred from every programme until proposed again (DTSEN ranks every
+  family of the population [DTSEN-2025-07]; docs/monthly.md §2.5); *PKH family
   without a qualifying member* and *a member earns the UMR* become UPDATE records the engine's
   eligibility rules act on;
 * *graduation*: a household's welfare improves (consumption times ``graduation_factor``); one in
@@ -33,7 +36,7 @@ from sim.scenario.streams import SOURCE_KEYS
 
 #: scenario removal reason -> (record kind, engine reason or None for UPDATE records)
 REASONS: dict[str, tuple[int, int]] = {
-    "died": (ch.REMOVE, ch.OUT_OF_DTKS),
+    "died": (ch.REMOVE, ch.DIED),  # leaves the population: unranked in either era
     "moved": (ch.REMOVE, ch.OUT_OF_DTKS),
     "dukcapil_unreported": (ch.REMOVE, ch.CIVIL_UNREPORTED),
     "resigned": (ch.REMOVE, ch.RESIGNED),

@@ -141,6 +141,9 @@ def params_from(p: dict, quota: np.ndarray, desil_weight: np.ndarray | None = No
         paused=(1 if prog["bpnt_paused"] else 0) | (2 if prog["pkh_paused"] else 0),
         pkh_every=prog["pkh_tahap_months"],
         pbi_premium=prog["pbi_premium"],
+        # DTSEN ranks every family of the population [DTSEN-2025-07]: removed families but the
+        # dead stay ranked, barred from programmes (docs/monthly.md §2.5)
+        ranks_population=p["register"]["ranking"] == "population",
         **{k: prog[k] for k in _PKH_KEYS},
     )
 

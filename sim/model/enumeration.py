@@ -18,7 +18,10 @@ that reads a decile (the programmes' ``*_max_desil``, one-off rounds, the PBI-JK
 reads population deciles.
 
 Households removed from the register before the switch (died, moved, duplicates, ...) stay out, as
-do the households whose proposal is in the same decree (their verval-assessed record goes in).
+do the households whose proposal is in the same decree (their verval-assessed record goes in): the
+DTKS-era register kept no removal reason, so the dead cannot be told apart from the rest. From the
+switch on the engine ranks the population (`Params.ranks_population`): a family removed for any
+reason but death stays ranked, barred from programmes until proposed again (docs/monthly.md §2.5).
 A run that starts with ``ranking = "population"`` is enumerated from the start (`frame`) and never
 enters here. Its own random stream (``register.enumerate``), so no other draw moves.
 """

@@ -44,8 +44,8 @@ import numpy as np
 from sim.model.context import Context
 from sim.scenario.events import Event
 
-#: tables whose keys feed the engine's `Params`
-_ENGINE_TABLES = ("programmes", "disbursement", "penetapan")
+#: tables whose keys feed the engine's `Params` (``register.ranking``: `Params.ranks_population`)
+_ENGINE_TABLES = ("programmes", "disbursement", "penetapan", "register")
 #: keys whose change needs the quotas recomputed
 _QUOTA_KEYS = ("programmes.bpnt_share", "programmes.pkh_share", "programmes.pbi_share",
                "programmes.province_quota")

@@ -380,7 +380,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "ranking": Key("str", "what the deciles rank: 'register' = the households in the "
                        "register (DTKS era), 'population' = every household (DTSEN: the whole "
                        "population is enumerated and ranked; an event switching to it enters "
-                       "every household at the next decree)", default="register",
+                       "every household at the next decree; a family removed for any reason "
+                       "but death stays ranked, barred from programmes until proposed again)",
+                       default="register",
                        choices=("register", "population")),
         "initial_share": Key("prob", "share of households in the register at the start (DTKS "
                              "era; ignored when ranking = 'population')", default=0.40),
