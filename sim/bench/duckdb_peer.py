@@ -23,7 +23,7 @@ from sim.hotpath.monthly import MonthResult, empty_result
 from sim.hotpath.validity import tables
 from sim.params import PROG_BITS, PROGRAMMES, Params
 from sim.registry import regions as _regions
-from sim.registry.table import STATUS_BARRED, Registry
+from sim.registry.table import STATUS_BARRED, STATUS_DIED, Registry
 
 _MEMBERS = ch.MEMBER_COLUMNS
 _QUAL = "(" + " + ".join(f"{m}::INT" for m in _MEMBERS) + ") > 0 AS qual"
@@ -266,8 +266,9 @@ class DuckPeer:
         res.accepted["remove"] = n_rml
         # the DTSEN era: a removal other than a death stays ranked, barred (status 3)
         barring = ", ".join(map(str, ch.BARRING_REASONS))
-        ex(f"""UPDATE hh SET status = CASE WHEN {params.ranks_population} AND rml.reason IN
-                 ({barring}) THEN {STATUS_BARRED} ELSE 2 END
+        ex(f"""UPDATE hh SET status = CASE WHEN rml.reason = {ch.DIED} THEN {STATUS_DIED}
+                 WHEN {params.ranks_population} AND rml.reason IN ({barring})
+                 THEN {STATUS_BARRED} ELSE 2 END
                FROM rml WHERE hh.row = rml.row""")
         # 2.6 existing rows
         if not self.verified:

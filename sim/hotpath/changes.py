@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from kks_emulator.errors import InputError
-from sim.registry.table import STATUS_BARRED, STATUS_IN_DTKS, STATUS_REMOVED, Registry
+from sim.registry.table import (
+    STATUS_BARRED,
+    STATUS_DIED,
+    STATUS_IN_DTKS,
+    STATUS_REMOVED,
+    Registry,
+)
 
 # record kinds
 PROPOSE = 1
@@ -54,8 +60,12 @@ def removed_status(reason: int, ranks_population: bool) -> int:
     ranked but is barred from every programme (`STATUS_BARRED`) until an accepted proposal. A
     death, an invalid record (DESIL-0: desil 0 is a family not ranked, a NIK not matched) and a
     duplicate record (the family is ranked under its other record) leave the ranking
-    (`STATUS_REMOVED`), as every removal does in the DTKS era, whose register ranks only itself.
+    (`STATUS_REMOVED`; a death `STATUS_DIED`, in either era, so that the enumeration of a switch
+    to DTSEN can tell the dead apart), as every removal does in the DTKS era, whose register
+    ranks only itself.
     """
+    if reason == DIED:
+        return STATUS_DIED
     return STATUS_BARRED if ranks_population and reason in BARRING_REASONS else STATUS_REMOVED
 
 # reject reasons of records; 1-6 are sim.registry.nik's reason codes (NIK_LENGTH .. NIK_SERIAL)

@@ -27,7 +27,13 @@ from sim.hotpath.members import member_stats
 from sim.hotpath.validity import records_valid
 from sim.params import PBI, PKH, PROG_BITS, PROGRAMMES, Params
 from sim.registry.nik import nik_reasons
-from sim.registry.table import STATUS_BARRED, STATUS_IN_DTKS, STATUS_REMOVED, Registry
+from sim.registry.table import (
+    STATUS_BARRED,
+    STATUS_DIED,
+    STATUS_IN_DTKS,
+    STATUS_REMOVED,
+    Registry,
+)
 
 _MEMBERS = ch.MEMBER_COLUMNS
 
@@ -785,8 +791,10 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params, perio
         res.accepted["remove"] = len(rv)
         removed += np.bincount(changes["reason"][rv], minlength=len(removed))
         # DTSEN era: removed by a request other than death, still ranked (STATUS_BARRED)
-        barring = params.ranks_population & np.isin(changes["reason"][rv], ch.BARRING_REASONS)
-        status[row[rv]] = np.where(barring, STATUS_BARRED, STATUS_REMOVED)
+        why = changes["reason"][rv]
+        barring = params.ranks_population & np.isin(why, ch.BARRING_REASONS)
+        status[row[rv]] = np.where(barring, STATUS_BARRED,
+                                   np.where(why == ch.DIED, STATUS_DIED, STATUS_REMOVED))
         touched.append(row[rv])
     # 2.6 existing rows
     live_m = status[acc_rows] == STATUS_IN_DTKS

@@ -17,11 +17,15 @@ these records like any other: a household whose NIK does not match Dukcapil stay
 that reads a decile (the programmes' ``*_max_desil``, one-off rounds, the PBI-JK deactivation)
 reads population deciles.
 
-Households removed from the register before the switch (died, moved, duplicates, ...) stay out, as
-do the households whose proposal is in the same decree (their verval-assessed record goes in): the
-DTKS-era register kept no removal reason, so the dead cannot be told apart from the rest. From the
-switch on the engine ranks the population (`Params.ranks_population`): a family removed for any
-reason but death stays ranked, barred from programmes until proposed again (docs/monthly.md §2.5).
+Households removed from the register before the switch are families of the population too, and
+DTSEN (built from the Regsosek enumeration of every family, DTKS and P3KE: DTSEN-2025-02,
+DTSEN-SOURCES) ranks them: at the switch every one of them but the dead (`STATUS_DIED`) is ranked
+with a fresh score and stays barred from programmes until proposed again (`STATUS_BARRED`), as a
+family removed in the DTSEN era is (docs/monthly.md §2.5; that the bar carried over is the
+model's reading: the sources do not say). A barred record that fails the checks (a NIK Dukcapil
+does not match, DESIL-0) leaves the ranking at that decree. The households whose proposal is in
+the same decree stay out of both (their verval-assessed record goes in). From the switch on the
+engine ranks the population (`Params.ranks_population`).
 A run that starts with ``ranking = "population"`` is enumerated from the start (`frame`) and never
 enters here. Its own random stream (``register.enumerate``), so no other draw moves.
 """
@@ -32,7 +36,7 @@ import numpy as np
 
 from sim.hotpath.validity import records_valid
 from sim.model.context import Context
-from sim.registry.table import STATUS_IN_DTKS, STATUS_NOT_IN_DTKS
+from sim.registry.table import STATUS_BARRED, STATUS_IN_DTKS, STATUS_NOT_IN_DTKS, STATUS_REMOVED
 
 
 def due(ctx: Context) -> bool:
@@ -42,13 +46,16 @@ def due(ctx: Context) -> bool:
 
 
 def enumerate_rows(ctx: Context, period: int, proposed: np.ndarray) -> tuple[
-        tuple[np.ndarray, np.ndarray], list[tuple[int, str, float]]]:
+        tuple[np.ndarray, np.ndarray], list[tuple[int, str, float]],
+        tuple[np.ndarray, np.ndarray]]:
     """The population enumeration at the decree of *period*; marks the run as enumerated.
 
-    Returns ``((rows, scores), refreshed)``: the households not in the register that it enters
-    (PROPOSE records with their fresh scores; not those with a proposal of their own in the
-    decree, *proposed*), and the register's households with their score collected afresh
-    (UPDATE records ``(row, "pmt_score", score)``, appended after any re-ranking's, so they win).
+    Returns ``((rows, scores), refreshed, (removed, removed_scores))``: the households not in the
+    register that it enters (PROPOSE records with their fresh scores; not those with a proposal
+    of their own in the decree, *proposed*), the register's households with their score
+    collected afresh (UPDATE records ``(row, "pmt_score", score)``, appended after any
+    re-ranking's, so they win), and the households removed from the register before, not dead
+    and without a proposal in the decree, with their fresh scores, for `bar`.
     """
     reg = ctx.registry
     status = reg["status"]
@@ -58,13 +65,24 @@ def enumerate_rows(ctx: Context, period: int, proposed: np.ndarray) -> tuple[
     fresh = (ctx.log_c + noise * err).astype(reg["pmt_score"].dtype)
     rows = np.flatnonzero(status == STATUS_NOT_IN_DTKS)
     rows = rows[~np.isin(rows, proposed)]
+    removed = np.flatnonzero(status == STATUS_REMOVED)
+    removed = removed[~np.isin(removed, proposed)]
     inside = np.flatnonzero(status == STATUS_IN_DTKS)
     ctx.enumerated = True
     ctx.mon.count("enumerated", len(rows))
     ctx.mon.count("enumeration_refreshed", len(inside))
+    ctx.mon.count("enumeration_barred", len(removed))
     refreshed = list(zip(inside.tolist(), ["pmt_score"] * len(inside),
                          fresh[inside].astype(np.float64).tolist(), strict=True))
-    return (rows, fresh[rows]), refreshed
+    return (rows, fresh[rows]), refreshed, (removed, fresh[removed])
+
+
+def bar(registry, rows: np.ndarray, scores: np.ndarray) -> None:
+    """Rank the households removed before the switch (`enumerate_rows`), barred from programmes:
+    their fresh *scores* and `STATUS_BARRED`, written to the columns directly, so the engine
+    must take its full path at this decree (the caller invalidated it)."""
+    registry["pmt_score"][rows] = scores
+    registry["status"][rows] = STATUS_BARRED
 
 
 def register_after(registry, proposals: list[tuple[int, float, bool]]) -> np.ndarray:

@@ -594,9 +594,9 @@ class National:
             eng.invalidate()  # the full decree path: every row re-checked and re-ranked
             self.mon.count("reranks")
         proposals = [(x[3], x[4], x[5]) for x in done]
-        enumerated = None
+        enumerated = barred = None
         if enumeration.due(self):  # DTKS -> DTSEN: every household enters the register
-            (rows, scores), refreshed = enumeration.enumerate_rows(
+            (rows, scores), refreshed, barred = enumeration.enumerate_rows(
                 self, period, np.array([x[0] for x in proposals], dtype=np.int64))
             proposals += [(r, s, False) for r, s in zip(rows.tolist(), scores.tolist(),
                                                         strict=True)]
@@ -608,6 +608,8 @@ class National:
         batch = penetapan.change_batch(reg, proposals, updates, removes)
         watched = ("status", "programmes", "dukcapil_match")
         before = {name: reg[name].copy() for name in watched}
+        if barred is not None:  # the DTKS era's removed but the dead: ranked, barred
+            enumeration.bar(reg, *barred)
         round_rows = None
         if self.pbi_round_due:  # an event's PBI-JK deactivation round (sim.model.pbi_round)
             round_rows = pbi_round.apply_round(reg, self.pbi_round_due, self.rel)

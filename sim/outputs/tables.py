@@ -40,7 +40,7 @@ from sim.scenario.streams import SOURCE_KEYS
 
 FORMATS = ("parquet", "csv", "both")
 SMALL = ("monthly", "queues", "provinces", "decrees", "budget")
-STATUS_NAMES = ("not_in_dtks", "in_dtks", "removed", "barred")
+STATUS_NAMES = ("not_in_dtks", "in_dtks", "removed", "barred", "died")
 SOURCE_NAMES = tuple(sorted(SOURCE_KEYS, key=SOURCE_KEYS.get))
 
 

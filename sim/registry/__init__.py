@@ -17,6 +17,7 @@ from sim.registry.table import (
     SCHEMA,
     SCHEMA_VERSION,
     STATUS_BARRED,
+    STATUS_DIED,
     STATUS_IN_DTKS,
     STATUS_NOT_IN_DTKS,
     STATUS_REMOVED,
@@ -27,5 +28,6 @@ from sim.registry.table import (
 
 __all__ = [
     "PROG_BPNT", "PROG_PBI", "PROG_PKH", "SCHEMA", "SCHEMA_VERSION", "STATUS_BARRED",
-    "STATUS_IN_DTKS", "STATUS_NOT_IN_DTKS", "STATUS_REMOVED", "Registry", "load", "save",
+    "STATUS_DIED", "STATUS_IN_DTKS", "STATUS_NOT_IN_DTKS", "STATUS_REMOVED", "Registry", "load",
+    "save",
 ]

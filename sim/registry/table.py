@@ -35,6 +35,9 @@ STATUS_REMOVED = 2
 #: population and ranked in its deciles: DTSEN ranks every family [DTSEN-2025-07][DESIL-METHOD]
 #: (docs/monthly.md §2.5, §2.7)
 STATUS_BARRED = 3
+#: removed by the request `DIED` (either era): the family left the population, so it is never
+#: ranked and the DTKS -> DTSEN enumeration does not enter it (`sim.model.enumeration`)
+STATUS_DIED = 4
 #: statuses ranked in the national deciles (docs/monthly.md §2.7)
 RANKED_STATUSES = (STATUS_IN_DTKS, STATUS_BARRED)
 

@@ -52,7 +52,7 @@ def registries(draw) -> Registry:
         "size": col(st.integers(1, 8)), "earns_umr": col(st.booleans()),
         "consumption": [1] * n, "pmt_score": col(score_st),
         "dukcapil_match": col(st.sampled_from([True, True, True, False])),
-        "status": col(st.sampled_from([0, 1, 1, 1, 2, 3])), "desil": [0] * n,
+        "status": col(st.sampled_from([0, 1, 1, 1, 2, 3, 4])), "desil": [0] * n,
         "programmes": col(st.integers(0, 7)), "bank": [0] * n,
         "balance": col(st.sampled_from([0, 0, 5, 150_000, 1_234_567])),
         "unspent_months": col(st.integers(0, 4)),

@@ -19,6 +19,7 @@ from sim.params import N_KABKOTA, Params
 from sim.registry import population
 from sim.registry.table import (
     STATUS_BARRED,
+    STATUS_DIED,
     STATUS_IN_DTKS,
     STATUS_NOT_IN_DTKS,
     STATUS_REMOVED,
@@ -81,7 +82,8 @@ def test_each_removal_request_removes_with_its_reason(engine, reason) -> None:
     reg = make([1.0, 2.0, 3.0], programmes=7)
     engine(reg, ch.ChangeBatch.empty())
     res = engine(reg, batch({"kind": ch.REMOVE, "row": 1, "reason": reason}), t=1)
-    assert reg["status"].tolist() == [STATUS_IN_DTKS, STATUS_REMOVED, STATUS_IN_DTKS]
+    gone = STATUS_DIED if reason == ch.DIED else STATUS_REMOVED
+    assert reg["status"].tolist() == [STATUS_IN_DTKS, gone, STATUS_IN_DTKS]
     assert reg["programmes"][1] == 0 and reg["desil"][1] == 0
     assert res.removed[ch.REMOVAL_REASONS[reason]] == 1
     assert res.left["bpnt"]["removed"] == 1
@@ -100,7 +102,7 @@ def test_dtsen_era_removal_keeps_the_rank_unless_the_family_died(engine, reason)
     assert res.removed[ch.REMOVAL_REASONS[reason]] == 1
     assert reg["programmes"][0] == 0 and res.left["bpnt"]["removed"] == 1
     if reason == ch.DIED:  # left the population: unranked, the others re-ranked without it
-        assert reg["status"][0] == STATUS_REMOVED and reg["desil"][0] == 0
+        assert reg["status"][0] == STATUS_DIED and reg["desil"][0] == 0
         assert res.dtks == 9
         assert reg["desil"][1:].tolist() == [1 + 10 * r // 9 for r in range(9)]
     else:  # still the poorest family of the population, and no programme
