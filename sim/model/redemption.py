@@ -500,6 +500,32 @@ def bank_cashout_days(u: np.ndarray, median: float) -> np.ndarray:
     return 1 + np.floor(np.log1p(-np.minimum(u, 1 - 1e-16)) / math.log(q)).astype(np.int64)
 
 
+#: registry rows per block of a credit day's per-row draws (`_picked`): the draws are made for
+#: every row of the region, in row order, but only one block of them is held at a time
+_DRAW_BLOCK = 1 << 15
+
+
+def _picked(draw, n_all: int, rows: np.ndarray, width: int = 0) -> np.ndarray:
+    """``draw(n_all)[rows]`` (``draw((n_all, width))[rows]`` with *width*), without the whole
+    column: *draw* is called on consecutive blocks of `_DRAW_BLOCK` registry rows, in row order,
+    and only the values of *rows* are kept.
+
+    A generator's draws in consecutive blocks are the same numbers as in one call (its methods
+    here keep no state between calls but the bit generator's), so the result is value for
+    value the same; only the transient memory differs (a block, not a value per registry row).
+    """
+    out = np.empty((len(rows), width) if width else len(rows))
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    for lo in range(0, n_all, _DRAW_BLOCK):
+        hi = min(lo + _DRAW_BLOCK, n_all)
+        vals = draw((hi - lo, width) if width else hi - lo)
+        a, b = np.searchsorted(sorted_rows, (lo, hi))
+        if b > a:
+            out[order[a:b]] = vals[sorted_rows[a:b] - lo]
+    return out
+
+
 def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.ndarray,
                     period: int = -1, pre_balance: np.ndarray | None = None,
                     pre_unspent: np.ndarray | None = None, month: int = 0) -> None:
@@ -508,9 +534,15 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     *pre_balance* and *pre_unspent* (per row of *rows*) are what the engine needs to forfeit a
     redemption of *period* the household gives up on; *month* numbers the credit day (1, 2, ...)
     and keys the visits' random streams.
+
+    Per-household draws are made for every registry row of the region (common random numbers),
+    one block at a time (`_picked`), and the per-visit columns are computed directly in the
+    order of the visits, each temporary dropped once used: the credit day's transient memory is
+    a few columns of the redeeming households, not of every household.
     """
     if len(rows) == 0:
         return
+    rows = np.asarray(rows, dtype=np.int64)
     cal = ctx.cal
     d = ctx.p["disbursement"]
     agents: Agents = ctx.agents
@@ -519,21 +551,13 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     rng_p = ctx.streams.get("redeem.patience", month)
     reg = ctx.registry
     # draws per registry row (then picked for *rows*), so a household's draws do not depend on
-    # who else redeems this month (CRN across scenarios that change other regions' money)
+    # who else redeems this month (CRN across scenarios that change other regions' money); each
+    # generator's draws are made in the same order as ever
     n_all = len(reg)
-    tod = (d["open_hour"] + rng_a.random(n_all)[rows] * (d["close_hour"] - d["open_hour"])) / 24.0
-    travel = rng_a.lognormal(math.log(max(d["travel_minutes_median"], 1e-9)), 0.6, n_all)[rows]
-    cv = d["service_cv"]
-    if cv > 0:
-        k = 1.0 / (cv * cv)
-        service_min = rng_s.gamma(k, d["service_minutes"] / k, n_all)[rows]
-    else:
-        service_min = np.full(len(rows), d["service_minutes"])
-    tries = d["max_visits"]
-    patience = rng_p.lognormal(math.log(d["patience_minutes_median"] / _MIN_PER_DAY),
-                               d["patience_sigma"], (n_all, tries))[rows]
     hours = d["close_hour"] - d["open_hour"]
-    return_tod = (d["open_hour"] + rng_p.random((n_all, tries))[rows] * hours) / 24.0
+    tod = (d["open_hour"] + _picked(rng_a.random, n_all, rows) * hours) / 24.0
+    travel = _picked(lambda size: rng_a.lognormal(
+        math.log(max(d["travel_minutes_median"], 1e-9)), 0.6, size), n_all, rows)
     if pre_balance is None or pre_unspent is None:
         pre_balance = pre_unspent = np.zeros(len(rows), dtype=np.int64)
     bpnt = (reg["programmes"][rows] & 1) > 0
@@ -548,7 +572,8 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     for ag in agents.ewarong.values():
         ag.demand = 0
     if channel == "bank" and d["bank_cashout_median_days"] > 0:
-        days = bank_cashout_days(rng_a.random(n_all)[rows], d["bank_cashout_median_days"])
+        days = bank_cashout_days(_picked(rng_a.random, n_all, rows),
+                                 d["bank_cashout_median_days"])
     # the route of every visit, as whole columns: PT Pos, e-warong (BPNT) or ATM
     if channel == "pos":
         to_pos = np.ones(len(rows), dtype=bool)
@@ -558,54 +583,92 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     else:
         to_pos = np.zeros(len(rows), dtype=bool)
     to_ewarong = ~to_pos & bpnt if channel == "ewarong" else np.zeros(len(rows), dtype=bool)
+    del bpnt
     hops = np.where(to_ewarong, agents.hops_of_row[rows], agents.pos_hops[rows])
     trip = travel + hops * hop_min
-    ctx.mon.travel_min.extend(trip.tolist())
-    # patience, lengthened by the round trip (per visit), and service times
-    patience_d = patience + (trip * stay)[:, None]
-    svc_d = service_min / _MIN_PER_DAY
-    svc_atm_d = service_min * atm_scale / _MIN_PER_DAY
+    del travel, hops
+    ctx.mon.travel_min.frombytes(trip.tobytes())  # the same doubles, no float per value
     route = np.where(to_pos, 0, np.where(to_ewarong, 1, 2))
+    del to_pos, to_ewarong
     # arrival times as whole columns (PT Pos on its pay days, e-warong on working days, ATMs
     # every day), then the visits in time order (ties in row order)
     start_day = np.where(route == 0, day0 + 1 + (days - 1) % d["pos_pay_days"], day0 + days)
-    worked = cal.next_working_days(start_day)
-    t_all = np.where(route == 2, start_day, worked) + tod
+    t_all = np.where(route == 2, start_day, cal.next_working_days(start_day)) + tod
+    del start_day, tod
     order = np.lexsort((np.arange(len(rows)), t_all))
+    times = t_all[order]
+    del t_all
     route_o = route[order]
+    del route
+    rows_o = rows[order]
+    # the per-visit draws, picked straight in visit order (the same values as picking them by
+    # row and then reordering): service times, then per visit patience and return times
+    cv = d["service_cv"]
+    if cv > 0:
+        k = 1.0 / (cv * cv)
+        service_min = _picked(lambda size: rng_s.gamma(k, d["service_minutes"] / k, size),
+                              n_all, rows_o)
+    else:
+        service_min = np.full(len(rows), d["service_minutes"])
     pos_svc = agents._pos_svc
     service = np.where(route_o == 0, pos_svc,
-                       np.where(route_o == 1, svc_d[order], svc_atm_d[order]))
+                       np.where(route_o == 1, service_min / _MIN_PER_DAY,
+                                service_min * atm_scale / _MIN_PER_DAY))
+    del service_min
+    tries = d["max_visits"]
+    # patience, lengthened by the round trip (per visit)
+    patience = _picked(lambda size: rng_p.lognormal(
+        math.log(d["patience_minutes_median"] / _MIN_PER_DAY), d["patience_sigma"], size),
+        n_all, rows_o, tries)
+    patience += (trip[order] * stay)[:, None]
+    del trip
+    return_tod = _picked(rng_p.random, n_all, rows_o, tries)
+    return_tod *= hours
+    return_tod += d["open_hour"]
+    return_tod /= 24.0
     atm_deadline = t_credit + d["bank_collect_days"] if channel == "bank" else deadline
     bank = channel == "bank"
     ewarong = agents.ewarong
     # each visit's agent, in time order (agents are created, and count their demand, in it)
     at: list[Agent] = []
     then: list[Agent | None] | None = [] if bank else None
-    rows_o = rows[order]
-    vkec = ctx.frame.vkec[rows_o].tolist()
-    agent_idx = agents.agent_of_row[rows_o].tolist()
-    for i, (row, r) in enumerate(zip(rows_o.tolist(), route_o.tolist(), strict=True)):
-        if r == 0:  # PT Pos, on its pay days
-            agent = agents.pos_of(row)
-        elif r == 1:
-            agent = ewarong.get((vkec[i], agent_idx[i])) or agents.ewarong_of(row)
-            agent.demand += 1
-        else:  # ATM cash-out (every day; the bank channel's PT Pos takes over after)
+    vkec, agent_of_row = ctx.frame.vkec, agents.agent_of_row
+    for lo in range(0, len(rows_o), _DRAW_BLOCK):  # Python values for one block at a time
+        hi = lo + _DRAW_BLOCK
+        block = rows_o[lo:hi]
+        kec_b = vkec[block].tolist()
+        idx_b = agent_of_row[block].tolist()
+        for i, (row, r) in enumerate(zip(block.tolist(), route_o[lo:hi].tolist(),
+                                         strict=True)):
+            if r == 0:  # PT Pos, on its pay days
+                agent = agents.pos_of(row)
+            elif r == 1:
+                agent = ewarong.get((kec_b[i], idx_b[i])) or agents.ewarong_of(row)
+                agent.demand += 1
+            else:  # ATM cash-out (every day; the bank channel's PT Pos takes over after)
+                if then is not None:
+                    then.append(agents.pos_of(row))
+                    at.append(agents.atm_of(row))
+                    continue
+                agent = agents.atm_of(row)
             if then is not None:
-                then.append(agents.pos_of(row))
-                at.append(agents.atm_of(row))
-                continue
-            agent = agents.atm_of(row)
-        if then is not None:
-            then.append(None)
-        at.append(agent)
+                then.append(None)
+            at.append(agent)
     first = np.fromiter((row in first_rows for row in rows_o.tolist()), dtype=bool,
                         count=len(rows_o))
     kinds = np.where(route_o == 2, _ATM, _VISIT).astype(np.uint8).tobytes()
+    del route_o
     run: Visits = agents.visits
-    batch = FirstVisits(t_all[order], kinds, order, rows_o, service, at, first,
-                        patience_d[order], return_tod[order], pre_balance[order],
-                        pre_unspent[order], then, pos_svc, deadline, atm_deadline, period)
+    pre_unspent = np.asarray(pre_unspent)[order]
+    if len(pre_unspent) and pre_unspent.min() >= 0 and pre_unspent.max() <= 255:
+        pre_unspent = pre_unspent.astype(np.uint8)  # unspent months (a uint8 column)
+    batch = FirstVisits(times, kinds, _compact(order), _compact(rows_o), service, at, first,
+                        patience, return_tod, np.asarray(pre_balance)[order], pre_unspent,
+                        then, pos_svc, deadline, atm_deadline, period)
     heappush(run.heap, (float(batch.times[0]), run.seq, _FIRST, batch, 0))
     run.seq += batch.n
+
+
+def _compact(a: np.ndarray) -> np.ndarray:
+    """Non-negative int64 *a* as int32 when every value fits (row numbers within a region)."""
+    return a.astype(np.int32) if len(a) == 0 or a.max() < 2**31 else a
