@@ -252,8 +252,9 @@ class Context:
     #: true log consumption per row, and the verval pass threshold on it
     log_c: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pass_log_c: float = 0.0
-    #: standardised log consumption at the start (registration targeting weights)
-    frame_z: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: standardised log consumption at the start (registration targeting weights; a region
+    #: frees it once its first window has run, `sim.model.region.Region`)
+    frame_z: np.ndarray | None = field(default_factory=lambda: np.zeros(0))
     #: rows whose true log consumption changed in this window (reported to the national stage)
     log_c_changed: list[int] = field(default_factory=list)
     #: proposals handed to the national Kemensos stage in this window: (time, proposal)

@@ -250,7 +250,7 @@ class National:
             out.append(RegionSpec(
                 region=r, row0=lo,
                 columns={name: reg[name][lo:hi].copy() for name in REGION_COLUMNS},
-                vdesa=(vd - vd.min()).astype(np.int32), vkec=(vk - vk.min()).astype(np.int32),
+                vdesa=_local_units(vd), vkec=_local_units(vk),
                 vkec0=int(vk.min()),
                 pass_log_c=self.pass_log_c, mean_log_c=self.mean_log_c, sd_log_c=self.sd_log_c,
                 national_share=fr.national_share, weight=fr.weight * self.region_rel[r]))
@@ -712,3 +712,9 @@ def region_bounds(vkab: np.ndarray) -> list[tuple[int, int]]:
     edges = [0, *cut.tolist(), n]
     return list(itertools.pairwise(edges))
 
+
+def _local_units(units: np.ndarray) -> np.ndarray:
+    """A region's virtual desa or kecamatan numbered from 0, as int16 when they fit (a
+    kab/kota has far fewer than 32,768), else int32: 2 bytes per household on its worker."""
+    local = units - units.min()
+    return local.astype(np.int16 if int(local.max()) < 2**15 else np.int32)

@@ -330,8 +330,17 @@ def catchments(vkec: np.ndarray, vdesa: np.ndarray, n_kec: int,
     mid_pos = ((2 * idx + 1) * size_of) // (2 * k_of)
     home = vdesa[order[start[kec] + np.minimum(mid_pos, size_of - 1)]]
     hops = np.abs(vdesa.astype(np.int64) - home.astype(np.int64))
-    # kept per household for the whole run: 4 bytes each is plenty (units within a region)
-    return idx.astype(np.int32), hops.astype(np.int32)
+    # kept per household for the whole run: 2 bytes each when the values fit (they count units
+    # within one region: a kecamatan's agents, desa between two of its desa), else 4
+    return _smallest(idx), _smallest(hops)
+
+
+def _smallest(a: np.ndarray) -> np.ndarray:
+    """Non-negative integers *a* as int16 when they all fit, else int32 (the same values)."""
+    top = int(a.max()) if len(a) else 0
+    if top >= 2**31:
+        raise ValueError(f"a per-household unit number of a region exceeds int32: {top}")
+    return a.astype(np.int16 if top < 2**15 else np.int32)
 
 
 class Agents:
@@ -584,7 +593,8 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
         to_pos = np.zeros(len(rows), dtype=bool)
     to_ewarong = ~to_pos & bpnt if channel == "ewarong" else np.zeros(len(rows), dtype=bool)
     del bpnt
-    hops = np.where(to_ewarong, agents.hops_of_row[rows], agents.pos_hops[rows])
+    # int32 as the trip's arithmetic always was (the columns may be int16, `catchments`)
+    hops = np.where(to_ewarong, agents.hops_of_row[rows], agents.pos_hops[rows]).astype(np.int32)
     trip = travel + hops * hop_min
     del travel, hops
     ctx.mon.travel_min.frombytes(trip.tobytes())  # the same doubles, no float per value

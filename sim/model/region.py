@@ -58,6 +58,22 @@ REGION_COLUMNS = ("status", "programmes", "dukcapil_match", "n_disabled", "n_eld
                   "consumption", "bank", "kabkota", "province")
 
 
+#: registry columns a region reads only at time 0 (the PMKS source's targeting weights)
+START_COLUMNS = ("n_disabled", "n_elderly")
+#: columns that are the same for every row of a region at full resolution (one kab/kota)
+_CONSTANT_COLUMNS = ("kabkota", "province")
+
+
+def _own(name: str, column: np.ndarray) -> np.ndarray:
+    """The region's own copy of registry *column*: a read-only broadcast of one value when
+    the column is the region's kab/kota or province and every row has the same (no byte per
+    household; nothing writes those), else a copy."""
+    if (name in _CONSTANT_COLUMNS and len(column)
+            and (column == column[0]).all()):
+        return np.broadcast_to(column[:1].copy(), column.shape)
+    return column.copy()
+
+
 class RegionStreams(Streams):
     """The run's named streams with the region appended as the last sub-key.
 
@@ -203,7 +219,7 @@ class Region:
         cal = _calendar.build(start, horizon_days(start, p["scenario"]["months"]),
                               p["calendar"]["weekend"], p["calendar"]["holidays"])
         env = simpy.Environment()
-        reg = RegionRegistry({k: v.copy() for k, v in spec.columns.items()})
+        reg = RegionRegistry({k: _own(k, v) for k, v in spec.columns.items()})
         n = len(reg)
         fr = RegionFrame(vdesa=spec.vdesa, n_vdesa=int(spec.vdesa.max()) + 1 if n else 0,
                          vkec=spec.vkec, n_vkec=int(spec.vkec.max()) + 1 if n else 0,
@@ -233,6 +249,8 @@ class Region:
         ctx.agents.size_ewarong(np.flatnonzero((reg["programmes"] & PROG_BPNT) != 0))
         self.activated_seen = ctx.card_active.copy()
         self.credit_days = 0
+        #: inputs read only at time 0 (until the first window has run, `_drop_start_inputs`)
+        self.start_inputs = True
 
         flow = verification.proposal
         for kind in ("rtrw", "self", "shock", "pmks"):
@@ -257,6 +275,8 @@ class Region:
         ctx = self.ctx
         if until > ctx.env.now:
             ctx.env.run(until=until)
+            if self.start_inputs:
+                self._drop_start_inputs()
         ctx.agents.visits.flush(until)  # visits are computed when due (`redemption.Visits`)
         r0 = self.row0
         arrivals = []
@@ -285,6 +305,17 @@ class Region:
         out["log_c"] = (changed + r0, ctx.log_c[changed])
         self.spill.flush(self.region, ctx)
         return out
+
+    def _drop_start_inputs(self) -> None:
+        """Free what only the start of the run reads, once the first window has run: the
+        registration sources draw their whole horizon of arrivals at time 0 from the targeting
+        weights (`registration.schedule`: the standardised log consumption and the PMKS
+        members), and nothing reads those afterwards (10 bytes per household)."""
+        ctx = self.ctx
+        ctx.frame_z = None
+        for name in START_COLUMNS:
+            del ctx.registry.columns[name]
+        self.start_inputs = False
 
     def deliver(self, inbox: dict[str, Any]) -> None:
         """Apply the national stages' messages of the barrier at the current time."""

@@ -110,7 +110,12 @@ def source(ctx: Context, kind: str, flow):
     status = ctx.registry["status"]
     open_rows = ctx.proposal_of_row
     reg_p = ctx.p["registration"]  # read per arrival: dated events may change it
-    for serial, (t, row) in enumerate(zip(times.tolist(), rows.tolist(), strict=True)):
+    # read one arrival at a time from the typed columns (not as lists of Python numbers: a
+    # source's whole horizon of arrivals would then be live objects for the whole run)
+    rows = rows.astype(np.int32) if len(rows) and rows.max() < 2**31 else rows
+    for serial in range(len(times)):
+        t = float(times[serial])
+        row = int(rows[serial])
         if t > env.now:
             yield env.timeout(t - env.now)
         if kind == "self" and not reg_p["self_registration"]:
