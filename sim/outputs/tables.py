@@ -252,6 +252,8 @@ def programme_names(bits: np.ndarray) -> list[str]:
 
 def _pseudonym_array(niks: np.ndarray, key: privacy.PseudonymKey) -> pa.Array:
     """Pseudonyms of *niks* as an Arrow string array built from one contiguous ASCII buffer."""
+    if not len(niks):
+        return pa.array([], pa.string())
     texts = privacy.pseudonyms(niks, key).astype(f"S{privacy.PSEUDONYM_CHARS}")
     width = privacy.PSEUDONYM_CHARS
     offsets = np.arange(0, width * (len(texts) + 1), width, dtype=np.int32)

@@ -116,3 +116,17 @@ def test_last_proposal_of_each_row_matches_a_plain_loop(case) -> None:
         want[row] = i
     got = tables._last_proposal(np.asarray(rows, dtype=np.int64), n)
     assert got.tolist() == want
+
+
+def test_pseudonyms_of_no_rows_are_an_empty_column() -> None:
+    """A run without proposals writes an empty proposals table (its batch has no NIK)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from sim.registry import privacy
+
+    key = privacy.load_key("households", allow_synthetic=True)
+    empty = tables._pseudonym_array(np.zeros(0, dtype=np.int64), key)
+    assert empty.type == pa.string() and len(empty) == 0
+    one = tables._pseudonym_array(np.array([3171012345678901], dtype=np.int64), key)
+    assert one.to_pylist() == [privacy.pseudonym(3171012345678901, key)]
