@@ -29,7 +29,6 @@ from pathlib import Path
 import pytest
 
 from sim.model.run import run
-from sim.outputs import results as outputs
 from sim.scenario.loader import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +110,11 @@ def _two_workers(scen, benchmark) -> tuple[dict, int, int]:
         res, client_peak = benchmark.pedantic(split, rounds=1, iterations=1)
         peaks = client.run(_rss)
     # what `kks sim run` does next, in the client alone: the results folder (its per-household
-    # and per-proposal tables are written a batch at a time, sim/outputs/tables.py)
+    # and per-proposal tables are written a batch at a time, sim/outputs/tables.py); imported
+    # here, not with this module, which the workers import too (`client.run(_rss)`): their
+    # idle RSS is then the model's modules only, not the outputs' (pyarrow)
+    from sim.outputs import results as outputs
+
     with tempfile.TemporaryDirectory() as tmp, _Sampler() as sampler:
         outputs.write(res, Path(tmp) / "run")
     write_peak = sampler.peak
