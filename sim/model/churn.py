@@ -62,12 +62,11 @@ def region_changes(ctx: Context, period: int, months: int, row0: int) -> dict[st
     dtks = np.flatnonzero(reg["status"] == STATUS_IN_DTKS)
     out: dict[str, np.ndarray] = {}
     rng = ctx.streams.get("churn", period)
-    names = sorted(REASONS)
-    u = rng.random((len(names), len(dtks)))
-    for k, name in enumerate(names):
+    # one reason's uniforms at a time: the rows of the (reasons x DTKS rows) draw, in order
+    for name in sorted(REASONS):
         rate = c["removals_per_year"].get(name, 0.0)
         p = 1.0 - (1.0 - rate) ** (months / 12.0)
-        hit = dtks[u[k] < p]
+        hit = dtks[rng.random(len(dtks)) < p]
         if name == "pkh_no_member":
             hit = hit[(reg["programmes"][hit] & PROG_PKH) > 0]
         out[name] = (hit + row0).astype(np.int64)
@@ -75,7 +74,7 @@ def region_changes(ctx: Context, period: int, months: int, row0: int) -> dict[st
     # graduation: welfare improves anywhere; DTKS households report it
     g = ctx.streams.get("graduation", period)
     pg = 1.0 - (1.0 - c["graduation_per_year"]) ** (months / 12.0)
-    grad = np.flatnonzero(g.random(len(reg)) < pg)
+    grad = _below(g, len(reg), pg)
     factor = c["graduation_factor"]
     if len(grad):
         reg["consumption"][grad] = np.minimum(
@@ -93,6 +92,18 @@ def region_changes(ctx: Context, period: int, months: int, row0: int) -> dict[st
     out["sanggah"] = np.asarray(ctx.sanggah_upheld, dtype=np.int64) + row0
     ctx.sanggah_upheld = []
     return out
+
+
+#: rows per block of a region-wide draw (`_below`)
+_BLOCK = 1 << 15
+
+
+def _below(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
+    """``np.flatnonzero(rng.random(n) < p)``, drawn one block of rows at a time (the same
+    numbers: a generator's uniforms in consecutive blocks are those of one call)."""
+    hits = [lo + np.flatnonzero(rng.random(min(_BLOCK, n - lo)) < p)
+            for lo in range(0, n, _BLOCK)]
+    return np.concatenate(hits) if hits else np.zeros(0, dtype=np.int64)
 
 
 def batch_lists(regions: list[dict[str, np.ndarray]], pmt_score: np.ndarray,
@@ -160,14 +171,24 @@ def sanggah(ctx: Context):
         if t >= ctx.cal.days:
             return
         yield env.timeout(t - env.now)
-        kpm = _kpm_rows(ctx)
-        if not len(kpm):
+        row = _objected(ctx, u_target, u_pick)
+        if row < 0:
             continue
-        nonpoor = ctx.log_c[kpm] > ctx.pass_log_c
-        pool = kpm[nonpoor] if (u_target < c["sanggah_true_share"] and nonpoor.any()) else kpm
-        row = int(pool[min(int(u_pick * len(pool)), len(pool) - 1)])
         ctx.mon.count("sanggah_received")
         env.process(_verify(ctx, row))
+
+
+def _objected(ctx: Context, u_target: float, u_pick: float) -> int:
+    """The KPM row an objection targets (-1 when there is no KPM): a non-poor one with
+    ``sanggah_true_share``, else any. A function of its own so that the KPM columns it builds
+    are freed at once, not held by the `sanggah` process until the next objection."""
+    kpm = _kpm_rows(ctx)
+    if not len(kpm):
+        return -1
+    nonpoor = ctx.log_c[kpm] > ctx.pass_log_c
+    pool = kpm[nonpoor] if (u_target < ctx.p["churn"]["sanggah_true_share"]
+                            and nonpoor.any()) else kpm
+    return int(pool[min(int(u_pick * len(pool)), len(pool) - 1)])
 
 
 def _verify(ctx: Context, row: int):
@@ -196,6 +217,7 @@ def pbi_lapses(ctx: Context, flow):
     n = int(rng.poisson(c["pbi_lapse_per_1000"] / 1000.0 * len(pbi) * years)) if len(pbi) else 0
     t_lapse = np.sort(rng.uniform(0.0, cal.days, n))
     rows = pbi[rng.integers(0, len(pbi), n)] if n else np.zeros(0, dtype=np.int64)
+    del pbi  # not held by the process for the whole run
     # months until care is needed, EST: exponential with the window as its mean
     gap = rng.exponential(max(c["pbi_window_months"], 1e-9), n) * 30.44
     draws = entity_draws(ctx, SOURCE_KEYS["pbi"], n)

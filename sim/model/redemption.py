@@ -318,29 +318,35 @@ def catchments(vkec: np.ndarray, vdesa: np.ndarray, n_kec: int,
     desa of the run's middle row. Returns ``(agent index, |desa - agent's desa|)`` per row.
     """
     n = len(vkec)
-    kec = vkec.astype(np.int64)
-    size = np.bincount(kec, minlength=n_kec)
-    start = np.concatenate([[0], np.cumsum(size)[:-1]])
-    order = np.argsort(kec, kind="stable")
-    pos = np.empty(n, dtype=np.int64)
-    pos[order] = np.arange(n) - start[kec[order]]
-    k_of = np.maximum(agents_kec.astype(np.int64), 1)[kec]
-    size_of = np.maximum(size[kec], 1)
-    idx = pos * k_of // size_of
-    mid_pos = ((2 * idx + 1) * size_of) // (2 * k_of)
-    home = vdesa[order[start[kec] + np.minimum(mid_pos, size_of - 1)]]
-    hops = np.abs(vdesa.astype(np.int64) - home.astype(np.int64))
+    size = np.bincount(vkec, minlength=n_kec)
+    order = np.argsort(vkec, kind="stable")  # each kecamatan's rows, in row order
+    agents = np.maximum(agents_kec.astype(np.int64), 1)
     # kept per household for the whole run: 2 bytes each when the values fit (they count units
-    # within one region: a kecamatan's agents, desa between two of its desa), else 4
-    return _smallest(idx), _smallest(hops)
+    # within one region: a kecamatan's agents, desa between two of its desa), else 4; computed
+    # one kecamatan at a time, so the transient is the kecamatan's, not the region's
+    idx_out = np.empty(n, dtype=_small_type(int(agents.max()) if len(agents) else 0))
+    span = int(vdesa.max()) - int(vdesa.min()) if n else 0
+    hops_out = np.empty(n, dtype=_small_type(span))
+    lo = 0
+    for k, m in enumerate(size.tolist()):
+        if m == 0:
+            continue
+        rows_k = order[lo:lo + m]
+        lo += m
+        kk = int(agents[k])
+        idx = np.arange(m, dtype=np.int64) * kk // m
+        mid_pos = ((2 * idx + 1) * m) // (2 * kk)
+        home = vdesa[rows_k[np.minimum(mid_pos, m - 1)]].astype(np.int64)
+        idx_out[rows_k] = idx
+        hops_out[rows_k] = np.abs(vdesa[rows_k].astype(np.int64) - home)
+    return idx_out, hops_out
 
 
-def _smallest(a: np.ndarray) -> np.ndarray:
-    """Non-negative integers *a* as int16 when they all fit, else int32 (the same values)."""
-    top = int(a.max()) if len(a) else 0
+def _small_type(top: int) -> type:
+    """int16 for non-negative values up to *top* when they fit, else int32."""
     if top >= 2**31:
         raise ValueError(f"a per-household unit number of a region exceeds int32: {top}")
-    return a.astype(np.int16 if top < 2**15 else np.int32)
+    return np.int16 if top < 2**15 else np.int32
 
 
 class Agents:
@@ -372,7 +378,9 @@ class Agents:
         self.per_kec = np.ones(fr.n_vkec, dtype=np.int64)
         self.agent_of_row, self.hops_of_row = catchments(fr.vkec, fr.vdesa, fr.n_vkec,
                                                          self.per_kec)
-        self.pos_hops = catchments(fr.vkec, fr.vdesa, fr.n_vkec, self.per_kec)[1]
+        # PT Pos pays at one point per kecamatan: the one-agent catchment just computed (kept
+        # when the e-warong are sized, `size_ewarong`)
+        self.pos_hops = self.hops_of_row
         self._svc = d["service_minutes"] / _MIN_PER_DAY
         #: every visit of the region, run when due (`Visits`)
         self.visits = Visits(ctx)

@@ -229,9 +229,14 @@ class Region:
                       p=p, registry=reg, frame=fr, props=Proposals(env))
         self.ctx = ctx
         ctx.card_active = np.zeros(n, dtype=bool)
-        ctx.log_c = np.log(np.maximum(reg["consumption"].astype(np.float64), 1.0))
+        # computed in place (the same values, one column of transient instead of three)
+        log_c = reg["consumption"].astype(np.float64)
+        np.maximum(log_c, 1.0, out=log_c)
+        ctx.log_c = np.log(log_c, out=log_c)
         ctx.pass_log_c = spec.pass_log_c
-        ctx.frame_z = (ctx.log_c - spec.mean_log_c) / spec.sd_log_c
+        frame_z = ctx.log_c - spec.mean_log_c
+        frame_z /= spec.sd_log_c
+        ctx.frame_z = frame_z
         ctx.province_codes = np.asarray(regions.load().province_code, dtype=np.int64)
         ctx.kabkota_codes = np.asarray(regions.load().kabkota_code, dtype=np.int64)
         ctx.self_registration_opens = any(
