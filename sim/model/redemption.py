@@ -672,8 +672,9 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
             if then is not None:
                 then.append(None)
             at.append(agent)
-    first = np.fromiter((row in first_rows for row in rows_o.tolist()), dtype=bool,
-                        count=len(rows_o))
+    first = np.fromiter((row in first_rows for lo in range(0, len(rows_o), _DRAW_BLOCK)
+                         for row in rows_o[lo:lo + _DRAW_BLOCK].tolist()),
+                        dtype=bool, count=len(rows_o))
     kinds = np.where(route_o == 2, _ATM, _VISIT).astype(np.uint8).tobytes()
     del route_o
     run: Visits = agents.visits

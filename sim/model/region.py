@@ -294,7 +294,7 @@ class Region:
         ctx.kemensos_arrivals = []
         pr: RemotePrinter = ctx.printer
         orders, pr.orders = pr.orders, []
-        new = np.flatnonzero(ctx.card_active & ~self.activated_seen)
+        new = np.flatnonzero(ctx.card_active > self.activated_seen)  # active, not yet told
         self.activated_seen[new] = True
         giveups = [(period, [(row + r0, pb, pu) for row, pb, pu in g])
                    for period, g in sorted(ctx.giveups.items())]
