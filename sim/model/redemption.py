@@ -559,7 +559,7 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     """
     if len(rows) == 0:
         return
-    rows = np.asarray(rows, dtype=np.int64)
+    rows = np.asarray(rows)  # local rows as the credit message holds them (int32)
     cal = ctx.cal
     d = ctx.p["disbursement"]
     agents: Agents = ctx.agents
@@ -606,7 +606,7 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     trip = travel + hops * hop_min
     del travel, hops
     ctx.mon.travel_min.frombytes(trip.tobytes())  # the same doubles, no float per value
-    route = np.where(to_pos, 0, np.where(to_ewarong, 1, 2))
+    route = np.where(to_pos, np.int8(0), np.where(to_ewarong, np.int8(1), np.int8(2)))
     del to_pos, to_ewarong
     # arrival times as whole columns (PT Pos on its pay days, e-warong on working days, ATMs
     # every day), then the visits in time order (ties in row order)
