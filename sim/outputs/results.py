@@ -51,7 +51,10 @@ _PROGS = (("bpnt", PROG_BPNT), ("pkh", PROG_PKH), ("pbi", PROG_PBI))
 
 def _q(values: list[float] | np.ndarray, q: float) -> float:
     arr = np.asarray(values, dtype=np.float64)
-    arr = arr[np.isfinite(arr)]
+    finite = np.isfinite(arr)
+    if not finite.all():  # a copy only when something is to be dropped
+        arr = arr[finite]
+    del finite
     return float(np.quantile(arr, q)) if len(arr) else float("nan")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.model.targeting import poorest, target_groups
+from sim.model.targeting import deciles, poorest, target_groups
 
 #: few distinct values, so ties (broken by row) are common; NaN sorts last
 VALUES = st.lists(st.sampled_from([-1.5, 0.0, 0.25, 2.0, 7.0, math.nan, -math.inf, math.inf]),
@@ -44,3 +44,14 @@ def test_target_groups_are_the_shares_of_the_stable_ranking(values, kem, ala) ->
     groups = target_groups(log_c, {"kemensos": kem, "alatas": ala})
     for name, share in (("kemensos", kem), ("alatas", ala)):
         assert np.array_equal(groups[name], rank < round(share * n)), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([-2.0, 0.0, 0.5, 3.0, 11.0]), max_size=80))
+def test_deciles_are_the_stable_ranks_in_tenths(values: list[float]) -> None:
+    """`deciles` (nine selections) against the rank of each row in a stable sort: 10 r // n + 1."""
+    arr = np.asarray(values, dtype=np.float64)
+    n = len(arr)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(arr, kind="stable")] = np.arange(n)
+    assert deciles(arr).tolist() == ((rank * 10) // max(n, 1) + 1).tolist()
