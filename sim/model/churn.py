@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from sim.hotpath import changes as ch
+from sim.model import lean
 from sim.model.context import Context
 from sim.model.registration import entity_draws, repropose
 from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
@@ -74,7 +75,7 @@ def region_changes(ctx: Context, period: int, months: int, row0: int) -> dict[st
     # graduation: welfare improves anywhere; DTKS households report it
     g = ctx.streams.get("graduation", period)
     pg = 1.0 - (1.0 - c["graduation_per_year"]) ** (months / 12.0)
-    grad = _below(g, len(reg), pg)
+    grad = lean.below(g, len(reg), pg)
     factor = c["graduation_factor"]
     if len(grad):
         reg["consumption"][grad] = np.minimum(
@@ -92,18 +93,6 @@ def region_changes(ctx: Context, period: int, months: int, row0: int) -> dict[st
     out["sanggah"] = np.asarray(ctx.sanggah_upheld, dtype=np.int64) + row0
     ctx.sanggah_upheld = []
     return out
-
-
-#: rows per block of a region-wide draw (`_below`)
-_BLOCK = 1 << 15
-
-
-def _below(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
-    """``np.flatnonzero(rng.random(n) < p)``, drawn one block of rows at a time (the same
-    numbers: a generator's uniforms in consecutive blocks are those of one call)."""
-    hits = [lo + np.flatnonzero(rng.random(min(_BLOCK, n - lo)) < p)
-            for lo in range(0, n, _BLOCK)]
-    return np.concatenate(hits) if hits else np.zeros(0, dtype=np.int64)
 
 
 def batch_lists(regions: list[dict[str, np.ndarray]], pmt_score: np.ndarray,

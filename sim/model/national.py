@@ -48,6 +48,7 @@ from sim.model import (
     churn,
     enumeration,
     frame,
+    lean,
     nation,
     oneoff,
     pbi_round,
@@ -250,7 +251,7 @@ class National:
             out.append(RegionSpec(
                 region=r, row0=lo,
                 columns={name: reg[name][lo:hi].copy() for name in REGION_COLUMNS},
-                vdesa=_local_units(vd), vkec=_local_units(vk),
+                vdesa=lean.narrow(vd - vd.min()), vkec=lean.narrow(vk - vk.min()),
                 vkec0=int(vk.min()),
                 pass_log_c=self.pass_log_c, mean_log_c=self.mean_log_c, sd_log_c=self.sd_log_c,
                 national_share=fr.national_share, weight=fr.weight * self.region_rel[r]))
@@ -711,10 +712,3 @@ def region_bounds(vkab: np.ndarray) -> list[tuple[int, int]]:
     cut = np.flatnonzero(np.diff(vkab.astype(np.int64)) != 0) + 1
     edges = [0, *cut.tolist(), n]
     return list(itertools.pairwise(edges))
-
-
-def _local_units(units: np.ndarray) -> np.ndarray:
-    """A region's virtual desa or kecamatan numbered from 0, as int16 when they fit (a
-    kab/kota has far fewer than 32,768), else int32: 2 bytes per household on its worker."""
-    local = units - units.min()
-    return local.astype(np.int16 if int(local.max()) < 2**15 else np.int32)

@@ -23,13 +23,11 @@ from __future__ import annotations
 import numpy as np
 
 from sim.hotpath import changes as ch
-from sim.model import ceiling, issuance, redemption
+from sim.model import ceiling, issuance, lean, redemption
 from sim.model.context import Context, S
 from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS
 
 _KPM = int(PROG_BPNT | PROG_PKH)
-#: rows per block when a region walks a credit day's rows one by one (`apply_credit`)
-_BLOCK = 1 << 15
 
 
 def period_of(year: int, month: int) -> int:
@@ -164,8 +162,7 @@ def apply_credit(ctx: Context, credited: np.ndarray, redeem: tuple, period: int,
     """
     env, props = ctx.env, ctx.props
     # Python ints for one block of rows at a time, not for every credited household at once
-    for row in (r for lo in range(0, len(credited), _BLOCK)
-                for r in credited[lo:lo + _BLOCK].tolist()):
+    for row in lean.ints(credited):
         i = ctx.proposal_of_row.get(row, -1)
         # only a decreed proposal can be credited (a re-proposed recipient keeps its old
         # programme meanwhile, and those credits are not this proposal's)

@@ -52,6 +52,7 @@ import numpy as np
 import simpy
 
 from sim.model import atm as _atm
+from sim.model import lean
 from sim.model.context import Context, S
 
 _MIN_PER_DAY = 1440.0
@@ -324,9 +325,9 @@ def catchments(vkec: np.ndarray, vdesa: np.ndarray, n_kec: int,
     # kept per household for the whole run: 2 bytes each when the values fit (they count units
     # within one region: a kecamatan's agents, desa between two of its desa), else 4; computed
     # one kecamatan at a time, so the transient is the kecamatan's, not the region's
-    idx_out = np.empty(n, dtype=_small_type(int(agents.max()) if len(agents) else 0))
+    idx_out = np.empty(n, dtype=lean.int_type(int(agents.max()) if len(agents) else 0))
     span = int(vdesa.max()) - int(vdesa.min()) if n else 0
-    hops_out = np.empty(n, dtype=_small_type(span))
+    hops_out = np.empty(n, dtype=lean.int_type(span))
     lo = 0
     for k, m in enumerate(size.tolist()):
         if m == 0:
@@ -341,12 +342,6 @@ def catchments(vkec: np.ndarray, vdesa: np.ndarray, n_kec: int,
         hops_out[rows_k] = np.abs(vdesa[rows_k].astype(np.int64) - home)
     return idx_out, hops_out
 
-
-def _small_type(top: int) -> type:
-    """int16 for non-negative values up to *top* when they fit, else int32."""
-    if top >= 2**31:
-        raise ValueError(f"a per-household unit number of a region exceeds int32: {top}")
-    return np.int16 if top < 2**15 else np.int32
 
 
 class Agents:
@@ -517,32 +512,6 @@ def bank_cashout_days(u: np.ndarray, median: float) -> np.ndarray:
     return 1 + np.floor(np.log1p(-np.minimum(u, 1 - 1e-16)) / math.log(q)).astype(np.int64)
 
 
-#: registry rows per block of a credit day's per-row draws (`_picked`): the draws are made for
-#: every row of the region, in row order, but only one block of them is held at a time
-_DRAW_BLOCK = 1 << 15
-
-
-def _picked(draw, n_all: int, rows: np.ndarray, width: int = 0) -> np.ndarray:
-    """``draw(n_all)[rows]`` (``draw((n_all, width))[rows]`` with *width*), without the whole
-    column: *draw* is called on consecutive blocks of `_DRAW_BLOCK` registry rows, in row order,
-    and only the values of *rows* are kept.
-
-    A generator's draws in consecutive blocks are the same numbers as in one call (its methods
-    here keep no state between calls but the bit generator's), so the result is value for
-    value the same; only the transient memory differs (a block, not a value per registry row).
-    """
-    out = np.empty((len(rows), width) if width else len(rows))
-    order = np.argsort(rows, kind="stable")
-    sorted_rows = rows[order]
-    for lo in range(0, n_all, _DRAW_BLOCK):
-        hi = min(lo + _DRAW_BLOCK, n_all)
-        vals = draw((hi - lo, width) if width else hi - lo)
-        a, b = np.searchsorted(sorted_rows, (lo, hi))
-        if b > a:
-            out[order[a:b]] = vals[sorted_rows[a:b] - lo]
-    return out
-
-
 def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.ndarray,
                     period: int = -1, pre_balance: np.ndarray | None = None,
                     pre_unspent: np.ndarray | None = None, month: int = 0) -> None:
@@ -553,7 +522,7 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     and keys the visits' random streams.
 
     Per-household draws are made for every registry row of the region (common random numbers),
-    one block at a time (`_picked`), and the per-visit columns are computed directly in the
+    one block at a time (`lean.picked`), and the per-visit columns are computed directly in the
     order of the visits, each temporary dropped once used: the credit day's transient memory is
     a few columns of the redeeming households, not of every household.
     """
@@ -572,8 +541,8 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     # generator's draws are made in the same order as ever
     n_all = len(reg)
     hours = d["close_hour"] - d["open_hour"]
-    tod = (d["open_hour"] + _picked(rng_a.random, n_all, rows) * hours) / 24.0
-    travel = _picked(lambda size: rng_a.lognormal(
+    tod = (d["open_hour"] + lean.picked(rng_a.random, n_all, rows) * hours) / 24.0
+    travel = lean.picked(lambda size: rng_a.lognormal(
         math.log(max(d["travel_minutes_median"], 1e-9)), 0.6, size), n_all, rows)
     if pre_balance is None or pre_unspent is None:
         pre_balance = pre_unspent = np.zeros(len(rows), dtype=np.int64)
@@ -589,7 +558,7 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     for ag in agents.ewarong.values():
         ag.demand = 0
     if channel == "bank" and d["bank_cashout_median_days"] > 0:
-        days = bank_cashout_days(_picked(rng_a.random, n_all, rows),
+        days = bank_cashout_days(lean.picked(rng_a.random, n_all, rows),
                                  d["bank_cashout_median_days"])
     # the route of every visit, as whole columns: PT Pos, e-warong (BPNT) or ATM
     if channel == "pos":
@@ -624,7 +593,7 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     cv = d["service_cv"]
     if cv > 0:
         k = 1.0 / (cv * cv)
-        service_min = _picked(lambda size: rng_s.gamma(k, d["service_minutes"] / k, size),
+        service_min = lean.picked(lambda size: rng_s.gamma(k, d["service_minutes"] / k, size),
                               n_all, rows_o)
     else:
         service_min = np.full(len(rows), d["service_minutes"])
@@ -635,12 +604,12 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     del service_min
     tries = d["max_visits"]
     # patience, lengthened by the round trip (per visit)
-    patience = _picked(lambda size: rng_p.lognormal(
+    patience = lean.picked(lambda size: rng_p.lognormal(
         math.log(d["patience_minutes_median"] / _MIN_PER_DAY), d["patience_sigma"], size),
         n_all, rows_o, tries)
     patience += (trip[order] * stay)[:, None]
     del trip
-    return_tod = _picked(rng_p.random, n_all, rows_o, tries)
+    return_tod = lean.picked(rng_p.random, n_all, rows_o, tries)
     return_tod *= hours
     return_tod += d["open_hour"]
     return_tod /= 24.0
@@ -651,8 +620,8 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
     at: list[Agent] = []
     then: list[Agent | None] | None = [] if bank else None
     vkec, agent_of_row = ctx.frame.vkec, agents.agent_of_row
-    for lo in range(0, len(rows_o), _DRAW_BLOCK):  # Python values for one block at a time
-        hi = lo + _DRAW_BLOCK
+    for lo in range(0, len(rows_o), lean.BLOCK):  # Python values for one block at a time
+        hi = lo + lean.BLOCK
         block = rows_o[lo:hi]
         kec_b = vkec[block].tolist()
         idx_b = agent_of_row[block].tolist()
@@ -672,22 +641,17 @@ def schedule_visits(ctx: Context, t_credit: float, rows: np.ndarray, days: np.nd
             if then is not None:
                 then.append(None)
             at.append(agent)
-    first = np.fromiter((row in first_rows for lo in range(0, len(rows_o), _DRAW_BLOCK)
-                         for row in rows_o[lo:lo + _DRAW_BLOCK].tolist()),
-                        dtype=bool, count=len(rows_o))
+    first = np.fromiter((row in first_rows for row in lean.ints(rows_o)), dtype=bool,
+                        count=len(rows_o))
     kinds = np.where(route_o == 2, _ATM, _VISIT).astype(np.uint8).tobytes()
     del route_o
     run: Visits = agents.visits
     pre_unspent = np.asarray(pre_unspent)[order]
     if len(pre_unspent) and pre_unspent.min() >= 0 and pre_unspent.max() <= 255:
         pre_unspent = pre_unspent.astype(np.uint8)  # unspent months (a uint8 column)
-    batch = FirstVisits(times, kinds, _compact(order), _compact(rows_o), service, at, first,
+    batch = FirstVisits(times, kinds, lean.narrow(order), lean.narrow(rows_o), service, at, first,
                         patience, return_tod, np.asarray(pre_balance)[order], pre_unspent,
                         then, pos_svc, deadline, atm_deadline, period)
     heappush(run.heap, (float(batch.times[0]), run.seq, _FIRST, batch, 0))
     run.seq += batch.n
 
-
-def _compact(a: np.ndarray) -> np.ndarray:
-    """Non-negative int64 *a* as int32 when every value fits (row numbers within a region)."""
-    return a.astype(np.int32) if len(a) == 0 or a.max() < 2**31 else a

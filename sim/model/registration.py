@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.model import lean
 from sim.model.context import Context
 from sim.registry.table import STATUS_IN_DTKS
 from sim.scenario.streams import SOURCE_KEYS
@@ -112,7 +113,7 @@ def source(ctx: Context, kind: str, flow):
     reg_p = ctx.p["registration"]  # read per arrival: dated events may change it
     # read one arrival at a time from the typed columns (not as lists of Python numbers: a
     # source's whole horizon of arrivals would then be live objects for the whole run)
-    rows = rows.astype(np.int32) if len(rows) and rows.max() < 2**31 else rows
+    rows = lean.narrow(rows)
     for serial in range(len(times)):
         t = float(times[serial])
         row = int(rows[serial])
