@@ -28,6 +28,7 @@ from sim.hotpath.validity import records_valid
 from sim.params import PBI, PKH, PROG_BITS, PROGRAMMES, Params
 from sim.registry.nik import nik_reasons
 from sim.registry.table import (
+    RANKED_STATUSES,
     STATUS_BARRED,
     STATUS_DIED,
     STATUS_IN_DTKS,
@@ -220,8 +221,11 @@ def _blocks(n: int, block: int = BLOCK):
 def ranked(status: np.ndarray) -> np.ndarray:
     """True for rows ranked in the national deciles (§2.7): in the register, or barred from the
     programmes in the DTSEN era (`STATUS_BARRED`: a family of the population, which DTSEN ranks
-    in full [DTSEN-2025-07])."""
-    return (status == STATUS_IN_DTKS) | (status == STATUS_BARRED)
+    in full [DTSEN-2025-07]); `RANKED_STATUSES` names them for both engines."""
+    out = status == RANKED_STATUSES[0]
+    for s in RANKED_STATUSES[1:]:
+        out |= status == s
+    return out
 
 
 def pkh_scale(params: Params) -> tuple[int, np.dtype]:
