@@ -244,12 +244,6 @@ def _programme_lut() -> list[str]:
                      if b & int(bit)) for b in range(256)]
 
 
-def programme_names(bits: np.ndarray) -> list[str]:
-    """``bpnt+pkh``-style names of programme bit sets (empty string for none)."""
-    lut = _programme_lut()
-    return [lut[int(b)] for b in bits]
-
-
 def _pseudonym_array(niks: np.ndarray, key: privacy.PseudonymKey) -> pa.Array:
     """Pseudonyms of *niks* as an Arrow string array built from one contiguous ASCII buffer."""
     if not len(niks):
