@@ -27,12 +27,14 @@ from sim.registry.table import STATUS_BARRED, STATUS_DIED, Registry
 
 _MEMBERS = ch.MEMBER_COLUMNS
 _QUAL = "(" + " + ".join(f"{m}::INT" for m in _MEMBERS) + ") > 0 AS qual"
-_HH_COLUMNS = ("nik", "kk", "kabkota", "size", *_MEMBERS, "earns_umr", "pmt_score",
+_HH_COLUMNS = ("nik", "kk", "kabkota", "size", "n_other_jkn", *_MEMBERS, "earns_umr", "pmt_score",
                "dukcapil_match", "status", "desil", "programmes", "balance", "unspent_months")
 
 _M32 = "4294967295::UBIGINT"
 
 _MACROS = f"""
+-- PBI-JK persons of a household (sim.registry.table.pbi_persons)
+CREATE MACRO pbi_n(s, o) AS s::BIGINT - least(o::BIGINT, s::BIGINT - (s > 0)::BIGINT);
 CREATE MACRO nik_reason(v) AS CASE
   WHEN v < 0 OR v >= 10000000000000000 THEN 1
   WHEN (v // 100000000000000) NOT IN (SELECT code FROM prov) THEN 2
@@ -341,7 +343,7 @@ class DuckPeer:
                         for p, bit in enumerate(PROG_BITS))
         ex(f"""CREATE OR REPLACE TEMP TABLE e AS
                SELECT row, kabkota, pmt_score, programmes AS prev, ({eb})::UTINYINT AS eb,
-                      status = 1 AS ins, earns_umr, qual, size::BIGINT AS size
+                      status = 1 AS ins, earns_umr, qual, pbi_n(size, n_other_jkn) AS size
                FROM hh WHERE status = 1 OR programmes <> 0""")
         aggs = []
         for p, bit in enumerate(PROG_BITS):
@@ -425,7 +427,7 @@ class DuckPeer:
         res.recipients["pbi"] = int(q("SELECT count(*) FROM hh WHERE programmes & 4 <> 0")[0][0])
         tot = q("""SELECT count(*) FILTER (WHERE programmes & 1 <> 0),
                           sum(pkh_pay) FILTER (WHERE programmes & 2 <> 0),
-                          sum(size) FILTER (WHERE programmes & 4 <> 0)
+                          sum(pbi_n(size, n_other_jkn)) FILTER (WHERE programmes & 4 <> 0)
                    FROM hh WHERE programmes <> 0""")[0]
         res.entitlement_total = {
             "bpnt": int(tot[0] or 0) * params.bpnt_monthly * params.bpnt_every,
@@ -462,7 +464,8 @@ class DuckPeer:
         c1, c2 = _u64(0xBF58476D1CE4E5B9), _u64(0x94D049BB133111EB)
         k = _u64(key)
         sql = _layers(
-            f"""SELECT row, rg, balance, unspent_months, lc0, lc1, lc2, pkh_pay, size,
+            f"""SELECT row, rg, balance, unspent_months, lc0, lc1, lc2, pkh_pay,
+                       pbi_n(size, n_other_jkn) AS size,
                        programmes, {cred[0]} AS c0, {cred[1]} AS c1, {cred[2]} AS c2
                 FROM hh WHERE {' OR '.join(where)}""",
             f"""balance + CASE WHEN c0 THEN {unit} ELSE 0 END

@@ -239,6 +239,9 @@ ESTIMATES: dict[str, Estimate] = {
     "register.umr_intercept": _E("share of households with a member earning the UMR not "
                                  "found (Sakernas wages by household welfare would pin it)",
                                  -2.0, -0.5, tuned_to="KEMENSOS-ERR-2026"),
+    "register.pbi_other_share": _E("how many of a PBI-JK family's members hold PBI-JK not "
+                                   "published by welfare (only the February 2026 round's 1.86 "
+                                   "persons per family)", 0.0, 0.9, tuned_to="PBI-DEACT-2026"),
     "targeting.kemensos_target_share": _E("which households Kemensos counted as the target "
                                           "group is not published", 0.3, 0.5),
     "programmes.bpnt_max_desil": _E("DTKS-era deciles of the register holding the quota; "

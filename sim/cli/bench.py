@@ -47,8 +47,8 @@ def sample(registry, rows: int):
 
 def streaming_floor(registry, ledger, repeats: int = 3) -> dict:
     """Seconds of one pass that reads every column a cycle reads and rewrites those it writes."""
-    read = ["nik", "kk", "kabkota", "size", "n_pregnant", "n_early_child", "n_sd", "n_smp",
-            "n_sma", "n_disabled", "n_elderly", "earns_umr", "pmt_score", "status"]
+    read = ["nik", "kk", "kabkota", "size", "n_other_jkn", "n_pregnant", "n_early_child", "n_sd",
+            "n_smp", "n_sma", "n_disabled", "n_elderly", "earns_umr", "pmt_score", "status"]
     write = [registry["desil"], registry["programmes"], registry["balance"],
              registry["unspent_months"], ledger.last_credit, ledger.last_settled]
 

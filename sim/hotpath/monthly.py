@@ -34,6 +34,7 @@ from sim.registry.table import (
     STATUS_IN_DTKS,
     STATUS_REMOVED,
     Registry,
+    pbi_persons,
 )
 
 _MEMBERS = ch.MEMBER_COLUMNS
@@ -475,7 +476,8 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
     prev = registry["programmes"]
     earn = registry["earns_umr"]
     kab = registry["kabkota"]
-    size = registry["size"]
+    # PBI-JK persons per household (`pbi_persons`): the weight of PBI-JK's persons quota
+    pbi_w = pbi_persons(registry["size"], registry["n_other_jkn"])
     qual = st.qual
     pkh_pay = st.pkh_pay
     # eligibility of all three programmes as one bit mask per row: desil -> bits, then the UMR
@@ -544,7 +546,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
         sums[1] += int((pkh_pay[lo:hi] * ((keep >> np.uint8(1)) & np.uint8(1))).sum(
             dtype=pay_acc))
         # uint8 persons of at most BLOCK rows: a uint32 accumulator is exact and faster
-        sums[2] += int((size[lo:hi] * (keep >> np.uint8(2))).sum(dtype=np.uint32))
+        sums[2] += int((pbi_w[lo:hi] * (keep >> np.uint8(2))).sum(dtype=np.uint32))
         cand = e & ~pr & not_stand
         c_idx = np.flatnonzero(cand != 0)  # nonzero of a bool array: much faster than uint8
         if len(c_idx):
@@ -569,11 +571,11 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
         q = quota[p]
         n_k = kept_k[p]
         # PBI-JK's quota counts persons (its source's unit, [PROG-2022]): a household weighs its
-        # size, the others one each; households are still counted alongside (recipients)
+        # PBI-JK persons, the others one each; households are still counted alongside (recipients)
         persons = p == PBI
         if persons:
             held = np.flatnonzero(new_prog & np.uint8(bit))
-            w_k = np.bincount(kab[held], weights=size[held],
+            w_k = np.bincount(kab[held], weights=pbi_w[held],
                               minlength=n_kab).astype(np.int64)
         else:
             w_k = n_k
@@ -581,15 +583,15 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
         if over.any() and not params.standing & bit:  # a standing list has no quota now
             rows = _kept_rows(registry, st, params, p, over)
             rows = _poverty_order(registry, rows, kab[rows])
-            weight = size[rows] if persons else np.ones(len(rows), dtype=bool)
+            weight = pbi_w[rows] if persons else np.ones(len(rows), dtype=bool)
             rank_k = _grouped_cumcount(weight, kab[rows])
             drop = rows[rank_k > q[kab[rows]]]
             new_prog[drop] &= np.uint8(~bit & 0xFF)
             res.left[pname]["quota"] = len(drop)
-            sums[p] -= _amount(p, drop, size, pkh_pay)
+            sums[p] -= _amount(p, drop, pbi_w, pkh_pay)
             if persons:
                 n_k = n_k - np.bincount(kab[drop], minlength=n_kab)
-                w_k = w_k - np.bincount(kab[drop], weights=size[drop],
+                w_k = w_k - np.bincount(kab[drop], weights=pbi_w[drop],
                                         minlength=n_kab).astype(np.int64)
             else:
                 n_k = w_k = np.minimum(n_k, q)
@@ -601,7 +603,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
         cands[p] = []
         ck = kab[cand]
         if persons:
-            c_k = np.bincount(ck, weights=size[cand], minlength=n_kab).astype(np.int64)
+            c_k = np.bincount(ck, weights=pbi_w[cand], minlength=n_kab).astype(np.int64)
         elif runs is not None:  # rows of one kab/kota are runs: count candidates per run
             c_k = np.zeros(n_kab, dtype=np.int64)
             np.add.at(c_k, kab[runs].astype(np.int64),
@@ -617,7 +619,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
             sel = part[ck]
             pc, pk = cand[sel], ck[sel].astype(np.int64)
             cb = (st.bins[pc] >> COARSE_SHIFT).astype(np.int64)
-            h2 = np.bincount(pk * N_COARSE + cb, weights=size[pc] if persons else None,
+            h2 = np.bincount(pk * N_COARSE + cb, weights=pbi_w[pc] if persons else None,
                              minlength=n_kab * N_COARSE).astype(np.int64)
             cum2 = np.cumsum(h2.reshape(n_kab, N_COARSE), axis=1)
             t = np.argmax(cum2 >= vac[:, None], axis=1)
@@ -627,12 +629,12 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
             border = pc[cb == tk]
             border = _poverty_order(registry, border, kab[border])
             kb = kab[border]
-            r = _grouped_cumcount(size[border] if persons
+            r = _grouped_cumcount(pbi_w[border] if persons
                                   else np.ones(len(border), dtype=bool), kb)
             enter.append(border[r <= (vac - below)[kb]])
         entering = np.concatenate(enter)
         new_prog[entering] |= np.uint8(bit)
-        sums[p] += _amount(p, entering, size, pkh_pay)
+        sums[p] += _amount(p, entering, pbi_w, pkh_pay)
         res.entered[pname] = len(entering)
         res.recipients[pname] = int(n_k.sum()) + len(entering)
         left = res.left[pname]
@@ -647,12 +649,12 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
     registry["programmes"][:] = new_prog
 
 
-def _amount(p: int, rows: np.ndarray, size: np.ndarray, pkh_pay: np.ndarray) -> int:
-    """The quantity summed per programme in `_select`: count, PKH pay, or persons."""
+def _amount(p: int, rows: np.ndarray, pbi_w: np.ndarray, pkh_pay: np.ndarray) -> int:
+    """The quantity summed per programme in `_select`: count, PKH pay, or PBI-JK persons."""
     if p == PKH:
         return int(pkh_pay[rows].sum(dtype=np.int64))
     if p == 2:
-        return int(size[rows].sum(dtype=np.int64))
+        return int(pbi_w[rows].sum(dtype=np.int64))
     return len(rows)
 
 

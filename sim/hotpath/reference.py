@@ -35,6 +35,7 @@ from sim.registry.table import (
     STATUS_IN_DTKS,
     STATUS_REMOVED,
     Registry,
+    pbi_persons_of,
 )
 
 _M64 = (1 << 64) - 1
@@ -111,11 +112,11 @@ def entitlement(p: int, row: dict, params: Params) -> int:
         return params.bpnt_monthly * params.bpnt_every
     if p == 1:
         return pkh_annual(row, params) * params.pkh_every // 12
-    return params.pbi_premium * row["size"] * params.pbi_every
+    return params.pbi_premium * pbi_persons_of(row["size"], row["n_other_jkn"]) * params.pbi_every
 
 
-_NEEDED = ("nik", "kk", "kabkota", "size", *ch.MEMBER_COLUMNS, "earns_umr", "pmt_score",
-           "dukcapil_match", "status", "desil", "programmes")
+_NEEDED = ("nik", "kk", "kabkota", "size", "n_other_jkn", *ch.MEMBER_COLUMNS, "earns_umr",
+           "pmt_score", "dukcapil_match", "status", "desil", "programmes")
 
 
 def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params,
@@ -278,8 +279,9 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params,
                     res.left[name][ch.EXIT_REASONS[reason]] += 1
                 continue
             (keep if held else cand).setdefault(col["kabkota"][i], []).append(i)
-        # PBI-JK's quota counts persons [PROG-2022]: a household weighs its size
-        weight = (lambda i: int(col["size"][i])) if p == 2 else (lambda i: 1)
+        # PBI-JK's quota counts persons [PROG-2022]: a household weighs its PBI-JK persons
+        weight = ((lambda i: pbi_persons_of(int(col["size"][i]), int(col["n_other_jkn"][i])))
+                  if p == 2 else (lambda i: 1))
         for k in set(keep) | set(cand):
             q = quota[p][k]
             kk_ = sorted(keep.get(k, []), key=lambda i: (col["pmt_score"][i], i))
@@ -296,7 +298,7 @@ def run_month(registry: Registry, changes: ch.ChangeBatch, params: Params,
     for i in range(n):
         for p, bit in enumerate(PROG_BITS):
             if new_prog[i] & bit:
-                row = {m: col[m][i] for m in (*members, "size")}
+                row = {m: col[m][i] for m in (*members, "size", "n_other_jkn")}
                 res.recipients[PROGRAMMES[p]] += 1
                 res.entitlement_total[PROGRAMMES[p]] += entitlement(p, row, params)
     # write back
@@ -353,7 +355,7 @@ def disburse(registry: Registry, ledger: DisbursementState, params: Params, peri
     bal = registry["balance"].tolist()
     unspent = registry["unspent_months"].tolist()
     prog = registry["programmes"].tolist()
-    members = {m: registry[m].tolist() for m in (*ch.MEMBER_COLUMNS, "size")}
+    members = {m: registry[m].tolist() for m in (*ch.MEMBER_COLUMNS, "size", "n_other_jkn")}
     last_credit = ledger.last_credit.tolist()
     last_settled = ledger.last_settled.tolist()
     st = ledger.stats

@@ -209,7 +209,8 @@ def register_params(scen: Scenario) -> population.PopulationParams:
     """The registry generator's parameters for *scen* (who is in the starting register)."""
     return population.PopulationParams(dtks_share=register_share(scen),
                                        dtks_noise_sd=scen["register"]["dtks_noise_sd"],
-                                       umr_intercept=scen["register"]["umr_intercept"])
+                                       umr_intercept=scen["register"]["umr_intercept"],
+                                       pbi_other_share=scen["register"]["pbi_other_share"])
 
 
 def rows_of(parent_of_unit: np.ndarray, kab_rows: np.ndarray) -> int:

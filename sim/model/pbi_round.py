@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.registry.table import PROG_PBI, STATUS_IN_DTKS
+from sim.registry.table import PROG_PBI, STATUS_IN_DTKS, pbi_persons
 
 
 def round_rows(registry, share: float, rel: np.ndarray | None = None) -> np.ndarray:
     """Rows that lose PBI-JK in a round of *share* of the PBI-JK persons held: the holders in the
-    register, richest score first (ties: the later row first), until their persons reach *share*
-    of the persons held (the household that reaches it included). With *rel* (a weight per row:
-    a registry sampled at several fractions, `sim.model.nation`) persons are weighted by it."""
+    register, richest score first (ties: the later row first), until their PBI-JK persons
+    (`sim.registry.table.pbi_persons`) reach *share* of the persons held (the household that
+    reaches it included). With *rel* (a weight per row: a registry sampled at several fractions,
+    `sim.model.nation`) persons are weighted by it."""
     held = np.flatnonzero(((registry["programmes"] & PROG_PBI) != 0)
                           & (registry["status"] == STATUS_IN_DTKS))
     if share <= 0 or not len(held):
         return np.zeros(0, dtype=np.int64)
-    size = registry["size"][held].astype(np.int64)
+    size = pbi_persons(registry["size"][held], registry["n_other_jkn"][held]).astype(np.int64)
     if rel is not None:
         size = size * rel[held]
     target = share * float(size.sum())

@@ -8,8 +8,9 @@ Randomness: one `numpy.random.SeedSequence(seed)`; every stream is a child of it
 spawn key (what `SeedSequence.spawn` produces, addressed directly so the order of generation does
 not matter): `(0, kabkota_row)` for the desa weights and counts of one kab/kota, and
 `(1, block, stream)` for block `block`, with `stream` 0 = welfare, 1 = members, 2 = identity
-numbers and flags. Changing, for example, the invalid-NIK rate therefore leaves consumption and
-members untouched. Same seed and parameters give byte-identical columns (same numpy build).
+numbers and flags, 3 = JKN segments of the members (drawn only with a `pbi_other_share`).
+Changing, for example, the invalid-NIK rate therefore leaves consumption and members untouched.
+Same seed and parameters give byte-identical columns (same numpy build).
 
 The model (every figure and its source is in docs/registry.md):
 
@@ -21,6 +22,9 @@ The model (every figure and its source is in docs/registry.md):
   against Alatas et al. (2012) Table 3 (`calibrate_pmt_sigma`);
 * members: size 1 + Poisson(lambda0 * exp(-b z)) (poorer households are larger), head age and sex,
   spouse, and the other members split into age bands by sequential binomials;
+* JKN segments: each member but the head is covered by another JKN segment (employer, self-paid
+  or the region's own PBI) with a chance rising with welfare, so a household that holds PBI-JK
+  holds it for `sim.registry.table.pbi_persons` of its members;
 * identity: a NIK for the head (kecamatan of the desa, birth date from the head's age, +40 for
   women, random serial 0001-9999) and a No. KK (kecamatan + issue date + serial); a controllable
   share of NIKs is corrupted (one reason each) and a share of records is not Dukcapil-matched.
@@ -41,7 +45,7 @@ from sim.registry import nik as _nik
 from sim.registry import regions as _regions
 from sim.registry.table import SCHEMA, STATUS_IN_DTKS, STATUS_NOT_IN_DTKS, Registry
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 _EPOCH = dt.date(1970, 1, 1)
 #: No. KK issue dates are drawn from 2005-01-01 up to the reference date
 _KK_FIRST_DAY = (dt.date(2005, 1, 1) - _EPOCH).days
@@ -117,6 +121,9 @@ class PopulationParams:
     #: P(a member earns >= UMR) = logistic(a + b z) if a working-age adult is present
     umr_intercept: float = -0.5
     umr_slope: float = 2.0
+    #: each member but the head is covered by another JKN segment (not PBI-JK) with chance
+    #: pbi_other_share * Phi(z): none at the poorest end, this share at the richest (EST)
+    pbi_other_share: float = 0.0
     #: Dukcapil match (padan) rate of valid NIKs: 98.91% (DTKS, December 2021)
     dukcapil_match_rate: float = 0.9891
     #: share of NIKs corrupted with one of the six rejection reasons (spread evenly)
@@ -130,6 +137,7 @@ class PopulationParams:
 
     def __post_init__(self) -> None:
         rates = [self.dukcapil_match_rate, self.invalid_nik_rate, self.dtks_share,
+                 self.pbi_other_share,
                  self.pregnancy, self.severe_disability, self.female_head_young,
                  self.female_head_old, self.spouse_male_head, self.spouse_female_head,
                  *self.enrolment]
@@ -334,6 +342,14 @@ def _block(cols: dict[str, np.ndarray], lo: int, hi: int, b: int, seed: int,
     p_umr = 1.0 / (1.0 + np.exp(-(params.umr_intercept + params.umr_slope * z)))
     cols["earns_umr"][lo:hi] = working & (rm.random(n) < p_umr)
 
+    # JKN segments: its own stream, so the other columns do not move with the share
+    if params.pbi_other_share > 0:
+        # Phi(z) by the logistic approximation 1 / (1 + exp(-1.702 z)) (error < 0.01)
+        p_other = params.pbi_other_share / (1.0 + np.exp(-1.702 * z))
+        cols["n_other_jkn"][lo:hi] = _stream(seed, 1, b, 3).binomial(size - 1, p_other)
+    else:
+        cols["n_other_jkn"][lo:hi] = 0
+
     # identity numbers and flags
     ri = _stream(seed, 1, b, 2)
     kec6 = kec_code_of_desa[cols["desa"][lo:hi]]
@@ -392,7 +408,7 @@ def generate(households: int, seed: int, *, params: PopulationParams | None = No
     counts = place(households, seed, params, territory, per_kab_counts)
     cols: dict[str, np.ndarray] = {}
     for name in ("nik", "kk", "size", "n_pregnant", "n_early_child", "n_sd", "n_smp", "n_sma",
-                 "n_disabled", "n_elderly", "earns_umr", "consumption", "pmt_score",
+                 "n_disabled", "n_elderly", "earns_umr", "n_other_jkn", "consumption", "pmt_score",
                  "dukcapil_match", "status"):
         cols[name] = np.empty(households, dtype=SCHEMA[name][0])
     cols["desa"] = np.repeat(np.arange(reg.n_desa, dtype=np.int32), counts)

@@ -19,7 +19,7 @@ import numpy as np
 
 from kks_emulator.errors import RegistryError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Programme bits in `programmes` / `eligible` masks.
 PROG_BPNT = np.uint8(1)  # Program Sembako / BPNT
@@ -60,6 +60,8 @@ SCHEMA: dict[str, tuple[np.dtype, str]] = {
     "n_disabled": (np.dtype(np.uint8), "members with severe disability"),
     "n_elderly": (np.dtype(np.uint8), "members aged 60 or more"),
     "earns_umr": (np.dtype(np.bool_), "a member earns at least the regional minimum wage"),
+    "n_other_jkn": (np.dtype(np.uint8), "members (never the head) covered by another JKN "
+                    "segment, so not PBI-JK when the household holds it (`pbi_persons`)"),
     # welfare
     "consumption": (np.dtype(np.int32), "true monthly consumption per capita, rupiah"),
     "pmt_score": (np.dtype(np.float32), "PMT welfare score = log truth + noise (lower = poorer)"),
@@ -72,6 +74,22 @@ SCHEMA: dict[str, tuple[np.dtype, str]] = {
     "balance": (np.dtype(np.int64), "KKS balance from BPNT and PKH credits, rupiah"),
     "unspent_months": (np.dtype(np.uint8), "consecutive months with an unspent BPNT balance"),
 }
+
+
+def pbi_persons(size: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Persons who hold PBI-JK in households of *size* members holding it, *other* of whom are
+    covered by another JKN segment: ``size - min(other, size - 1)``, the head always counted (a
+    household of no members counts none). PBI-JK is a person's [PBI-DEACT-2026]; the quota, the
+    premium, the rounds and the deciles' deactivations count these persons. Same dtype as
+    *size* (uint8 in the registry: no temporaries wider than a byte)."""
+    size = np.asarray(size)
+    head = (size > 0).astype(size.dtype)
+    return size - np.minimum(np.asarray(other).astype(size.dtype), size - head)
+
+
+def pbi_persons_of(size: int, other: int) -> int:
+    """`pbi_persons` of one household, in plain Python ints (the reference twin's)."""
+    return size - min(other, max(size - 1, 0))
 
 
 @dataclass

@@ -399,6 +399,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
                              "working-age adult has a member earning at least the regional "
                              "minimum wage, logistic(a + 2 z) (z = welfare draw); such a "
                              "household is not eligible", default=-0.5, lo=-4, hi=2),
+        "pbi_other_share": Key("prob", "chance, at the richest end, that a member other than "
+                               "the head is covered by another JKN segment (employer, self-paid "
+                               "or the region's own PBI), so not PBI-JK when the household "
+                               "holds it: share x Phi(z) (z = welfare draw; 0 = every member "
+                               "holds it)", default=0.0),
     },
     "targeting": {
         "kemensos_target_share": Key("prob", "target group of the Kemensos error shares: the "

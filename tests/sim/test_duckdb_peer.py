@@ -16,7 +16,9 @@ duckdb = pytest.importorskip("duckdb")
 def test_duckdb_peer_matches_numpy_over_months() -> None:
     from sim.bench.duckdb_peer import DuckPeer
 
-    reg = population.generate(4000, 8)
+    # members in other JKN segments: PBI-JK's quota and premium count fewer than every member
+    reg = population.generate(4000, 8, params=population.PopulationParams(pbi_other_share=0.6))
+    assert reg["n_other_jkn"].any()
     reg["pmt_score"][::5] = np.round(reg["pmt_score"][::5], 1)
     params = params_for(reg)
     peer = DuckPeer(reg, params, threads=1)

@@ -50,6 +50,8 @@ def registries(draw) -> Registry:
         "nik": col(nik_st), "kk": col(kk_st), "desa": [0] * n,
         "kabkota": col(st.integers(0, KABS - 1)), "province": [0] * n,
         "size": col(st.integers(1, 8)), "earns_umr": col(st.booleans()),
+        # members in another JKN segment: up to more than the household has (clipped)
+        "n_other_jkn": col(st.sampled_from([0, 0, 0, 1, 2, 9])),
         "consumption": [1] * n, "pmt_score": col(score_st),
         "dukcapil_match": col(st.sampled_from([True, True, True, False])),
         "status": col(st.sampled_from([0, 1, 1, 1, 2, 3, 4])), "desil": [0] * n,

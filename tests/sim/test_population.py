@@ -92,6 +92,27 @@ def test_block_streams_do_not_depend_on_other_parameters():
     assert not np.array_equal(base["nik"], other["nik"])
 
 
+def test_jkn_segments_draw_from_their_own_stream():
+    """Members in other JKN segments: none without a share; with one, at most every member but
+    the head, more often in richer households, and no other column moves."""
+    base = population.generate(20_000, 3)
+    assert not base["n_other_jkn"].any()
+    other = population.generate(20_000, 3, params=population.PopulationParams(
+        pbi_other_share=0.8))
+    for name in SCHEMA:
+        if name != "n_other_jkn":
+            assert np.array_equal(base[name], other[name]), name
+    n_other = other["n_other_jkn"].astype(int)
+    size = other["size"].astype(int)
+    assert np.all(n_other <= size - 1)
+    share = n_other.sum() / max(int((size - 1).sum()), 1)
+    assert 0.2 < share < 0.6                      # 0.8 x Phi(z), z standard normal: ~0.4
+    poor = other["consumption"] < np.median(other["consumption"])
+    rich_share = n_other[~poor].sum() / (size[~poor] - 1).sum()
+    poor_share = n_other[poor].sum() / (size[poor] - 1).sum()
+    assert rich_share > poor_share + 0.2
+
+
 def test_households_follow_population(big, frame):
     # provinces: allocation is exact (largest remainder) up to rounding
     per_prov = np.bincount(big["province"], minlength=frame.n_province)

@@ -7,11 +7,13 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kks_emulator.cli.main import main
 from kks_emulator.errors import RegistryError
 from sim.registry import population
-from sim.registry.table import SCHEMA, Registry, load, save
+from sim.registry.table import SCHEMA, Registry, load, pbi_persons, pbi_persons_of, save
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +125,16 @@ def test_registry_files_hold_no_raw_nik_outside_the_nik_and_kk_columns(saved, re
     # the saved registry is the internal store (it must reload); exports use sim.registry.privacy
     text = (saved / "meta.json").read_text()
     assert str(int(reg["nik"][0])) not in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255)), min_size=0, max_size=64))
+def test_pbi_persons_is_the_plain_rule_per_household(pairs):
+    """The vectorised PBI-JK persons (uint8, no wider temporaries) equal the plain rule
+    ``size - min(other, size - 1)``, the head always counted, for every byte value."""
+    size = np.array([s for s, _ in pairs], dtype=np.uint8)
+    other = np.array([o for _, o in pairs], dtype=np.uint8)
+    got = pbi_persons(size, other)
+    assert got.dtype == np.uint8
+    assert got.tolist() == [pbi_persons_of(s, o) for s, o in pairs]
+    assert all(1 <= v <= s for v, (s, _) in zip(got.tolist(), pairs, strict=True) if s)

@@ -22,13 +22,11 @@ from sim.calibration import backtest as bt
 CI_SETS = ['territory.scope="provinces"', 'territory.codes=["33"]']
 CI_FRACTION = 0.001
 #: figures outside their tolerance today, each for a reason written down in docs/calibration.md
-#: §8 (the model cannot reproduce them without a mechanism no source describes); the dated rows
-#: of the 2023-2026 timeline are issue 10's
+#: §8 (the model cannot reproduce them without a mechanism no source describes)
 KNOWN_GAPS = {
     "PKH inclusion share, DTKS era (out-of-sample)",
     "PKH inclusion share, DTSEN era (out-of-sample)",
     "PKH exclusion share, DTSEN era (out-of-sample)",
-    "PBI-JK deactivated for deciles 6-10, February 2026 (2023-2026 timeline) (out-of-sample)",
 }
 SCHEMA = ["figure", "published", "unit", "source", "model", "ci_low", "ci_high", "tolerance",
           "within"]

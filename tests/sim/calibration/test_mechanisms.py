@@ -14,7 +14,7 @@ from sim.model import targeting as model_targeting
 from sim.model.redemption import bank_cashout_days
 from sim.model.run import built
 from sim.outputs import results as outputs
-from sim.registry.table import PROG_PBI, STATUS_IN_DTKS
+from sim.registry.table import PROG_PBI, STATUS_IN_DTKS, pbi_persons
 from sim.scenario.loader import load
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,8 +28,9 @@ def _ctx(name: str, *extra: str):
 
 
 def test_pbi_quota_is_counted_in_persons() -> None:
-    """The PBI-JK quota is a share of persons and the engine fills it in persons: in every
-    kab/kota the holders' persons reach the quota to within one household, never above it."""
+    """The PBI-JK quota is a share of persons and the engine fills it in PBI-JK persons (the
+    members not in another JKN segment): in every kab/kota the holders' PBI-JK persons reach the
+    quota to within one household, never above it."""
     from sim.params import N_KABKOTA
 
     ctx = _ctx("dtsen_2025")
@@ -38,8 +39,10 @@ def test_pbi_quota_is_counted_in_persons() -> None:
     quota = engine.quotas(p, reg, np.zeros(1, dtype=np.int64))
     assert quota[2].sum() == pytest.approx(p["programmes"]["pbi_share"] * size.sum(), abs=300)
     pbi = (reg["programmes"] & PROG_PBI) != 0
+    assert reg["n_other_jkn"].any()  # the scenarios' members in other JKN segments
+    persons = pbi_persons(reg["size"], reg["n_other_jkn"]).astype(np.int64)
     kab = reg["kabkota"].astype(np.int64)
-    held = np.bincount(kab[pbi], weights=size[pbi], minlength=N_KABKOTA)
+    held = np.bincount(kab[pbi], weights=persons[pbi], minlength=N_KABKOTA)
     live = ctx.engine.params.require_quota()[2]
     assert (held <= live).all()
     assert (live - held)[live > 0].max() < size.max()
@@ -55,8 +58,9 @@ def test_pbi_kpis_report_persons_alongside_households() -> None:
     reg, w = res.ctx.registry, res.ctx.frame.weight
     pbi = (reg["programmes"] & PROG_PBI) != 0
     assert k["recipients_pbi"] == round(int(pbi.sum()) * w)
-    assert k["recipients_pbi_persons"] == round(int(reg["size"][pbi].astype(np.int64).sum()) * w)
-    assert k["recipients_pbi_persons"] > 2.5 * k["recipients_pbi"]
+    persons = pbi_persons(reg["size"][pbi], reg["n_other_jkn"][pbi]).astype(np.int64)
+    assert k["recipients_pbi_persons"] == round(int(persons.sum()) * w)
+    assert k["recipients_pbi_persons"] > 2 * k["recipients_pbi"]
     # the premium is budgeted per person: Rp 42,000 per person-month [PBI-PREMIUM]
     months = res.ctx.mon.months
     assert sum(m["pbi_premium_rp"] for m in months) % 42_000 == 0

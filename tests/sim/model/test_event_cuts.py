@@ -44,10 +44,16 @@ HEADLINE = (
 )
 
 
+#: model changes made after the replications that are not event cuts, undone for the comparison:
+#: PBI-JK held per person (a household's members in other JKN segments drawn from their own
+#: stream, so with none the rest of the run is the same)
+SINCE = ("register.pbi_other_share=0.0",)
+
+
 def _compare(path: Path, n: int) -> None:
     doc = json.loads(path.read_text(encoding="utf-8"))
     seeds, old = doc["seeds"][:n], doc["kpis"][:n]
-    new = [numeric_kpis(ROOT / doc["scenario"], doc["overrides"], s) for s in seeds]
+    new = [numeric_kpis(ROOT / doc["scenario"], [*doc["overrides"], *SINCE], s) for s in seeds]
     checked = outside = 0
     lines = []
     for k in HEADLINE:

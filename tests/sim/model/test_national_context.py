@@ -256,7 +256,7 @@ def test_a_pbi_round_counts_weighted_persons() -> None:
 
     reg = {"programmes": np.full(4, PROG_PBI, dtype=np.uint8),
            "status": np.full(4, STATUS_IN_DTKS, dtype=np.uint8),
-           "size": np.ones(4, dtype=np.uint8),
+           "size": np.ones(4, dtype=np.uint8), "n_other_jkn": np.zeros(4, dtype=np.uint8),
            "pmt_score": np.array([4.0, 3.0, 2.0, 1.0], dtype=np.float32)}
     assert round_rows(reg, 0.25).tolist() == [0]
     assert round_rows(reg, 0.25, np.array([1.0, 1.0, 5.0, 5.0])).tolist() == [0, 1, 2]

@@ -1,4 +1,5 @@
-"""A PBI-JK deactivation round (sim/model/pbi_round.py): richest first, to its share of persons."""
+"""A PBI-JK deactivation round (sim/model/pbi_round.py): richest first, to its share of the
+PBI-JK persons held (members in other JKN segments not counted)."""
 
 from __future__ import annotations
 
@@ -7,24 +8,34 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.model.pbi_round import apply_round, round_rows
-from sim.registry.table import PROG_BPNT, PROG_PBI, STATUS_IN_DTKS, STATUS_NOT_IN_DTKS
+from sim.registry.table import (
+    PROG_BPNT,
+    PROG_PBI,
+    STATUS_IN_DTKS,
+    STATUS_NOT_IN_DTKS,
+    pbi_persons,
+)
 
 
-def _registry(scores, sizes, programmes, status) -> dict[str, np.ndarray]:
+def _registry(scores, sizes, programmes, status, others=None) -> dict[str, np.ndarray]:
     return {"pmt_score": np.asarray(scores, dtype=np.float32),
             "size": np.asarray(sizes, dtype=np.uint8),
+            "n_other_jkn": np.asarray(others if others is not None else [0] * len(sizes),
+                                      dtype=np.uint8),
             "programmes": np.asarray(programmes, dtype=np.uint8),
             "status": np.asarray(status, dtype=np.int8)}
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(-50, 50), st.integers(1, 9), st.booleans(), st.booleans()),
+@given(st.lists(st.tuples(st.integers(-50, 50), st.integers(1, 9), st.booleans(), st.booleans(),
+                          st.integers(0, 9)),
                 min_size=1, max_size=60),
        st.floats(0.01, 1.0))
 def test_round_takes_the_richest_holders_until_its_share_of_persons(rows, share) -> None:
     reg = _registry([r[0] / 10 for r in rows], [r[1] for r in rows],
                     [int(PROG_PBI) if r[2] else int(PROG_BPNT) for r in rows],
-                    [int(STATUS_IN_DTKS) if r[3] else int(STATUS_NOT_IN_DTKS) for r in rows])
+                    [int(STATUS_IN_DTKS) if r[3] else int(STATUS_NOT_IN_DTKS) for r in rows],
+                    [r[4] for r in rows])
     held = np.flatnonzero(((reg["programmes"] & PROG_PBI) != 0)
                           & (reg["status"] == STATUS_IN_DTKS))
     out = round_rows(reg, share)
@@ -32,8 +43,9 @@ def test_round_takes_the_richest_holders_until_its_share_of_persons(rows, share)
         assert len(out) == 0
         return
     assert set(out.tolist()) <= set(held.tolist()) and len(out) >= 1
-    persons = reg["size"][held].astype(int).sum()
-    taken = reg["size"][out].astype(int).sum()
+    pbi = pbi_persons(reg["size"], reg["n_other_jkn"]).astype(int)
+    persons = pbi[held].sum()
+    taken = pbi[out].sum()
     # enough persons, and without its last (poorest) household the round would fall short
     assert taken >= min(share * persons, persons) - 1e-9
     score = reg["pmt_score"]
@@ -41,7 +53,7 @@ def test_round_takes_the_richest_holders_until_its_share_of_persons(rows, share)
     if len(left):
         assert score[out].min() >= score[left].max()
         last = out[np.lexsort((-out, -score[out].astype(np.float64)))[-1]]
-        assert taken - int(reg["size"][last]) < share * persons
+        assert taken - int(pbi[last]) < share * persons
 
 
 def test_apply_round_clears_only_the_pbi_bit() -> None:
