@@ -29,7 +29,7 @@ MAX_PERIOD = 32766
 #: refer to: BPNT Q4 2025 18,277,083 KPM (families) [BPNT-Q4-2025]; PKH Q4 2025 9,407,384 KPM
 #: (families) [PKH-Q4-2025]; PBI-JK 96.7 M persons [PROG-2022]; households: 94.2 M families in
 #: DTSEN, 31 Jul 2025 [DTSEN-2025-07]. Each quota stays in its source's unit: the engine fills
-#: the PBI-JK quota in persons (a household weighs its size, docs/monthly.md §2.9).
+#: the PBI-JK quota in persons (a household weighs its PBI-JK persons, docs/monthly.md §2.9).
 NATIONAL_TARGETS = (18_277_083, 9_407_384, 96_700_000)
 NATIONAL_TARGET_UNITS = ("families", "families", "persons")
 NATIONAL_HOUSEHOLDS = 94_200_000

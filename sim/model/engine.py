@@ -46,7 +46,8 @@ def quotas(p: dict, registry: Registry, province_code: np.ndarray,
     """Recipient quota (3, 514), each in its source's unit, split by kab/kota DTKS size.
 
     BPNT and PKH quotas count families (KPM) [BPNT-Q4-2025] [PKH-Q4-2025]; the PBI-JK quota counts
-    **persons** [PROG-2022], and the engine fills it in persons (a household weighs its size,
+    **persons** [PROG-2022], and the engine fills it in persons (a household weighs its PBI-JK
+    persons, `sim.registry.table.pbi_persons`,
     docs/monthly.md §2.9), with households counted alongside (`recipients_pbi` and
     `recipients_pbi_persons`; the premium is budgeted per person, `pbi_premium_rp`). Quotas are
     rounded to the nearest household or person (flooring lost up to one household per kab/kota:
