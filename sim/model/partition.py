@@ -50,12 +50,33 @@ class Partition:
 
 
 def plan(households: list[int], n: int) -> list[list[int]]:
-    """Split regions (given their household counts, in region order) into *n* partitions.
+    """Split regions (given their household counts, in region order) into *n* partitions of
+    whole regions, the largest partition as small as this finds; never an empty partition, so
+    at most one per region. Each partition lists its regions in order, and partitions are in
+    the order of their first region.
 
-    Consecutive regions, each partition as close as possible to an equal share of households
-    (greedy on the running total); never an empty partition, so at most one per region.
+    Two splits are made and the one with the smaller largest partition kept (the consecutive
+    one on a tie): consecutive regions, greedy on the running total (`_consecutive`); and any
+    regions, largest first into the partition with the fewest households, then improved by
+    moving or swapping a region between the largest partition and another while that makes the
+    largest smaller (`_balanced`). A partition's work follows its households (a year of Bali:
+    its nine kab/kota at 23-34 µs of windows per household, docs/distributed.md §6), and the
+    results do not depend on the split: regions are merged and the national stages read them in
+    region order (`sim.model.merge`, `National.barrier`).
     """
     n = max(1, min(n, len(households)))
+    first = _consecutive(households, n)
+    second = _balanced(households, n)
+
+    def largest(parts: list[list[int]]) -> int:
+        return max(sum(households[r] for r in part) for part in parts)
+
+    return second if largest(second) < largest(first) else first
+
+
+def _consecutive(households: list[int], n: int) -> list[list[int]]:
+    """Consecutive regions, each partition as close as possible to an equal share of
+    households (greedy on the running total)."""
     total = sum(households)
     parts: list[list[int]] = [[] for _ in range(n)]
     acc = 0
@@ -69,3 +90,44 @@ def plan(households: list[int], n: int) -> list[list[int]]:
         parts[k].append(r)
         acc += h
     return parts
+
+
+def _balanced(households: list[int], n: int) -> list[list[int]]:
+    """Largest region first into the partition with the fewest households (ties: the fewer
+    regions, then the lower partition), then single moves and pairwise swaps out of the largest
+    partition while one makes it smaller without making the other as large."""
+    parts: list[list[int]] = [[] for _ in range(n)]
+    load = [0] * n
+    for r in sorted(range(len(households)), key=lambda r: (-households[r], r)):
+        k = min(range(n), key=lambda k: (load[k], len(parts[k]), k))
+        parts[k].append(r)
+        load[k] += households[r]
+    # each step lowers the sum of the squared loads (a d moved from La to Lb with Lb + d < La),
+    # so this ends; the bound is a guard
+    for _ in range(4 * len(households)):
+        a = max(range(n), key=lambda k: (load[k], -k))
+        best = None  # (new larger of the two, b, region out of a, region out of b or -1)
+        for b in range(n):
+            if b == a:
+                continue
+            for x in parts[a]:
+                moves = [(x, -1)] if len(parts[a]) > 1 else []
+                moves += [(x, y) for y in parts[b] if households[y] < households[x]]
+                for x_, y in moves:
+                    d = households[x_] - (households[y] if y >= 0 else 0)
+                    cand = (max(load[a] - d, load[b] + d), b, x_, y)
+                    if cand[0] < load[a] and (best is None or cand < best):
+                        best = cand
+        if best is None:
+            break
+        _, b, x, y = best
+        parts[a].remove(x)
+        parts[b].append(x)
+        load[a] -= households[x]
+        load[b] += households[x]
+        if y >= 0:
+            parts[b].remove(y)
+            parts[a].append(y)
+            load[b] -= households[y]
+            load[a] += households[y]
+    return sorted((sorted(part) for part in parts), key=lambda part: part[0])

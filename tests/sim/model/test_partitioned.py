@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.model.merge import merge
 from sim.model.national import National
@@ -129,8 +131,42 @@ def test_plan_balances_whole_regions() -> None:
     assert plan([10, 10, 10, 10], 2) == [[0, 1], [2, 3]]
     assert plan([30, 5, 5, 5, 5], 2) == [[0], [1, 2, 3, 4]]
     assert plan([1, 1], 4) == [[0], [1]]
+    assert plan([0, 0, 0], 2) == [[0, 1], [2]]
     parts = plan([5, 9, 1, 7, 3, 8], 3)
     assert sorted(r for p in parts for r in p) == list(range(6)) and all(parts)
+    # Bali's nine kab/kota (docs/distributed.md §6): consecutive halves are 682,540 / 756,691
+    # households; any regions split them 715,513 / 723,718
+    bali = [108625, 157366, 176888, 166068, 73593, 85699, 177102, 272420, 221470]
+    assert plan(bali, 2) == [[0, 1, 6, 7], [2, 3, 4, 5, 8]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 1000), min_size=1, max_size=12), st.integers(1, 5))
+def test_plan_is_a_split_never_worse_than_consecutive_and_near_the_best(households, n) -> None:
+    """Every region once, in order within its partition, no empty partition, the largest
+    partition no larger than the consecutive split's, and, against every split by brute force,
+    within one region of the best."""
+    import itertools
+
+    from sim.model.partition import _consecutive
+
+    parts = plan(households, n)
+    k = min(n, len(households))
+    assert len(parts) == k and all(parts)
+    assert sorted(r for p in parts for r in p) == list(range(len(households)))
+    assert all(p == sorted(p) for p in parts)
+    assert [p[0] for p in parts] == sorted(p[0] for p in parts)
+
+    def largest(ps):
+        return max(sum(households[r] for r in p) for p in ps)
+
+    assert largest(parts) <= largest(_consecutive(households, k))
+    if len(households) <= 8 and k <= 3:
+        best = min(max(sum(h for h, g in zip(households, labels, strict=True) if g == j)
+                       for j in range(k))
+                   for labels in itertools.product(range(k), repeat=len(households))
+                   if len(set(labels)) == k)
+        assert largest(parts) <= best + max(households)
 
 
 def test_local_partitions_equal_single_process(tmp_path, single) -> None:
@@ -139,6 +175,18 @@ def test_local_partitions_equal_single_process(tmp_path, single) -> None:
     assert len(res.ctx.frame.kab_rows) == 4
     outputs.write(res, tmp_path / "three")
     assert _files(tmp_path / "three") == single
+
+
+def test_partitions_of_regions_not_in_a_row_equal_single_process(tmp_path, single,
+                                                                 monkeypatch) -> None:
+    """`plan` may put regions that are not consecutive together (the balanced split): regions
+    {0, 3} and {1, 2} write the same folder as one process."""
+    import sim.model.partition as partition
+
+    monkeypatch.setattr(partition, "plan", lambda households, n: [[0, 3], [1, 2]])
+    res = run(_scen(), partitions=2)
+    outputs.write(res, tmp_path / "apart")
+    assert _files(tmp_path / "apart") == single
 
 
 def test_events_and_oneoff_local_partitions_equal_single_process(tmp_path, events_scen,
@@ -150,11 +198,13 @@ def test_events_and_oneoff_local_partitions_equal_single_process(tmp_path, event
 
 @pytest.mark.dask
 def test_dask_cluster_2_and_4_partitions_equal_single_process(tmp_path, single, events_scen,
-                                                              events_single,
-                                                              missing_component) -> None:
+                                                              events_single, missing_component,
+                                                              monkeypatch) -> None:
     local_cluster = _dask()
     if local_cluster is None:
         missing_component("dask.distributed is not installed (extra `distributed`)")
+    import sim.model.distributed as distributed
+
     with local_cluster(n_workers=2, threads_per_worker=1, processes=True,
                        dashboard_address=None) as cluster:
         for name, scen, want in (("base", _scen(), single),
@@ -163,6 +213,11 @@ def test_dask_cluster_2_and_4_partitions_equal_single_process(tmp_path, single, 
                 res = run(scen, partitions=n, scheduler=cluster.scheduler_address)
                 outputs.write(res, tmp_path / f"{name}{n}")
                 assert _files(tmp_path / f"{name}{n}") == want, (name, n)
+        # partitions of regions not in a row (the balanced split may make them)
+        monkeypatch.setattr(distributed, "plan", lambda households, n: [[0, 3], [1, 2]])
+        res = run(_scen(), partitions=2, scheduler=cluster.scheduler_address)
+        outputs.write(res, tmp_path / "apart")
+        assert _files(tmp_path / "apart") == single
 
 
 @contextlib.contextmanager
