@@ -28,6 +28,7 @@ import numpy as np
 
 from kks_emulator.errors import ConfigError
 from sim.hotpath.members import PRIORITY
+from sim.model.targeting import deciles
 from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH
 
 RANKINGS = ("dtsen", "consumption")
@@ -74,27 +75,6 @@ def parse(where: str, key: str, table: Any) -> TargetGroup:
     if not ok:
         raise ConfigError(where, key, expected)
     return TargetGroup(ranking, deciles[0], deciles[1], unit, members)
-
-
-def deciles(score: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
-    """Decile 1..10 of every element of *score* (lower = poorer), ties in row order.
-
-    Without *weight* each decile holds a tenth of the elements; with *weight* (persons per
-    household) a tenth of the total weight: an element's decile is where the weight before it
-    falls, so desil 1 is the households whose poorer neighbours hold less than a tenth.
-    """
-    n = len(score)
-    out = np.empty(n, dtype=np.int8)
-    if n == 0:
-        return out
-    order = np.argsort(score, kind="stable")
-    if weight is None:
-        out[order] = 1 + (10 * np.arange(n)) // n
-        return out
-    w = np.asarray(weight, dtype=np.float64)[order]
-    before = np.cumsum(w) - w
-    out[order] = np.minimum(1 + np.floor(10.0 * before / w.sum()).astype(np.int64), 10)
-    return out
 
 
 def dtsen_score(log_c: np.ndarray, pmt_error: np.ndarray) -> np.ndarray:

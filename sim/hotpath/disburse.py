@@ -21,7 +21,7 @@ import numpy as np
 
 from kks_emulator.errors import InputError, KksError, LedgerInvariantError
 from sim.params import MAX_PERIOD, PBI, PKH, PROG_BITS, PROGRAMMES, Params
-from sim.registry.table import Registry, pbi_persons
+from sim.registry.table import Registry, pbi_persons_at
 
 BLOCK = 1 << 17
 assert BLOCK * 255 < 1 << 32  # per-block uint8 sums fit a uint32 accumulator
@@ -292,8 +292,7 @@ def entitlements(registry: Registry, p: int, rows: np.ndarray, params: Params) -
         counts = {m: registry[m][rows] for m in ("n_pregnant", "n_early_child", "n_sd",
                                                   "n_smp", "n_sma", "n_disabled", "n_elderly")}
         return pkh_annual(counts, params) * params.pkh_every // 12
-    return (pbi_persons(registry["size"][rows], registry["n_other_jkn"][rows]).astype(np.int64)
-            * (params.pbi_premium * params.pbi_every))
+    return pbi_persons_at(registry, rows).astype(np.int64) * (params.pbi_premium * params.pbi_every)
 
 
 
@@ -431,7 +430,7 @@ def _credit(registry: Registry, ledger: DisbursementState, params: Params, perio
         f8 = fresh.view(np.uint8)
         if p == PBI:  # to BPJS: no household balance moves
             # a uint32 accumulator holds BLOCK * 255 (and is twice as fast as int64 here)
-            held = pbi_persons(registry["size"][lo:hi], registry["n_other_jkn"][lo:hi])
+            held = pbi_persons_at(registry, slice(lo, hi))
             persons = int((held * f8).sum(dtype=np.uint32))
             funded = posted = persons * params.pbi_premium * params.pbi_every
         elif p == PKH:

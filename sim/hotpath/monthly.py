@@ -34,7 +34,7 @@ from sim.registry.table import (
     STATUS_IN_DTKS,
     STATUS_REMOVED,
     Registry,
-    pbi_persons,
+    pbi_persons_at,
 )
 
 _MEMBERS = ch.MEMBER_COLUMNS
@@ -477,7 +477,7 @@ def _select(registry: Registry, st: MonthlyState, params: Params, quota: np.ndar
     earn = registry["earns_umr"]
     kab = registry["kabkota"]
     # PBI-JK persons per household (`pbi_persons`): the weight of PBI-JK's persons quota
-    pbi_w = pbi_persons(registry["size"], registry["n_other_jkn"])
+    pbi_w = pbi_persons_at(registry)
     qual = st.qual
     pkh_pay = st.pkh_pay
     # eligibility of all three programmes as one bit mask per row: desil -> bits, then the UMR

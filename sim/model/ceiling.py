@@ -39,7 +39,7 @@ import numpy as np
 from sim.hotpath import disburse as _disburse
 from sim.model.context import Context
 from sim.params import PROG_BITS
-from sim.registry.table import pbi_persons
+from sim.registry.table import pbi_persons_at
 
 #: programme -> (index in the engine, its ceiling key, its rupiah field of a month's record)
 PROGRAMMES: dict[str, tuple[int, str, str]] = {
@@ -113,9 +113,7 @@ def _unit_cost(ctx: Context, k: int, rows: np.ndarray) -> float:
         return float(np.average(_disburse.entitlements(ctx.registry, 1, rows, params),
                                 weights=w))
     return float(params.pbi_premium * params.pbi_every
-                 * np.average(pbi_persons(ctx.registry["size"][rows],
-                                          ctx.registry["n_other_jkn"][rows]).astype(np.float64),
-                              weights=w))
+                 * np.average(pbi_persons_at(ctx.registry, rows).astype(np.float64), weights=w))
 
 
 def cap_quotas(ctx: Context, period: int, credit_ahead: bool) -> None:

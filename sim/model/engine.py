@@ -28,7 +28,7 @@ from sim.hotpath import changes as ch
 from sim.hotpath import disburse as _disburse
 from sim.hotpath import monthly as _monthly
 from sim.params import N_KABKOTA, Params
-from sim.registry.table import STATUS_IN_DTKS, Registry, pbi_persons
+from sim.registry.table import STATUS_IN_DTKS, Registry, pbi_persons_at
 
 #: PKH amounts and caps: scenario keys of [programmes] with the same name as in `Params`
 _PKH_KEYS = ("pkh_pregnant", "pkh_early_child", "pkh_sd", "pkh_smp", "pkh_sma", "pkh_disabled",
@@ -243,7 +243,7 @@ class Engine:
             amount = _disburse.entitlements(reg, p, rows_p, params) * units
             out[name] = round(float(np.dot(amount.astype(np.float64), weight[rows_p])))
         pbi = np.flatnonzero(marks[2] == period)
-        held = pbi_persons(reg["size"][pbi], reg["n_other_jkn"][pbi])
+        held = pbi_persons_at(reg, pbi)
         persons = float(np.dot(held.astype(np.float64), weight[pbi]))
         out["pbi_premium_rp"] = round(persons * params.pbi_premium * params.pbi_every)
         return out
@@ -271,8 +271,7 @@ class Engine:
             rp += amount
         pbi = np.flatnonzero((marks[2] == period) & part)
         out["pbi_credits"] = len(pbi)
-        out["pbi_premium_rp"] = (int(pbi_persons(reg["size"][pbi], reg["n_other_jkn"][pbi])
-                                     .sum(dtype=np.int64))
+        out["pbi_premium_rp"] = (int(pbi_persons_at(reg, pbi).sum(dtype=np.int64))
                                  * params.pbi_premium * params.pbi_every)
         out["credited_rp"] = rp
         mine = part[redeem_rows]

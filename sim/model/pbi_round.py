@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.registry.table import PROG_PBI, STATUS_IN_DTKS, pbi_persons
+from sim.registry.table import PROG_PBI, STATUS_IN_DTKS, pbi_persons_at
 
 
 def round_rows(registry, share: float, rel: np.ndarray | None = None) -> np.ndarray:
@@ -26,7 +26,7 @@ def round_rows(registry, share: float, rel: np.ndarray | None = None) -> np.ndar
                           & (registry["status"] == STATUS_IN_DTKS))
     if share <= 0 or not len(held):
         return np.zeros(0, dtype=np.int64)
-    size = pbi_persons(registry["size"][held], registry["n_other_jkn"][held]).astype(np.int64)
+    size = pbi_persons_at(registry, held).astype(np.int64)
     if rel is not None:
         size = size * rel[held]
     target = share * float(size.sum())

@@ -25,7 +25,7 @@ import numpy as np
 from sim.hotpath import changes as ch
 from sim.model import ceiling, issuance, lean, redemption
 from sim.model.context import Context, S
-from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS, pbi_persons
+from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS, pbi_persons_at
 
 _KPM = int(PROG_BPNT | PROG_PKH)
 
@@ -112,8 +112,7 @@ def log_pbi_exits(ctx, period: int, before: np.ndarray,
     (ctx.pbi_exits if into is None else into).append({
         "period": period, "date": ctx.cal.date(ctx.env.now).isoformat(),
         "households": int(np.count_nonzero(by_desil)),
-        "persons": int(pbi_persons(reg["size"][by_desil], reg["n_other_jkn"][by_desil])
-                       .sum(dtype=np.int64))})
+        "persons": int(pbi_persons_at(reg, by_desil).sum(dtype=np.int64))})
 
 
 def after_decree(ctx: Context, proposals: list[int], before: np.ndarray) -> None:

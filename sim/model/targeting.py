@@ -79,30 +79,34 @@ def true_deciles(ctx: Context) -> np.ndarray:
     nation = getattr(ctx, "nation", None)
     if isinstance(nation, dict):
         return nation["true_decile"]
-    n = len(ctx.log_c)
     rel = ctx.frame.row_rel(ctx.registry["kabkota"]) if hasattr(ctx.frame, "row_rel") else None
-    if rel is None:
-        return deciles(ctx.log_c)
-    order = np.argsort(ctx.log_c, kind="stable")
-    out = np.empty(n, dtype=np.int64)
-    w = rel[order]
-    before = np.cumsum(w) - w
-    out[order] = np.minimum(1 + np.floor(10 * before / w.sum()).astype(np.int64), 10)
-    return out
+    return deciles(ctx.log_c, rel)
 
 
-def deciles(values: np.ndarray) -> np.ndarray:
-    """Decile (1..10) of every row in the stable ascending order of *values*: the row at rank
-    r (0-based, ties by row) is in decile ``10 r // n + 1``.
+def deciles(values: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Decile (1..10, int64) of every row in the stable ascending order of *values* (lower =
+    poorer, ties by row).
 
-    Found by selection, not a sort: a row is above decile j exactly when it is not among the
-    `poorest` ``ceil(j n / 10)`` rows, so nine selections (linear time each) give every row's
-    decile. The same deciles as ranking a stable `argsort` (`tests/sim/model/test_poorest.py`).
+    Without *weight* the row at rank r (0-based) is in decile ``10 r // n + 1``, found by
+    selection, not a sort: a row is above decile j exactly when it is not among the `poorest`
+    ``ceil(j n / 10)`` rows, so nine selections (linear time each) give every row's decile, the
+    same as ranking a stable `argsort` (`tests/sim/model/test_poorest.py`). With *weight* (per
+    row: persons, or a sampled row's real households) each decile holds a tenth of the total
+    weight: a row's decile is where the weight ranked before it falls.
     """
     n = len(values)
-    out = np.full(n, 10, dtype=np.int64)
-    for j in range(1, 10):
-        out -= poorest(values, -(-j * n // 10))
+    if weight is None:
+        out = np.full(n, 10, dtype=np.int64)
+        for j in range(1, 10):
+            out -= poorest(values, -(-j * n // 10))
+        return out
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    order = np.argsort(values, kind="stable")
+    w = np.asarray(weight, dtype=np.float64)[order]
+    before = np.cumsum(w) - w
+    out[order] = np.minimum(1 + np.floor(10.0 * before / w.sum()).astype(np.int64), 10)
     return out
 
 

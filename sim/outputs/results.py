@@ -36,7 +36,7 @@ from sim.model.run import ModelResult
 from sim.outputs import budget, effects, folder, measures, service, tables
 from sim.outputs.section import Section
 from sim.registry import privacy, regions
-from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS, pbi_persons
+from sim.registry.table import PROG_BPNT, PROG_PBI, PROG_PKH, STATUS_IN_DTKS, pbi_persons_at
 from sim.scenario.streams import STREAM_KEYS
 
 DEPENDENCIES = ("numpy", "simpy", "pyarrow", "matplotlib", "click", "rich")
@@ -167,8 +167,7 @@ def kpis(res: ModelResult) -> dict[str, Any]:
         k[f"recipients_{name}"] = round(int(((reg["programmes"] & bit) != 0).sum()) * w)
     # PBI-JK is counted (and budgeted: pbi_premium_rp) in persons, households alongside
     pbi = (reg["programmes"] & PROG_PBI) != 0
-    k["recipients_pbi_persons"] = round(int(pbi_persons(reg["size"][pbi], reg["n_other_jkn"][pbi])
-                                            .sum(dtype=np.int64)) * w)
+    k["recipients_pbi_persons"] = round(int(pbi_persons_at(reg, pbi).sum(dtype=np.int64)) * w)
     t_arr = np.asarray(props.t_arrive)
     for label, t in (("dtks", props.t_dtks), ("credit", props.t_credit),
                      ("redeem", props.t_redeem)):

@@ -87,6 +87,12 @@ def pbi_persons(size: np.ndarray, other: np.ndarray) -> np.ndarray:
     return size - np.minimum(np.asarray(other).astype(size.dtype), size - head)
 
 
+def pbi_persons_at(registry: Mapping[str, np.ndarray], rows=slice(None)) -> np.ndarray:
+    """`pbi_persons` of the households *rows* (an index array, a bool mask or a slice) of
+    *registry* (a `Registry` or its columns)."""
+    return pbi_persons(registry["size"][rows], registry["n_other_jkn"][rows])
+
+
 def pbi_persons_of(size: int, other: int) -> int:
     """`pbi_persons` of one household, in plain Python ints (the reference twin's)."""
     return size - min(other, max(size - 1, 0))

@@ -11,11 +11,12 @@ import pytest
 from kks_emulator.errors import ConfigError
 from sim.calibration import backtest as bt
 from sim.calibration import targets
+from sim.model import targeting
 
 
 def test_household_deciles_hold_a_tenth_of_the_households_each() -> None:
     score = np.arange(20, 0, -1, dtype=np.float64)  # row 19 is the poorest
-    d = targets.deciles(score)
+    d = targeting.deciles(score)
     assert np.bincount(d, minlength=11)[1:].tolist() == [2] * 10
     assert d[19] == 1 and d[0] == 10
 
@@ -24,7 +25,7 @@ def test_person_deciles_hold_a_tenth_of_the_persons_each() -> None:
     """Poorer households are larger: desil 1 of persons holds fewer households."""
     score = np.arange(10, dtype=np.float64)
     size = np.array([10, 10, 5, 5, 5, 5, 2, 2, 3, 3])  # 50 persons, poorest first
-    d = targets.deciles(score, size)
+    d = targeting.deciles(score, size)
     # persons before each household: 0, 10, 20, 25, 30, 35, 40, 42, 44, 47 -> desil 1+floor(x/5)
     assert d.tolist() == [1, 3, 5, 6, 7, 8, 9, 9, 9, 10]
     group = targets.TargetGroup("dtsen", 1, 2, "persons")

@@ -55,3 +55,6 @@ def test_deciles_are_the_stable_ranks_in_tenths(values: list[float]) -> None:
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(arr, kind="stable")] = np.arange(n)
     assert deciles(arr).tolist() == ((rank * 10) // max(n, 1) + 1).tolist()
+    # the weighted path with a weight of one per row is the same ranking
+    if n:
+        assert deciles(arr, np.ones(n)).tolist() == deciles(arr).tolist()
