@@ -1,9 +1,10 @@
 """One run's state from its regions and national stages, for `sim.outputs`.
 
 Regions are merged in region order whatever partition simulated them: proposals are numbered
-region by region, lists (waits, travel times) are concatenated region by region, counters are
-summed, midday queue samples are summed per (day, stage). The result is the `Context` the
-outputs read, so a split run writes the same results folder as a run in one process.
+region by region, records (waits, travel times, the transition log) are concatenated region by
+region into `Stored` columns (on disk, `sim.model.records`), counters are summed, midday queue
+samples are summed per (day, stage). The result is the `Context` the outputs read, so a split
+run writes the same results folder as a run in one process.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import simpy
 from sim.model import oneoff
 from sim.model.context import STAGES, Context, Monitor, Proposals
 from sim.model.national import National
-from sim.model.records import Reader
+from sim.model.records import DTYPES, Reader, Stored, StoredTransitions
 from sim.model.region import RegionResult
 
 
@@ -47,7 +48,7 @@ class MergedAgents:
     pos: dict[int, AgentTotals] = field(default_factory=dict)
     atm: dict[int, AgentTotals] = field(default_factory=dict)
     #: waits (days) of served ATM cash-outs, region by region
-    atm_waits: array = field(default_factory=lambda: array("d"))
+    atm_waits: array | Stored = field(default_factory=lambda: array("d"))
 
 
 def _extend(into: array, values: np.ndarray) -> None:
@@ -59,20 +60,26 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
     """The run's `Context`: the national registry and stages plus every region, in order.
 
     *read* gives a region's spilled records (`sim.model.records`): they are read one region and
-    one record at a time and appended to the run's columns, so no region's records are held
-    twice. *results* is consumed: it is emptied, each region's result dropped once merged.
+    one record at a time and appended to the run's `Stored` columns (anonymous files), so the
+    merged run holds none of them in memory. *results* is consumed: it is emptied, each
+    region's result dropped once merged.
     """
     results.sort(key=lambda r: r.region, reverse=True)
     oneoffs = []
     reg = nat.registry
     env = simpy.Environment()
     props = Proposals(env)
+    tr = props.transitions = StoredTransitions()
     mon = Monitor()
+    mon.waits = {s: Stored(DTYPES[f"wait_{s}"]) for s in STAGES}
+    mon.redeem_wait_days = Stored(DTYPES["redeem_wait_days"])
+    mon.travel_min = Stored(DTYPES["travel_min"])
     n_kec = nat.frame.n_vkec
     agents = MergedAgents(channel=nat.p["disbursement"]["channel"],
                           per_kec=np.zeros(n_kec, dtype=np.int64),
                           pos_servers_kec=np.zeros(n_kec, dtype=np.int64),
-                          atm_servers_kec=np.zeros(n_kec, dtype=np.int64))
+                          atm_servers_kec=np.zeros(n_kec, dtype=np.int64),
+                          atm_waits=Stored(DTYPES["atm_waits"]))
     off = 0
     n = len(reg)
     log_c = np.empty(n)
@@ -86,19 +93,18 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
         _extend(props.row, np.asarray(r.props["row"], dtype=np.int64) + lo)
         for name in ("source", "serial", "state", "t_arrive", "t_dtks", "t_credit", "t_redeem"):
             getattr(props, name).extend(r.props[name])
-        tr = props.transitions
-        _extend(tr.i, read(r.region, "transition_i") + off)
-        _extend(tr.state, read(r.region, "transition_state"))
-        _extend(tr.t, read(r.region, "transition_t"))
+        tr.i.extend(read(r.region, "transition_i") + off)
+        tr.state.extend(read(r.region, "transition_state"))
+        tr.t.extend(read(r.region, "transition_t"))
         off += len(r.props["row"])
         for s in STAGES:
-            _extend(mon.waits[s], read(r.region, f"wait_{s}"))
+            mon.waits[s].extend(read(r.region, f"wait_{s}"))
             mon.work[s] += r.work[s]
             mon.servers[s] += r.servers[s]
         for name, v in r.counts.items():
             mon.count(name, v)
-        _extend(mon.redeem_wait_days, read(r.region, "redeem_wait_days"))
-        _extend(mon.travel_min, read(r.region, "travel_min"))
+        mon.redeem_wait_days.extend(read(r.region, "redeem_wait_days"))
+        mon.travel_min.extend(read(r.region, "travel_min"))
         pbi_quick += r.pbi_quick_days
         for kind in ("ewarong", "pos", "atm"):
             into = getattr(agents, kind)
@@ -109,7 +115,7 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
         np.add.at(agents.per_kec, kec, r.per_kec)
         agents.pos_servers_kec[kec] = r.pos_servers_kec
         agents.atm_servers_kec[kec] = r.atm_servers_kec
-        _extend(agents.atm_waits, read(r.region, "atm_waits"))
+        agents.atm_waits.extend(read(r.region, "atm_waits"))
         for day, s, queued, busy, servers in r.samples:
             acc = samples.setdefault((day, s), [0, 0, 0])
             acc[0] += queued
@@ -121,7 +127,7 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
         reg["bank"][lo:hi] = r.bank
     nm = nat.mon
     for s in ("kemensos", "printing"):
-        mon.waits[s] += nm.waits[s]
+        mon.waits[s].extend(np.asarray(nm.waits[s], dtype=np.float64))
         mon.work[s] += nm.work[s]
         mon.servers[s] += nm.servers[s]
     for name, v in nm.counts.items():

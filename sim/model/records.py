@@ -13,16 +13,23 @@ window, once at the end, or never split (docs/distributed.md §5).
 
 The part files are little-endian native arrays (`numpy.fromfile`), one file per (region,
 record), written append-only: a worker never holds more of a record than one barrier's worth.
+
+The merged run does not hold them in memory either: the merge appends each region's values to a
+`Stored` column, an anonymous temporary file of the client, and the outputs read one record
+whole at a time, when they compute its KPIs (`sim.outputs.results`), so the client's peak
+holds at most one record, not all of them at once.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
 from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -132,3 +139,90 @@ class Spill:
     def close(self) -> None:
         """Remove the directory and every part file in it."""
         self._cleanup()
+
+
+class Stored:
+    """One record of a whole run (every region's values in region order), kept in an anonymous
+    temporary file of the process that merged it, not in memory.
+
+    It is filled once, by the merge (`extend`), and then read whole by the output that needs it
+    (`values`, or `numpy.asarray`), which drops it when done: a merged run holds none of its
+    records, and the outputs at most one at a time. Each read is a fresh writable array. It
+    pickles by value (its values, then a new file where it is unpickled).
+    """
+
+    __slots__ = ("_fh", "_n", "dtype")
+
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = np.dtype(dtype)
+        # lives as long as the column (deleted by the system when closed or collected)
+        self._fh = tempfile.TemporaryFile(prefix="kks-record-")  # noqa: SIM115
+        self._n = 0
+
+    def extend(self, values: Any) -> None:
+        """Append *values* (cast to the column's type) at the end."""
+        arr = np.ascontiguousarray(values, dtype=self.dtype)
+        if not len(arr):
+            return
+        self._fh.seek(0, os.SEEK_END)
+        self._fh.write(memoryview(arr).cast("B"))
+        self._n += len(arr)
+
+    def values(self) -> np.ndarray:
+        """Every value, in the order appended (read from the file: a new array each call)."""
+        out = np.empty(self._n, dtype=self.dtype)
+        if self._n:
+            self._fh.flush()
+            self._fh.seek(0)
+            view = memoryview(out).cast("B")
+            got = 0
+            while got < len(view):
+                n = self._fh.readinto(view[got:])
+                if not n:
+                    raise OSError(f"a stored record ended after {got} of {len(view)} bytes")
+                got += n
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self.values()
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __bool__(self) -> bool:
+        return self._n > 0
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.values().tolist())
+
+    def __getstate__(self) -> tuple[str, bytes]:
+        return self.dtype.str, self.values().tobytes()
+
+    def __setstate__(self, state: tuple[str, bytes]) -> None:
+        dtype, data = state
+        self.__init__(dtype)
+        self.extend(np.frombuffer(data, dtype=self.dtype))
+
+    def close(self) -> None:
+        """Delete the file (the column is empty afterwards)."""
+        self._fh.close()
+        self._n = 0
+
+
+class StoredTransitions:
+    """The merged run's transition log (`context.Transitions`) as three `Stored` columns."""
+
+    __slots__ = ("i", "state", "t")
+
+    def __init__(self) -> None:
+        self.i = Stored(DTYPES["transition_i"])
+        self.state = Stored(DTYPES["transition_state"])
+        self.t = Stored(DTYPES["transition_t"])
+
+    def __len__(self) -> int:
+        return len(self.i)
+
+    def __iter__(self) -> Iterator[tuple[int, int, float]]:
+        """The ``(proposal, state, time)`` tuples, in log order."""
+        return zip(self.i, self.state, self.t, strict=True)

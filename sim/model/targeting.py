@@ -84,8 +84,8 @@ def true_deciles(ctx: Context) -> np.ndarray:
 
 
 def deciles(values: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
-    """Decile (1..10, int64) of every row in the stable ascending order of *values* (lower =
-    poorer, ties by row).
+    """Decile (1..10, int8: a byte per row, on every household of the run) of every row in the
+    stable ascending order of *values* (lower = poorer, ties by row).
 
     Without *weight* the row at rank r (0-based) is in decile ``10 r // n + 1``, found by
     selection, not a sort: a row is above decile j exactly when it is not among the `poorest`
@@ -96,11 +96,11 @@ def deciles(values: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
     """
     n = len(values)
     if weight is None:
-        out = np.full(n, 10, dtype=np.int64)
+        out = np.full(n, 10, dtype=np.int8)
         for j in range(1, 10):
             out -= poorest(values, -(-j * n // 10))
         return out
-    out = np.empty(n, dtype=np.int64)
+    out = np.empty(n, dtype=np.int8)
     if n == 0:
         return out
     order = np.argsort(values, kind="stable")

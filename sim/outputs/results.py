@@ -49,13 +49,17 @@ REACHED = {S["dropped_musdes"]: S["prelist"], S["rejected_verval"]: S["verval"],
 _PROGS = (("bpnt", PROG_BPNT), ("pkh", PROG_PKH), ("pbi", PROG_PBI))
 
 
-def _q(values: list[float] | np.ndarray, q: float) -> float:
+def _q(values: list[float] | np.ndarray, q: float, *, own: bool = False) -> float:
+    """The *q* quantile of the finite *values* (NaN if none). With *own* the caller hands over
+    an array it no longer reads in order: it is partitioned in place, not copied (the same
+    value: a quantile does not depend on the order of its input)."""
     arr = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(arr)
     if not finite.all():  # a copy only when something is to be dropped
         arr = arr[finite]
+        own = True
     del finite
-    return float(np.quantile(arr, q)) if len(arr) else float("nan")
+    return float(np.quantile(arr, q, overwrite_input=own)) if len(arr) else float("nan")
 
 
 def time_in_state(ctx: Context) -> dict[str, float]:
@@ -125,7 +129,7 @@ def by_province(ctx: Context) -> dict[str, dict[str, Any]]:
     w = ctx.frame.weight
     groups = model_targeting.of(ctx)
     rec = (reg["programmes"] & PROG_BPNT) != 0
-    prov = reg["province"].astype(np.int64)
+    prov = reg["province"]  # its own small type: a mask per province, no wider copy
     out: dict[str, dict[str, Any]] = {}
     for p in np.unique(prov).tolist():
         m = prov == p
@@ -158,11 +162,11 @@ def kpis(res: ModelResult) -> dict[str, Any]:
     for name, key in (("rtrw", 0), ("self", 1), ("shock", 2), ("pmks", 3), ("pbi", 4)):
         k[f"proposals_{name}"] = round(int((src == key).sum()) * w)
     in_dtks = reg["status"] == STATUS_IN_DTKS
-    size = reg["size"].astype(np.int64)
+    size = reg["size"]  # summed as int64, never copied wider (a byte per household)
     k["dtks_households"] = round(int(in_dtks.sum()) * w)
-    k["dtks_persons"] = round(int(size[in_dtks].sum()) * w)
+    k["dtks_persons"] = round(int(size[in_dtks].sum(dtype=np.int64)) * w)
     k["ranked_households"] = round(int(np.count_nonzero(reg["desil"] > 0)) * w)
-    k["persons"] = round(int(size.sum()) * w)
+    k["persons"] = round(int(size.sum(dtype=np.int64)) * w)
     for name, bit in _PROGS:
         k[f"recipients_{name}"] = round(int(((reg["programmes"] & bit) != 0).sum()) * w)
     # PBI-JK is counted (and budgeted: pbi_premium_rp) in persons, households alongside
@@ -179,8 +183,12 @@ def kpis(res: ModelResult) -> dict[str, Any]:
     for s in STAGES:
         if s == "redeem":
             continue
-        k[f"wait_{s}_mean_days"] = float(np.mean(mon.waits[s])) if mon.waits[s] else 0.0
-        k[f"wait_{s}_p90_days"] = _q(mon.waits[s], 0.9) if mon.waits[s] else 0.0
+        # a record is read whole here and dropped (a merged run keeps it on disk,
+        # `sim.model.records.Stored`); the mean is taken before the quantile reorders it
+        waits = np.asarray(mon.waits[s], dtype=np.float64)
+        k[f"wait_{s}_mean_days"] = float(np.mean(waits)) if len(waits) else 0.0
+        k[f"wait_{s}_p90_days"] = _q(waits, 0.9, own=True) if len(waits) else 0.0
+        del waits
         servers = mon.servers[s]
         k[f"utilisation_{s}"] = min(1.0, mon.work[s] / (servers * wd)) if servers and wd else 0.0
     for name, days in time_in_state(ctx).items():
@@ -211,13 +219,16 @@ def kpis(res: ModelResult) -> dict[str, Any]:
                                    else 0.0)
     k["money_conserved"] = int(ctx.engine.ledger.opening_held + credited
                                == redeemed + returned + held)
-    waits = np.asarray(mon.redeem_wait_days) * 1440.0
-    k["agent_wait_p50_min"] = _q(waits, 0.5) if len(waits) else 0.0
-    k["agent_wait_p90_min"] = _q(waits, 0.9) if len(waits) else 0.0
+    waits = np.array(mon.redeem_wait_days, dtype=np.float64)  # our own copy: scaled in place
+    waits *= 1440.0
+    k["agent_wait_p50_min"] = _q(waits, 0.5, own=True) if len(waits) else 0.0
+    k["agent_wait_p90_min"] = _q(waits, 0.9, own=True) if len(waits) else 0.0
+    del waits
     ch = ctx.p["disbursement"]["channel"]
     k["ewarong_wait_p50_min"] = k["agent_wait_p50_min"] if ch == "ewarong" else 0.0
     k["ewarong_wait_p90_min"] = k["agent_wait_p90_min"] if ch == "ewarong" else 0.0
-    k["travel_p50_min"] = _q(mon.travel_min, 0.5) if mon.travel_min else 0.0
+    k["travel_p50_min"] = (_q(np.array(mon.travel_min, dtype=np.float64), 0.5, own=True)
+                           if len(mon.travel_min) else 0.0)
     k["visits"] = round(sum(a.visits for a in all_agents) * w)
     k["stockout_waits"] = round(sum(a.stockouts for a in all_agents) * w)
     k.update(service.completion_kpis(ctx))

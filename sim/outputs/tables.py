@@ -256,8 +256,9 @@ def _pseudonym_array(niks: np.ndarray, key: privacy.PseudonymKey) -> pa.Array:
 
 
 def _last_proposal(rows: np.ndarray, n: int) -> np.ndarray:
-    """Per registry row, the number of its last proposal (-1 if none)."""
-    last = np.full(n, -1, dtype=np.int64)
+    """Per registry row, the number of its last proposal (-1 if none; int32 while the
+    proposals fit, as a run's always have: 4 bytes per household, not 8)."""
+    last = np.full(n, -1, dtype=np.int32 if len(rows) < 2**31 else np.int64)
     if len(rows):
         back = rows[::-1]
         uniq, first_back = np.unique(back, return_index=True)
@@ -275,7 +276,7 @@ def household_batches(ctx: Context, key: privacy.PseudonymKey) -> Iterator[pa.Re
     reg = ctx.registry
     n = len(reg)
     last = _last_proposal(np.asarray(ctx.props.row, dtype=np.int64), n)
-    decile = true_deciles(ctx).astype(np.int8)
+    decile = true_deciles(ctx)
     none = len(SOURCE_NAMES), len(STATES)  # the "" entry of each lookup
     src = np.append(np.asarray(ctx.props.source, dtype=np.int64), none[0])
     st = np.append(np.asarray(ctx.props.state, dtype=np.int64), none[1])

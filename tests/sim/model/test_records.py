@@ -11,12 +11,15 @@ really are written during the run and removed after it.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from array import array
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.model import records
 from sim.model.context import STAGES, Transitions
@@ -112,3 +115,66 @@ def test_results_identical_spilled_every_barrier_or_once_at_the_end(tmp_path, mo
     outputs.write(run(scen), tmp_path / "end")
     assert sum(written) == 0
     assert _files(tmp_path / "every") == _files(tmp_path / "end")
+
+
+@given(chunks=st.lists(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=40),
+                       max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_stored_column_gives_back_what_was_appended(chunks: list[list[float]]) -> None:
+    col = records.Stored(np.float64)
+    want: list[float] = []
+    for chunk in chunks:
+        col.extend(np.asarray(chunk, dtype=np.float64))
+        want += chunk
+    assert len(col) == len(want) and bool(col) == bool(want)
+    got = col.values()
+    assert got.dtype == np.float64 and got.flags.writeable
+    assert got.tobytes() == np.asarray(want, dtype=np.float64).tobytes()
+    got[:] = 0.0  # each read is a new array: the column does not change
+    assert np.asarray(col).tobytes() == np.asarray(want, dtype=np.float64).tobytes()
+    again = pickle.loads(pickle.dumps(col))  # by value, into a file of its own
+    assert again.values().tobytes() == col.values().tobytes()
+    col.close()
+    assert len(col) == 0 and again.values().tobytes() == np.asarray(
+        want, dtype=np.float64).tobytes()
+
+
+def test_stored_transitions_iterate_as_the_log_did() -> None:
+    log = Transitions()
+    stored = records.StoredTransitions()
+    for k in range(50):
+        log.append(k // 3, k % 7, k * 0.25)
+    stored.i.extend(np.asarray(log.i))
+    stored.state.extend(np.asarray(log.state))
+    stored.t.extend(np.asarray(log.t))
+    assert len(stored) == len(log) == 50
+    assert list(stored) == list(log)
+    assert all(type(i) is int for i, _, _ in stored)
+    wide = np.asarray(stored.state, dtype=np.int64)  # read whole, cast as the caller asks
+    assert wide.dtype == np.int64 and wide.tolist() == list(log.state)
+
+
+@given(values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=1,
+                       max_size=200),
+       q=st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]))
+@settings(max_examples=150, deadline=None)
+def test_quantile_in_place_is_the_quantile_of_a_copy(values: list[float], q: float) -> None:
+    arr = np.asarray(values, dtype=np.float64)
+    want = outputs._q(arr.copy(), q)
+    got = outputs._q(arr, q, own=True)
+    assert np.isnan(want) if np.isnan(got) else got == want
+
+
+def test_a_merged_run_keeps_its_records_on_disk() -> None:
+    """The merged run holds every record as a `Stored` column (an anonymous file), the same
+    values as the regions recorded."""
+    res = run(load(SCENARIOS / "baseline.toml", list(TERRITORY)), partitions=2)
+    ctx = res.ctx
+    stored = [ctx.props.transitions.i, ctx.props.transitions.state, ctx.props.transitions.t,
+              ctx.mon.redeem_wait_days, ctx.mon.travel_min, ctx.agents.atm_waits,
+              *ctx.mon.waits.values()]
+    assert all(isinstance(c, records.Stored) for c in stored)
+    assert len(ctx.props.transitions) > 0 and len(ctx.mon.travel_min) > 0
+    assert len(ctx.mon.redeem_wait_days) > 0
+    i = np.asarray(ctx.props.transitions.i)
+    assert i.min() >= 0 and i.max() < len(ctx.props)  # renumbered region by region
