@@ -56,6 +56,15 @@ def _extend(into: array, values: np.ndarray) -> None:
     into.frombytes(memoryview(np.ascontiguousarray(values)).cast("B"))
 
 
+def _column(nat: National, name: str, n: int, dtype: type) -> np.ndarray:
+    """The national stages' column *name* to merge the regions' values into, or a new one (a
+    territory's view has none of its own)."""
+    col = getattr(nat, name, None)
+    if isinstance(col, np.ndarray) and col.shape == (n,) and col.dtype == dtype:
+        return col
+    return np.zeros(n, dtype=dtype)
+
+
 def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
     """The run's `Context`: the national registry and stages plus every region, in order.
 
@@ -82,8 +91,10 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
                           atm_waits=Stored(DTYPES["atm_waits"]))
     off = 0
     n = len(reg)
-    log_c = np.empty(n)
-    card_active = np.zeros(n, dtype=bool)
+    # the national stages' own columns are filled in place (they are not read after the merge):
+    # no second copy of a column per household at the client's highest point
+    log_c = _column(nat, "log_c", n, np.float64)
+    card_active = _column(nat, "card_active", n, np.bool_)
     pbi_quick: list[float] = []
     samples: dict[tuple[int, str], list[int]] = {}
     while results:
