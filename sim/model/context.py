@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -17,6 +17,9 @@ import simpy
 from sim.registry.table import Registry
 from sim.scenario.calendar import WorkCalendar
 from sim.scenario.streams import Streams
+
+if TYPE_CHECKING:
+    from sim.model.records import Stored
 
 #: every state a proposal can be in; each proposal is in exactly one at any time.
 STATES: tuple[str, ...] = (
@@ -155,8 +158,10 @@ class Proposals:
 class Monitor:
     """Counters and samples the report reads; all plain numbers and lists."""
 
-    #: waits and per-visit values as packed doubles (8 bytes each, not a float object)
-    waits: dict[str, array] = field(default_factory=lambda: {s: array("d") for s in STAGES})
+    #: waits and per-visit values as packed doubles (8 bytes each, not a float object); in a
+    #: merged run, `Stored` columns on disk (`sim.model.merge`), read whole by the outputs
+    waits: dict[str, array | Stored] = field(
+        default_factory=lambda: {s: array("d") for s in STAGES})
     work: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     servers: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STAGES})
     queued: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STAGES})
@@ -164,8 +169,8 @@ class Monitor:
     samples: list[tuple[int, str, int, int, int]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     months: list[dict[str, Any]] = field(default_factory=list)
-    redeem_wait_days: array = field(default_factory=lambda: array("d"))
-    travel_min: array = field(default_factory=lambda: array("d"))
+    redeem_wait_days: array | Stored = field(default_factory=lambda: array("d"))
+    travel_min: array | Stored = field(default_factory=lambda: array("d"))
     #: targeting errors right after every decree (`sim.model.targeting.record`)
     targeting: list[dict[str, Any]] = field(default_factory=list)
     events: int = 0
