@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -114,6 +113,9 @@ class DaskPartitions:
         # (one after the other, a cluster of P partitions would take P builds to start)
         pending = [self._submit(k, workers[k % len(workers)]) for k in range(len(groups))]
         self.actors = [self._started(k, fut) for k, fut in enumerate(pending)]
+        builds = [self._build(k, g) for k, g in enumerate(groups)]
+        for k, fut in enumerate(builds):
+            self._started(k, fut)
 
     def _workers(self) -> list[str]:
         self._check()
@@ -128,20 +130,30 @@ class DaskPartitions:
                                "nothing was written")
 
     def _start(self, k: int, worker: str | None) -> Any:
-        return self._started(k, self._submit(k, worker))
+        """Partition *k* started again on *worker* (any if None), its regions built from the
+        specs kept on disk."""
+        actor = self._started(k, self._submit(k, worker))
+        self.actors[k] = actor
+        self._started(k, self._build(k, next(iter(self.specs[k]))))
+        return actor
 
     def _submit(self, k: int, worker: str | None) -> Any:
-        """Send partition *k* (its region specs, read back from disk) to *worker* (any if
-        None); the future of its actor."""
+        """An empty actor for partition *k* on *worker* (any if None): its future.
+
+        The region specs follow by a call (`_build`), not as the actor's arguments: the
+        scheduler keeps a task's arguments as long as its result lives, which for an actor is
+        the whole run (about 17 bytes per household, in the client's own process on a
+        `LocalCluster`), while a call's arguments are dropped once it returns."""
         try:
-            group = next(iter(self.specs[k]))
-            with warnings.catch_warnings():
-                # the region specs go to the worker once, with the actor: Dask warns about any
-                # task over 10 MB, which a kab/kota of 600,000 households is
-                warnings.filterwarnings("ignore", message="Sending large graph",
-                                        category=UserWarning)
-                return self.client.submit(Partition, self.scen, group, actor=True,
-                                          pure=False, workers=[worker] if worker else None)
+            return self.client.submit(Partition, self.scen, actor=True, pure=False,
+                                      workers=[worker] if worker else None)
+        except (OSError, TimeoutError, RuntimeError) as exc:
+            raise self._cannot_start(k, exc) from None
+
+    def _build(self, k: int, group: list[RegionSpec]) -> Any:
+        """Send partition *k*'s region *group* to its actor to build: the call's future."""
+        try:
+            return self.actors[k].build(group)
         except (OSError, TimeoutError, RuntimeError) as exc:
             raise self._cannot_start(k, exc) from None
 

@@ -21,9 +21,17 @@ from sim.scenario.loader import Scenario
 class Partition:
     """The regions of one worker; `step` runs one window, `finish` hands back the results."""
 
-    def __init__(self, scen: Scenario, specs: list[RegionSpec]) -> None:
+    def __init__(self, scen: Scenario, specs: list[RegionSpec] = ()) -> None:
+        self.scen = scen
         self.spill = Spill()
-        self.regions = [Region(scen, spec, self.spill) for spec in specs]
+        self.regions: list[Region] = []
+        self.build(specs)
+
+    def build(self, specs: list[RegionSpec]) -> None:
+        """Build the regions of *specs* (in order, after any it holds). On Dask the specs come
+        by this call, not with the actor: a call's arguments are dropped once it returns, while
+        the scheduler keeps an actor's own arguments as long as the actor lives."""
+        self.regions += [Region(self.scen, spec, self.spill) for spec in specs]
 
     def step(self, inboxes: dict[int, dict[str, Any]], until: float,
              decree: tuple[int, int] | None) -> dict[int, dict[str, Any]]:
