@@ -182,7 +182,6 @@ class DaskPartitions:
             if _digest(got) != expect:
                 raise ClusterError(f"{self.where}: replay of partition {k} diverged at "
                                    f"day {until:g}")
-        self.actors[k] = actor
 
     def _call(self, k: int, inbox: dict, until: float, decree: Any) -> dict:
         for _ in range(3):

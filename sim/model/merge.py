@@ -57,12 +57,10 @@ def _extend(into: array, values: np.ndarray) -> None:
 
 
 def _column(nat: National, name: str, n: int, dtype: type) -> np.ndarray:
-    """The national stages' column *name* to merge the regions' values into, or a new one (a
-    territory's view has none of its own)."""
+    """The national stages' column *name* to merge the regions' values into (every row is
+    overwritten), or a new one for a territory's view, which has none of its own."""
     col = getattr(nat, name, None)
-    if isinstance(col, np.ndarray) and col.shape == (n,) and col.dtype == dtype:
-        return col
-    return np.zeros(n, dtype=dtype)
+    return np.zeros(n, dtype=dtype) if col is None else col
 
 
 def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
@@ -78,17 +76,20 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
     reg = nat.registry
     env = simpy.Environment()
     props = Proposals(env)
-    tr = props.transitions = StoredTransitions()
+    # every record (`records.DTYPES`), appended region by region to a file, not held
+    stored = {name: Stored(dtype) for name, dtype in DTYPES.items()}
+    props.transitions = StoredTransitions(stored["transition_i"], stored["transition_state"],
+                                          stored["transition_t"])
     mon = Monitor()
-    mon.waits = {s: Stored(DTYPES[f"wait_{s}"]) for s in STAGES}
-    mon.redeem_wait_days = Stored(DTYPES["redeem_wait_days"])
-    mon.travel_min = Stored(DTYPES["travel_min"])
+    mon.waits = {s: stored[f"wait_{s}"] for s in STAGES}
+    mon.redeem_wait_days = stored["redeem_wait_days"]
+    mon.travel_min = stored["travel_min"]
     n_kec = nat.frame.n_vkec
     agents = MergedAgents(channel=nat.p["disbursement"]["channel"],
                           per_kec=np.zeros(n_kec, dtype=np.int64),
                           pos_servers_kec=np.zeros(n_kec, dtype=np.int64),
                           atm_servers_kec=np.zeros(n_kec, dtype=np.int64),
-                          atm_waits=Stored(DTYPES["atm_waits"]))
+                          atm_waits=stored["atm_waits"])
     off = 0
     n = len(reg)
     # the national stages' own columns are filled in place (they are not read after the merge):
@@ -104,18 +105,15 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
         _extend(props.row, np.asarray(r.props["row"], dtype=np.int64) + lo)
         for name in ("source", "serial", "state", "t_arrive", "t_dtks", "t_credit", "t_redeem"):
             getattr(props, name).extend(r.props[name])
-        tr.i.extend(read(r.region, "transition_i") + off)
-        tr.state.extend(read(r.region, "transition_state"))
-        tr.t.extend(read(r.region, "transition_t"))
+        for name, col in stored.items():  # one record of the region in memory at a time
+            values = read(r.region, name)
+            col.extend(values + off if name == "transition_i" else values)
         off += len(r.props["row"])
         for s in STAGES:
-            mon.waits[s].extend(read(r.region, f"wait_{s}"))
             mon.work[s] += r.work[s]
             mon.servers[s] += r.servers[s]
         for name, v in r.counts.items():
             mon.count(name, v)
-        mon.redeem_wait_days.extend(read(r.region, "redeem_wait_days"))
-        mon.travel_min.extend(read(r.region, "travel_min"))
         pbi_quick += r.pbi_quick_days
         for kind in ("ewarong", "pos", "atm"):
             into = getattr(agents, kind)
@@ -126,7 +124,6 @@ def merge(nat: National, results: list[RegionResult], read: Reader) -> Context:
         np.add.at(agents.per_kec, kec, r.per_kec)
         agents.pos_servers_kec[kec] = r.pos_servers_kec
         agents.atm_servers_kec[kec] = r.atm_servers_kec
-        agents.atm_waits.extend(read(r.region, "atm_waits"))
         for day, s, queued, busy, servers in r.samples:
             acc = samples.setdefault((day, s), [0, 0, 0])
             acc[0] += queued

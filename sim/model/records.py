@@ -170,17 +170,13 @@ class Stored:
 
     def values(self) -> np.ndarray:
         """Every value, in the order appended (read from the file: a new array each call)."""
-        out = np.empty(self._n, dtype=self.dtype)
-        if self._n:
-            self._fh.flush()
-            self._fh.seek(0)
-            view = memoryview(out).cast("B")
-            got = 0
-            while got < len(view):
-                n = self._fh.readinto(view[got:])
-                if not n:
-                    raise OSError(f"a stored record ended after {got} of {len(view)} bytes")
-                got += n
+        if not self._n:
+            return np.zeros(0, dtype=self.dtype)
+        self._fh.flush()
+        self._fh.seek(0)
+        out = np.fromfile(self._fh, dtype=self.dtype, count=self._n)
+        if len(out) != self._n:
+            raise OSError(f"a stored record holds {len(out)} values, {self._n} were appended")
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -215,10 +211,8 @@ class StoredTransitions:
 
     __slots__ = ("i", "state", "t")
 
-    def __init__(self) -> None:
-        self.i = Stored(DTYPES["transition_i"])
-        self.state = Stored(DTYPES["transition_state"])
-        self.t = Stored(DTYPES["transition_t"])
+    def __init__(self, i: Stored, state: Stored, t: Stored) -> None:
+        self.i, self.state, self.t = i, state, t
 
     def __len__(self) -> int:
         return len(self.i)

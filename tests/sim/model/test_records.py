@@ -141,7 +141,8 @@ def test_stored_column_gives_back_what_was_appended(chunks: list[list[float]]) -
 
 def test_stored_transitions_iterate_as_the_log_did() -> None:
     log = Transitions()
-    stored = records.StoredTransitions()
+    stored = records.StoredTransitions(*(records.Stored(records.DTYPES[f"transition_{c}"])
+                                         for c in ("i", "state", "t")))
     for k in range(50):
         log.append(k // 3, k % 7, k * 0.25)
     stored.i.extend(np.asarray(log.i))
