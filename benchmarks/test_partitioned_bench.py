@@ -103,10 +103,11 @@ def _two_workers(scen, benchmark, rounds: int = 1,
     round), households and events."""
     import gc
 
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    from sim.model.distributed import local_cluster
+
+    with local_cluster(2) as cluster, Client(cluster) as client:
         idle = client.run(_rss)
         gc.collect()
         client_start = _rss()[0]

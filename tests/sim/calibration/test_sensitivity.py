@@ -32,11 +32,12 @@ def local() -> sa.Screening:
 @pytest.mark.dask
 def test_screening_on_a_local_cluster_equals_in_process(local, tmp_path, missing_component):
     try:
-        from dask.distributed import LocalCluster
+        import dask.distributed  # noqa: F401
     except ImportError:
         missing_component("dask.distributed is not installed (extra `distributed`)")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+    from sim.model.distributed import local_cluster
+
+    with local_cluster(2) as cluster:
         remote = sa.screen(PATH, trajectories=2, params=PARAMS, sets=TINY,
                            scheduler=cluster.scheduler_address)
     assert remote.outputs == local.outputs

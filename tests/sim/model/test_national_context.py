@@ -234,15 +234,16 @@ def test_mixed_resolution_split_on_a_cluster_equals_one_process(tmp_path,
                                                                 missing_component) -> None:
     """Two fractions, one process vs 2 partitions on a real `LocalCluster`: same files."""
     try:
-        from dask.distributed import LocalCluster
+        import dask.distributed  # noqa: F401
     except ImportError:
         missing_component("dask.distributed is not installed (extra `distributed`)")
+    from sim.model.distributed import local_cluster
+
     scen = _scen('territory.scope="kabkota"', 'territory.codes=["33.71"]',
                  "territory.fraction=0.05", CONTEXT, "territory.context_fraction=0.0002",
                  "scenario.months=2")
     results.write(run(scen), tmp_path / "one")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+    with local_cluster(2) as cluster:
         res = run(scen, partitions=2, scheduler=cluster.scheduler_address)
     results.write(res, tmp_path / "two")
     assert _files(tmp_path / "two") == _files(tmp_path / "one")

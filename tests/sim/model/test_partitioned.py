@@ -120,11 +120,14 @@ def events_single(tmp_path_factory, events_scen) -> dict[str, str]:
 
 
 def _dask():
+    """`sim.model.distributed.local_cluster`, or None without dask.distributed."""
     try:
-        from dask.distributed import LocalCluster
+        import dask.distributed  # noqa: F401
     except ImportError:
         return None
-    return LocalCluster
+    from sim.model.distributed import local_cluster
+
+    return local_cluster
 
 
 def test_plan_balances_whole_regions() -> None:
@@ -205,8 +208,7 @@ def test_dask_cluster_2_and_4_partitions_equal_single_process(tmp_path, single, 
         missing_component("dask.distributed is not installed (extra `distributed`)")
     import sim.model.distributed as distributed
 
-    with local_cluster(n_workers=2, threads_per_worker=1, processes=True,
-                       dashboard_address=None) as cluster:
+    with local_cluster(2) as cluster:
         for name, scen, want in (("base", _scen(), single),
                                  ("events", events_scen, events_single)):
             for n in (2, 4):
@@ -220,6 +222,38 @@ def test_dask_cluster_2_and_4_partitions_equal_single_process(tmp_path, single, 
         assert _files(tmp_path / "apart") == single
 
 
+def _flat(doc: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.dask
+def test_local_workers_run_with_the_settings_the_docs_give(missing_component) -> None:
+    """`local_cluster`'s workers run without Dask's malloc trim threshold and profiler, and
+    docs/dask/kks-workers.yaml (for a user's own cluster) holds exactly those settings."""
+    import yaml
+
+    local_cluster = _dask()
+    if local_cluster is None:
+        missing_component("dask.distributed is not installed (extra `distributed`)")
+    from dask.distributed import Client
+
+    from sim.model.distributed import WORKER_CONFIG
+
+    doc = yaml.safe_load((ROOT / "docs" / "dask" / "kks-workers.yaml").read_text("utf-8"))
+    assert _flat(doc) == WORKER_CONFIG
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        profiled = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+    assert list(trim.values()) == [None]
+    assert list(profiled.values()) == [False]
+
+
 @contextlib.contextmanager
 def _two_partitions(scen, missing_component):
     """The national stages of *scen* and its two partitions as actors on a 2-worker
@@ -231,8 +265,7 @@ def _two_partitions(scen, missing_component):
 
     from sim.model.distributed import DaskPartitions
 
-    with local_cluster(n_workers=2, threads_per_worker=1, processes=True,
-                       dashboard_address=None) as cluster, Client(cluster) as client:
+    with local_cluster(2) as cluster, Client(cluster) as client:
         nat = National(scen)
         specs = nat.specs()
         groups = [[specs[r] for r in g] for g in plan([s.households for s in specs], 2)]

@@ -38,12 +38,13 @@ def test_process_pool_equals_sequential(tmp_path, sequential) -> None:
 @pytest.mark.dask
 def test_dask_cluster_equals_sequential(tmp_path, sequential, missing_component) -> None:
     try:
-        from dask.distributed import LocalCluster
+        import dask.distributed  # noqa: F401
     except ImportError:
         missing_component("dask.distributed is not installed (extra `distributed`)")
+    from sim.model.distributed import local_cluster
+
     seq, folder = sequential
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+    with local_cluster(2) as cluster:
         rows = run_replications(PATH, list(SMALL), None, 2, tmp_path / "dask",
                                 scheduler=cluster.scheduler_address)
     assert rows == seq
