@@ -64,6 +64,17 @@ def test_same_seed_same_bytes_other_seed_differs():
     assert a.meta == b.meta
 
 
+def test_same_bytes_on_any_number_of_threads(monkeypatch):
+    """Blocks drawn on several threads (finishing in any order) give the registry of one."""
+    monkeypatch.setattr(population, "BLOCK_ROWS", 7_000)  # 5 blocks, the last one short
+    one = population.generate(30_000, 5, threads=1)
+    for threads in (2, 3, 8):
+        many = population.generate(30_000, 5, threads=threads)
+        assert digest(many) == digest(one), threads
+        assert many.meta == one.meta
+    assert one.meta["counts"]["invalid_nik"] > 0
+
+
 def test_same_bytes_in_two_processes_with_different_hash_seeds():
     code = ("import hashlib, numpy as np\n"
             "from sim.registry import population\n"
