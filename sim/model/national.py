@@ -48,6 +48,7 @@ from sim.model import (
     churn,
     enumeration,
     frame,
+    heap,
     lean,
     nation,
     oneoff,
@@ -119,6 +120,7 @@ class National:
         self.scen = scen
         self.p = p
         fr, registry = frame.build(scen)
+        heap.release()  # the registry generator's temporaries (`sim.model.heap`)
         self.frame, self.registry = fr, registry
         start = p["scenario"]["start"]
         self.cal = cal = _calendar.build(start, horizon_days(start, p["scenario"]["months"]),
@@ -238,6 +240,7 @@ class National:
         self.territory_oneoff = oneoff.OneOffLedger()
         self.oneoff_rounds = oneoff.round_numbers(scen.events)
         self.started = False
+        heap.release()  # the initial decree's temporaries
 
     # -- the plan ---------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.model import heap
 from sim.model.context import Context, Monitor
 from sim.model.frame import Frame
 from sim.model.records import Reader
@@ -71,6 +72,7 @@ def merged(nat: Any, results: list[RegionResult], read: Reader) -> Context:
 
     # the merge consumes its list: the territory's view below still needs the results
     ctx = merge(nat, results if nat.in_territory is None else list(results), read)
+    heap.release()  # the regions' results, consumed by the merge (`sim.model.heap`)
     if nat.in_territory is None:
         return ctx
     view = territory(nat, results, ctx, read)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sim.model import heap
 from sim.model.national import National
 from sim.model.partition import Partition
 from sim.model.region import RegionResult, RegionSpec
@@ -85,6 +86,7 @@ def run_windows(national: National, parts: Partitions,
         t = national.next_time()
         outs = parts.step(inbox, t, national.decree_request(t))
         inbox = national.barrier(t, outs)
+        heap.release()  # the barrier's temporaries (`sim.model.heap`)
         if progress is not None:
             progress(t, national.days)
         if t >= national.days:
