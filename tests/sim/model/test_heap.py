@@ -10,8 +10,10 @@ import pytest
 
 from sim.model import heap
 
-#: in a fresh interpreter: free 96 arrays of 1 MiB taken from the heap, print the resident size,
-#: release, print it again (MiB)
+#: in a fresh interpreter: 96 arrays of 1 MiB taken from the heap, each followed by a small one
+#: that stays, so that freeing the large ones leaves free pages inside the heap, which glibc never
+#: trims by itself (only a free top of the heap is); print the resident size, release, print it
+#: again (MiB)
 _CHILD = """
 import numpy as np, psutil
 from sim.model import heap
@@ -19,8 +21,10 @@ from sim.model import heap
 rss = lambda: psutil.Process().memory_info().rss / 2**20
 big = np.ones(16 << 20, dtype=np.uint8)  # mmapped; freeing it raises glibc's mmap threshold
 del big
-arrays = [np.ones(1 << 20, dtype=np.uint8) for _ in range(96)]  # now taken from the heap
-pin = np.ones(1 << 10, dtype=np.uint8)  # above them: the heap's top is not free
+arrays, pins = [], []
+for _ in range(96):
+    arrays.append(np.ones(1 << 20, dtype=np.uint8))  # now taken from the heap
+    pins.append(np.ones(64 << 10, dtype=np.uint8))
 del arrays
 before = rss()
 heap.release()
