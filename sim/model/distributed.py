@@ -89,7 +89,7 @@ def _connected(workers: int | None, scheduler: str | None) -> Iterator[Any]:
 
 
 #: the settings of the workers this module starts (`local_cluster`), and those it recommends
-#: for a cluster the user starts (docs/distributed.md §4, `docs/dask-worker.yaml`). Dask's
+#: for a cluster the user starts (docs/distributed.md §4, `docs/dask/kks-workers.yaml`). Dask's
 #: defaults cost a partition's windows about a fifth of their time (Bali, one worker, a year:
 #: 42.9 s with both, 33.8 s with neither; 32.2 s in the client's own process):
 #: - the nanny starts each worker with ``MALLOC_TRIM_THRESHOLD_=65536``. Setting it also fixes

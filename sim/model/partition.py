@@ -41,7 +41,7 @@ class Partition:
         for reg in self.regions:
             reg.deliver(inboxes.get(reg.region, {}))
             out[reg.region] = reg.advance(until, decree)
-        heap.release()  # the window's temporaries, on the worker (`sim.model.heap`)
+        heap.release()  # the window's temporaries, on its worker (`sim.model.heap`)
         return out
 
     def finish(self, inboxes: dict[int, dict[str, Any]]) -> list[RegionResult]:
