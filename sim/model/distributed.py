@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kks_emulator.errors import KksError
+from sim.model import heap
 from sim.model.context import Context
 from sim.model.inputlog import Spooled
 from sim.model.national import National
@@ -114,6 +115,18 @@ def local_cluster(workers: int) -> Any:
                             dashboard_address=None)
 
 
+class WorkerPartition(Partition):
+    """A `Partition` that is a Dask actor: after each window it gives its worker's free heap
+    back (`sim.model.heap`). In one process `run_windows` does that once, after the barrier."""
+
+    def step(self, inboxes: dict[int, dict[str, Any]], until: float,
+             decree: tuple[int, int] | None) -> dict[int, dict[str, Any]]:
+        """`Partition.step`, then the window's temporaries handed back to the system."""
+        out = super().step(inboxes, until, decree)
+        heap.release()
+        return out
+
+
 class DaskPartitions:
     """The partitions of a run as Dask actors, with replay of a lost partition."""
 
@@ -170,7 +183,7 @@ class DaskPartitions:
         the whole run (about 17 bytes per household, in the client's own process on a
         `LocalCluster`), while a call's arguments are dropped once it returns."""
         try:
-            return self.client.submit(Partition, self.scen, actor=True, pure=False,
+            return self.client.submit(WorkerPartition, self.scen, actor=True, pure=False,
                                       workers=[worker] if worker else None)
         except (OSError, TimeoutError, RuntimeError) as exc:
             raise self._cannot_start(k, exc) from None

@@ -8,10 +8,12 @@ Bali on 2 workers the client's heap held about 140 bytes per household free at e
 beside about 100 in use (`mallinfo2`). `release` hands those free pages back
 (`malloc_trim(0)`, which on glibc 2.8 and later also releases free pages inside the heap).
 
-It is called where a phase of the run has dropped its temporaries: after the national build,
-after each barrier in the client, and at the end of each window on a worker
-(`sim.model.windows`, `sim.model.partition`). It costs under a millisecond on a small heap and
-changes nothing but the process's memory: the next allocations fault their pages in again.
+It is called where a phase of the run has dropped its temporaries: after the registry is
+generated and at the end of the national build (`sim.model.national`), after each barrier
+(`sim.model.windows`), at the end of each window on a Dask worker
+(`sim.model.distributed.WorkerPartition`) and after the merge (`sim.model.view`). It costs
+under a millisecond on a small heap and changes nothing but the process's memory: the next
+allocations fault their pages in again.
 Elsewhere than glibc it does nothing.
 """
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from sim.model import heap
 from sim.model.records import Spill
 from sim.model.region import Region, RegionResult, RegionSpec
 from sim.scenario.loader import Scenario
@@ -41,7 +40,6 @@ class Partition:
         for reg in self.regions:
             reg.deliver(inboxes.get(reg.region, {}))
             out[reg.region] = reg.advance(until, decree)
-        heap.release()  # the window's temporaries, on its worker (`sim.model.heap`)
         return out
 
     def finish(self, inboxes: dict[int, dict[str, Any]]) -> list[RegionResult]:
